@@ -1,0 +1,53 @@
+"""zoo: a model-zoo hub and transfer-learning toolkit for TensorFlow/Keras ImageNet models.
+
+The public API is re-exported lazily, so `import zoo` stays fast and never imports TensorFlow:
+
+    zoo.list_models(...)   pandas DataFrame of registered models      (zoo.listing)
+    zoo.info(name)         the typed registry record (ModelSpec)        (zoo.registry)
+    zoo.pull(name)         a verified weight file in the cache          (zoo.hub)
+    zoo.load(name, ...)    a ready keras.Model                          (zoo.engine)
+    zoo.predict / embed    ImageNet (or run-directory) predictions      (zoo.engine)
+    zoo.benchmark / evaluate / table                                    (zoo.bench)
+    zoo.finetune / register / export                                    (zoo.transfer, zoo.engine)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"
+_API = {
+    "list_models": "zoo.listing:list_models",
+    "info": "zoo.registry:get",
+    "load_registry": "zoo.registry:load_registry",
+    "pull": "zoo.hub:pull",
+    "load": "zoo.engine:load",
+    "predict": "zoo.engine:predict",
+    "embed": "zoo.engine:embed",
+    "export": "zoo.engine:export",
+    "benchmark": "zoo.bench:benchmark",
+    "evaluate": "zoo.bench:evaluate",
+    "table": "zoo.bench:table",
+    "finetune": "zoo.transfer:finetune",
+    "register": "zoo.transfer:register",
+    "demo": "zoo.demo:run_demo",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -1,0 +1,5 @@
+import sys
+
+from zoo.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""The `zoo` command: builds the Typer app from the command modules and maps errors to exit codes.
+
+Exit codes: 0 success; 1 runtime error (`Error: ...` and a hint on stderr); 2 usage error (click's own,
+or zoo.cli.common.usage_error for checks Typer cannot express); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from zoo import __version__, config
+from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer
+from zoo.errors import ZooError
+
+app = typer.Typer(
+    name="zoo",
+    help="Find, pull, load, measure and fine-tune pretrained ImageNet models (TensorFlow/Keras).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"zoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """zoo: a model-zoo hub and transfer-learning toolkit for TensorFlow/Keras."""
+
+
+for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_demo):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        app(args=argv, prog_name="zoo", standalone_mode=True)
+    except SystemExit as exc:  # click exits through SystemExit with its own code
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except ZooError as exc:
+        report_error(exc)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback only with ZOO_DEBUG=1
+        if config.debug():
+            raise
+        print(f"Error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("Hint: rerun with ZOO_DEBUG=1 for the traceback, and please report it.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report_error(exc: ZooError) -> None:
+    print(f"Error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"Hint: {exc.hint}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Helpers shared by the command modules: output formats, usage errors, JSON printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+
+
+def usage_error(message: str, param: str | None = None) -> NoReturn:
+    """Exit 2 with a usage message, for checks Typer's types cannot express (before any work)."""
+    raise typer.BadParameter(message, param_hint=param)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout (Paths and other objects as strings)."""
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def stderr_console():
+    """A rich console on stderr, for progress and logs (stdout carries data only)."""
+    from rich.console import Console
+
+    return Console(stderr=True)

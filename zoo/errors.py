@@ -1,0 +1,70 @@
+"""zoo's error types. The CLI turns every ZooError into `Error: <message>` and exit 1.
+
+Python users catch them by type. Each carries an optional `hint`: one line that says what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error zoo raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RegistryError(ZooError):
+    """registry.yaml (or a user registry) is malformed: names the entry and the field."""
+
+
+class UnknownModel(ZooError, KeyError):
+    """A model name that is neither a registered name nor an alias."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message
+
+
+class WeightsUnavailable(ZooError):
+    """No source could deliver a verified weight file."""
+
+
+class ChecksumMismatch(ZooError):
+    """A downloaded or cached file does not match its expected digest."""
+
+
+class OfflineError(WeightsUnavailable):
+    """Offline mode is on and the file is not in the cache."""
+
+
+class DiskSpaceError(ZooError):
+    """Not enough free disk space for a download or a write."""
+
+
+class BadImage(ZooError):
+    """An image file that cannot be decoded (or is refused, e.g. a decompression bomb)."""
+
+    def __init__(self, path: object, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {reason}", hint=hint)
+        self.path = path
+        self.reason = reason
+
+
+class BadDataset(ZooError):
+    """A data folder or CSV that cannot be trained or evaluated on (one class, empty class, ...)."""
+
+
+class ModelConfigError(ZooError):
+    """An impossible model configuration (e.g. include_top with a non-default input size)."""
+
+
+class UnsafeModelError(ZooError):
+    """A saved model that needs unsafe deserialization (e.g. a Lambda layer)."""
+
+
+class RunDirError(ZooError):
+    """A run directory that is missing files or cannot be resumed."""
