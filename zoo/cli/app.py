@@ -6,6 +6,7 @@ or zoo.cli.common.usage_error for checks Typer cannot express); 130 interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -32,7 +33,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """zoo: a model-zoo hub and transfer-learning toolkit for TensorFlow/Keras."""
 
@@ -43,6 +46,7 @@ for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     try:
         app(args=argv, prog_name="zoo", standalone_mode=True)
     except SystemExit as exc:  # click exits through SystemExit with its own code
