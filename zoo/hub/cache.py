@@ -1,0 +1,176 @@
+"""The weight cache under ZOO_HOME/weights: where verified files live and how to find them (no network).
+
+Layout (docs/hub.md):
+    blobs/<sha256>/<file name>        the verified content, stored by content; the file keeps its
+                                      registry name because Keras picks its loader by the extension
+    manifests/<model>/<variant>.json  one manifest per pulled file: file, sha256, md5, size, source,
+                                      trust ("published" | "first-use" | "imported"), time
+    incoming/                         partial downloads (resumable); never read as a valid file
+    locks/                            one lock file per weight file name (concurrent pulls)
+
+Every write is atomic (temporary file in the same folder, then os.replace), so a kill at any moment
+leaves either the old state or the new one. Lookups only stat and read small JSON files: `zoo list`
+calls them for every model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from zoo import config
+from zoo.registry import ModelSpec, WeightFile
+
+TRUST_PUBLISHED = "published"  # matched a checksum the registry publishes
+TRUST_FIRST_USE = "first-use"  # no published checksum: sha256 recorded on the first pull
+TRUST_IMPORTED = "imported"  # placed by `zoo cache import` without a published checksum
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the cache knows about one stored file."""
+
+    model: str
+    variant: str
+    file: str
+    sha256: str
+    size: int
+    md5: str | None = None
+    source: str = ""
+    trust: str = TRUST_PUBLISHED
+    time: float = 0.0
+
+    @property
+    def blob(self) -> Path:
+        return blob_path(self.sha256, self.file)
+
+
+def weights_root() -> Path:
+    return config.weights_dir()
+
+
+def blobs_dir() -> Path:
+    return weights_root() / "blobs"
+
+
+def manifests_dir() -> Path:
+    return weights_root() / "manifests"
+
+
+def incoming_dir() -> Path:
+    return weights_root() / "incoming"
+
+
+def locks_dir() -> Path:
+    return weights_root() / "locks"
+
+
+def blob_path(sha256: str, file: str) -> Path:
+    return blobs_dir() / sha256 / file
+
+
+def manifest_path(model: str, variant: str) -> Path:
+    return manifests_dir() / model / f"{variant}.json"
+
+
+def lock_path(file: str) -> Path:
+    return locks_dir() / f"{file}.lock"
+
+
+def read_manifest(model: str, variant: str) -> Manifest | None:
+    """The manifest of one model variant, or None when absent or unreadable (a torn write never is)."""
+    try:
+        data = json.loads(manifest_path(model, variant).read_text(encoding="utf-8"))
+        return Manifest(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_manifest(manifest: Manifest) -> Path:
+    path = manifest_path(manifest.model, manifest.variant)
+    atomic_write_text(path, json.dumps(asdict(manifest), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iter_manifests() -> Iterator[Manifest]:
+    """Every readable manifest in the cache, sorted by model then variant."""
+    root = manifests_dir()
+    if not root.is_dir():
+        return
+    for path in sorted(root.glob("*/*.json")):
+        manifest = read_manifest(path.parent.name, path.stem)
+        if manifest is not None:
+            yield manifest
+
+
+def manifest_matches(manifest: Manifest, weight: WeightFile) -> bool:
+    """Does a manifest describe the file the registry publishes (same name, no conflicting checksum)?"""
+    if manifest.file != weight.file:
+        return False
+    if weight.sha256 and manifest.sha256 != weight.sha256:
+        return False
+    if weight.md5 and manifest.md5 != weight.md5:
+        return False
+    return not (weight.size and manifest.size != weight.size)
+
+
+def _present(path: Path, size: int | None) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return size is None or st.st_size == size
+
+
+def cached_path(spec: ModelSpec, variant: str = "top") -> Path | None:
+    """The verified file of `spec`'s `variant` if the cache holds it, else None. No network, no hashing."""
+    weight = spec.weights.get(variant)
+    if weight is None:
+        return None
+    manifest = read_manifest(spec.name, variant)
+    if manifest is not None and manifest_matches(manifest, weight) and _present(manifest.blob, manifest.size):
+        return manifest.blob
+    if weight.sha256:  # the same content pulled for another model (content addressed)
+        blob = blob_path(weight.sha256, weight.file)
+        if _present(blob, weight.size):
+            return blob
+    return None
+
+
+def is_pulled(spec: ModelSpec, variant: str | None = None) -> bool:
+    """True when the cache holds `variant` of `spec` (any variant when None). Fast: for `zoo list`."""
+    variants = list(spec.weights) if variant is None else [variant]
+    return any(cached_path(spec, v) is not None for v in variants)
+
+
+def new_manifest(
+    weight: WeightFile, model: str, sha256: str, size: int, md5: str | None, source: str, trust: str
+) -> Manifest:
+    return Manifest(
+        model=model,
+        variant=weight.variant,
+        file=weight.file,
+        sha256=sha256,
+        size=size,
+        md5=md5,
+        source=source,
+        trust=trust,
+        time=round(time.time(), 3),
+    )
