@@ -1,0 +1,163 @@
+"""The saved-model bundle: a run directory that `zoo finetune` writes and predict/evaluate/export read.
+
+Layout (every file but model.keras and labels.json is optional for readers):
+    model.keras     the whole model, raw RGB 0-255 in (preprocessing layer inside), logits out
+    labels.json     the class names, in output order: ["cat", "dog", ...]
+    config.json     every setting of the run (`zoo finetune --config RUN_DIR/config.json` repeats it);
+                    readers use "model" (the backbone's registry name) and "image_size"
+    metrics.json    validation accuracy/loss, per-class precision/recall/F1, confusion matrix
+    history.csv, history.png, confusion.png, skipped.txt, tensorboard/, checkpoints/   (training only)
+
+Registered bundles: `zoo register RUN_DIR --name NAME` writes a user registry entry whose `bundle` field
+is the run directory's absolute path. `zoo.load(NAME)` must check `spec.bundle` first and, when set,
+return `load_bundle(spec.bundle).model` instead of building from keras.applications.
+
+Loading always uses `keras.saving.load_model(..., safe_mode=True)`: a bundle that needs unsafe
+deserialization (a Lambda layer, i.e. arbitrary code) raises UnsafeModelError instead of running it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import RunDirError, UnknownModel, UnsafeModelError
+from zoo.hub.cache import atomic_write_text
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.registry import ModelSpec
+
+MODEL_FILE = "model.keras"
+LABELS_FILE = "labels.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class Bundle:
+    """A loaded run directory."""
+
+    run_dir: Path
+    model: keras.Model
+    labels: list[str]
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    spec: ModelSpec | None = None  # the backbone's registry entry, when config names a known model
+
+    @property
+    def image_size(self) -> int | None:
+        shape = self.model.input_shape
+        return int(shape[1]) if shape and shape[1] else self.config.get("image_size")
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Does `path` look like a run directory (a model.keras and a labels.json)?"""
+    path = Path(path)
+    return (path / MODEL_FILE).is_file() and (path / LABELS_FILE).is_file()
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Pretty JSON, written atomically (a kill leaves the old file or the new one)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc})") from None
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """model.save to a temporary file next to `path`, then rename: never a half-written model.keras."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_bundle(
+    run_dir: str | Path,
+    model: keras.Model,
+    labels: list[str],
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write model.keras, labels.json, config.json (and metrics.json) into `run_dir`; returns it."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    outputs = model.output_shape[-1]
+    if outputs != len(labels):
+        raise ValueError(f"the model has {outputs} outputs but {len(labels)} labels were given")
+    save_model_atomic(model, run_dir / MODEL_FILE)
+    write_json(run_dir / LABELS_FILE, list(labels))
+    write_json(run_dir / CONFIG_FILE, config)
+    if metrics is not None:
+        write_json(run_dir / METRICS_FILE, metrics)
+    return run_dir
+
+
+def load_model_safely(path: Path) -> keras.Model:
+    """keras.saving.load_model with safe_mode=True; arbitrary-code layers raise UnsafeModelError."""
+    import keras
+
+    import zoo.engine  # noqa: F401  registers zoo's serializable layers (preprocessing) with Keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise UnsafeModelError(
+                f"{path} needs unsafe deserialization (it contains a Lambda layer or other code)",
+                hint="zoo never runs code stored in a model file; rebuild it without Lambda layers",
+            ) from None
+        raise RunDirError(f"cannot load {path}: {exc}") from None
+
+
+def load_bundle(run_dir: str | Path) -> Bundle:
+    """Read a run directory written by save_bundle (or `zoo finetune`)."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    for name in (MODEL_FILE, LABELS_FILE):
+        if not (run_dir / name).is_file():
+            raise RunDirError(
+                f"{run_dir}: not a run directory ({name} is missing)",
+                hint="a run directory is what `zoo finetune --out RUN_DIR` writes",
+            )
+    labels = read_json(run_dir / LABELS_FILE)
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise RunDirError(f"{run_dir / LABELS_FILE}: expected a JSON list of class names")
+    config = read_json(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
+    metrics = read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else None
+    model = load_model_safely(run_dir / MODEL_FILE)
+    if model.output_shape[-1] != len(labels):
+        raise RunDirError(
+            f"{run_dir}: the model has {model.output_shape[-1]} outputs but labels.json has {len(labels)}"
+        )
+    return Bundle(run_dir, model, labels, config, metrics, _backbone_spec(config))
+
+
+def _backbone_spec(config: dict[str, Any]) -> ModelSpec | None:
+    name = config.get("model")
+    if not isinstance(name, str):
+        return None
+    from zoo import registry
+
+    try:
+        return registry.get(name)
+    except UnknownModel:
+        return None
