@@ -48,6 +48,12 @@ KERAS_MODULES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
+# Keyword arguments an entry may pass to its constructor (plain values only; the engine adds include_top,
+# weights, pooling and classes itself).
+CONSTRUCTOR_ARGS: frozenset[str] = frozenset(
+    {"alpha", "depth_multiplier", "dropout", "input_shape", "minimalistic", "include_preprocessing"}
+)
+
 PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 VARIANTS = ("top", "notop")
@@ -147,21 +153,18 @@ class ModelSpec:
             return self.weights[variant]
         except KeyError:
             have = ", ".join(self.weights) or "none"
-            raise UnknownModel(
-                f"model '{self.name}' has no '{variant}' weights (it has: {have})"
-            ) from None
+            raise UnknownModel(f"model '{self.name}' has no '{variant}' weights (it has: {have})") from None
 
 
 # -------------------------------------------------------------------------------- parsing published text
 def parse_accuracy(text: str | None) -> float | None:
-    """'74.9%' -> 0.749; '0.759' -> 0.759."""
-    if text is None:
+    """'74.9%' -> 0.749; '0.759' -> 0.759; '75.6' (a percentage printed without its sign) -> 0.756."""
+    value = parse_number(text)
+    if value is None:
         return None
-    s = str(text).strip()
-    if s.endswith("%"):
-        value = parse_number(s[:-1])
-        return None if value is None else round(value / 100.0, 6)
-    return parse_number(s)
+    if str(text).strip().endswith("%") or value > 1.0:
+        return round(value / 100.0, 6)
+    return value
 
 
 def parse_number(text: str | None) -> float | None:
@@ -239,7 +242,47 @@ def _parse_figures(entry: _Entry, raw: Any, index: int) -> Figures:
             # Figures keep the exact published text: 0.790 as a YAML number would become "0.79".
             entry.fail(f"{key}.{name}", f"must be a quoted string exactly as published, got {value!r}")
         values[name] = value
+    for name, parse in _FIGURE_PARSERS.items():
+        text = values[name]
+        if text is not None and text.strip() != "-" and parse(text) is None:
+            entry.fail(f"{key}.{name}", f"{text!r} is not a number as published")
     return Figures(source=source, **values)
+
+
+_FIGURE_PARSERS = {
+    "size_mb": parse_number,
+    "top1": parse_accuracy,
+    "top5": parse_accuracy,
+    "params": parse_count,
+    "depth": parse_number,
+    "cpu_ms": parse_number,
+    "gpu_ms": parse_number,
+}
+
+
+def _parse_aliases(entry: _Entry) -> tuple[str, ...]:
+    aliases = entry.strings("aliases")
+    for alias in aliases:
+        if not _NAME.match(alias):
+            entry.fail("aliases", f"{alias!r} must be lowercase letters, digits, '_', '-' or '.'")
+    return aliases
+
+
+def _parse_args(entry: _Entry, input_size: int) -> dict[str, Any]:
+    """Constructor arguments: known names, plain values, and an input_shape that agrees with input_size."""
+    args = entry.get("args", dict, {})
+    for name, value in args.items():
+        if name not in CONSTRUCTOR_ARGS:
+            entry.fail(f"args.{name}", f"is not allowed (allowed: {', '.join(sorted(CONSTRUCTOR_ARGS))})")
+        plain = isinstance(value, (int, float, bool, str))
+        shape = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if not (plain or shape):
+            entry.fail(f"args.{name}", f"must be a number, string, boolean or list of ints, got {value!r}")
+    shape = args.get("input_shape")
+    want = [input_size, input_size, 3]
+    if shape is not None and shape != want:
+        entry.fail("args.input_shape", f"must be {want} to match input_size, got {shape!r}")
+    return dict(args)
 
 
 def _parse_weight(entry: _Entry, variant: str, raw: Any) -> WeightFile:
@@ -306,15 +349,20 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
         entry.fail("num_classes", f"must be at least 1, got {num_classes}")
     params = entry.get("params", int)
     published = tuple(_parse_figures(entry, f, i) for i, f in enumerate(entry.get("published", list, [])))
+    sources = [f.source for f in published]
+    for src in sources:
+        if sources.count(src) > 1:
+            entry.fail("published", f"source {src!r} appears more than once")
+    entry.get("override", bool, False)
     weights_raw = entry.get("weights", dict, {})
     weights = {variant: _parse_weight(entry, variant, w) for variant, w in weights_raw.items()}
     return ModelSpec(
         name=name,
         arch=arch,
-        args=dict(entry.get("args", dict, {})),
+        args=_parse_args(entry, input_size),
         module=module,
         family=entry.get("family", str, ""),
-        aliases=entry.strings("aliases"),
+        aliases=_parse_aliases(entry),
         tags=entry.strings("tags"),
         license=entry.get("license", str, ""),
         paper=dict(paper),
@@ -378,7 +426,7 @@ class Registry:
         if canonical is not None:
             return self._specs[canonical]
         close = difflib.get_close_matches(name.lower(), list(self._names), n=1, cutoff=0.6)
-        suggestion = f"; did you mean '{self._names[close[0]]}'?" if close else ""
+        suggestion = f"; did you mean '{close[0]}'?" if close else ""  # the name or alias the user was near
         raise UnknownModel(
             f"unknown model '{name}'{suggestion}", hint="`zoo list` shows every registered model"
         )
