@@ -6,5 +6,7 @@ Never imports TensorFlow: `zoo list` asks `is_pulled` for every model.
 from __future__ import annotations
 
 from zoo.hub.cache import cached_path, is_pulled
+from zoo.hub.pull import pull
+from zoo.hub.server import MirrorServer, serve
 
-__all__ = ["cached_path", "is_pulled"]
+__all__ = ["MirrorServer", "cached_path", "is_pulled", "pull", "serve"]

@@ -174,3 +174,41 @@ def new_manifest(
         trust=trust,
         time=round(time.time(), 3),
     )
+
+
+def store(
+    tmp: Path,
+    weight: WeightFile,
+    model: str,
+    sha256: str,
+    size: int,
+    md5: str | None,
+    source: str,
+    trust: str,
+) -> Manifest:
+    """Move a verified temporary file into the cache (atomically) and record its manifest.
+
+    The blob is made read-only: a tool that later opens it for writing (through a link made by
+    `zoo cache link-keras`) fails loudly instead of silently replacing verified bytes.
+    """
+    manifest = new_manifest(weight, model, sha256, size, md5, source, trust)
+    blob = manifest.blob
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, blob)
+    write_manifest(manifest)
+    return manifest
+
+
+def incoming_temp(file: str) -> Path:
+    """A fresh temporary path in incoming/ (same file system as blobs/, so os.replace is atomic)."""
+    folder = incoming_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{file}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def partial_path(file: str) -> Path:
+    """The resumable partial download of `file` (only ever written under the file's lock)."""
+    return incoming_dir() / f"{file}.part"

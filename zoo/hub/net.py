@@ -1,0 +1,68 @@
+"""The one place zoo opens HTTP(S) connections: proxies, CA bundle, timeouts, and the offline switch.
+
+Environment (docs/hub.md): the standard proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, read by
+urllib), SSL_CERT_FILE or REQUESTS_CA_BUNDLE for a custom CA bundle, ZOO_HTTP_TIMEOUT (seconds per socket
+operation, default 30) and ZOO_HTTP_RETRIES (default 3). ZOO_OFFLINE/HF_HUB_OFFLINE forbid every call.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import urllib.request
+from functools import lru_cache
+from http.client import HTTPResponse
+
+from zoo import __version__, config
+from zoo.errors import OfflineError
+
+USER_AGENT = f"zoo/{__version__}"
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def timeout() -> float:
+    return _float_env("ZOO_HTTP_TIMEOUT", 30.0)
+
+
+def retries() -> int:
+    return max(0, int(_float_env("ZOO_HTTP_RETRIES", 3)))
+
+
+def ca_bundle() -> str | None:
+    return os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+@lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    # Built per call (cheap) so that proxy and CA variables changed at run time are honoured;
+    # ProxyHandler() with no argument reads the proxy variables (and NO_PROXY) from the environment.
+    https = urllib.request.HTTPSHandler(context=_ssl_context(ca_bundle()))
+    return urllib.request.build_opener(urllib.request.ProxyHandler(), https)
+
+
+def ensure_online(what: str) -> None:
+    if config.offline():
+        raise OfflineError(f"offline mode is on (ZOO_OFFLINE/HF_HUB_OFFLINE): refusing to fetch {what}")
+
+
+def open_url(
+    url: str, *, headers: dict[str, str] | None = None, token: str | None = None, method: str = "GET"
+) -> HTTPResponse:
+    """Open `url` (redirects followed). A bearer `token` is never forwarded to a redirect target."""
+    ensure_online(url)
+    request = urllib.request.Request(
+        url, method=method, headers={"User-Agent": USER_AGENT, **(headers or {})}
+    )
+    if token:
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
+    return _opener().open(request, timeout=timeout())
