@@ -1,0 +1,125 @@
+"""`zoo.benchmark`: speed, memory and arithmetic of models, each measured in its own worker process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.bench.modelref import WEIGHT_CHOICES, resolve
+from zoo.bench.results import append_results, stamp
+from zoo.bench.worker import run_worker
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RUNTIMES = ("keras", "litert")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+OUT_SUFFIXES = (".csv", ".json")
+
+# Column order of the returned table (rows may lack figures: a failed row has only its status).
+COLUMNS = (
+    "model", "runtime", "precision", "batch_size", "image_size", "status", "images_per_s",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb", "params", "gmacs", "gflops",
+    "achieved_gflops", "peak_gflops", "peak_share", "weights", "weights_sha256", "iters",
+)  # fmt: skip
+
+
+def benchmark(
+    models: str | Sequence[str],
+    *,
+    batch_sizes: Sequence[int] = (1, 8, 32),
+    image_size: int | None = None,
+    runtimes: Sequence[str] = ("keras",),
+    precisions: Sequence[str] = ("fp32",),
+    warmup: int = 3,
+    iters: int = 20,
+    weights: str = "none",
+    out: str | Path | None = None,
+    timeout_s: float | None = None,
+    record: bool = True,
+    on_model: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Benchmark each model in its own process; one row per (model, runtime, precision, batch size).
+
+    Every model is checked before the first one starts. A model whose process crashes, is killed or
+    exceeds `timeout_s` gets rows whose `status` says so; the others are unaffected. Rows with
+    status "ok" go to the results store (unless `record=False`); `out` (.csv or .json) gets the table.
+    """
+    import pandas as pd
+
+    names = [models] if isinstance(models, str) else list(models)
+    check_options(batch_sizes, image_size, runtimes, precisions, warmup, iters, weights, out)
+    refs = [resolve(name) for name in names]  # unknown names fail here, before any work
+    rows: list[dict[str, Any]] = []
+    for ref in refs:
+        if on_model is not None:
+            on_model(ref.name)
+        job = {
+            "model": ref.name,
+            "weights": weights,
+            "image_size": image_size,
+            "batch_sizes": list(batch_sizes),
+            "runtimes": list(runtimes),
+            "precisions": list(precisions),
+            "warmup": warmup,
+            "iters": iters,
+        }
+        rows.extend(_rows_of(job, run_worker(job, timeout_s)))
+    if record:
+        append_results(stamp({"kind": "benchmark", **row}) for row in rows if row["status"] == "ok")
+    table = pd.DataFrame(rows)
+    table = table.reindex(columns=[c for c in COLUMNS if c in table.columns or c == "status"])
+    if out is not None:
+        write_table(table, Path(out))
+    return table
+
+
+def _rows_of(job: dict[str, Any], outcome: Any) -> list[dict[str, Any]]:
+    """The worker's rows with its peak RSS, or one failed row per requested combination."""
+    output = outcome.output
+    if output is not None and output["rows"]:
+        return [{**row, "peak_rss_mb": output["peak_rss_mb"]} for row in output["rows"]]
+    reason = outcome.failure or f"failed: {output.get('error', 'no rows')}"
+    return [
+        {"model": job["model"], "runtime": r, "precision": p, "batch_size": b, "status": reason}
+        for r in job["runtimes"]
+        for p in job["precisions"]
+        for b in job["batch_sizes"]
+    ]
+
+
+def check_options(
+    batch_sizes: Sequence[int],
+    image_size: int | None,
+    runtimes: Sequence[str],
+    precisions: Sequence[str],
+    warmup: int,
+    iters: int,
+    weights: str,
+    out: str | Path | None,
+) -> None:
+    """Refuse impossible settings before any model is loaded (ValueError names the setting)."""
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
+        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    if image_size is not None and not 32 <= image_size <= 1024:
+        raise ValueError(f"image size must be between 32 and 1024, got {image_size}")
+    for value, allowed, what in ((runtimes, RUNTIMES, "runtime"), (precisions, PRECISIONS, "precision")):
+        bad = [v for v in value if v not in allowed]
+        if bad or not value:
+            raise ValueError(f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(allowed)}")
+    if warmup < 0 or iters < 1:
+        raise ValueError(f"need warmup >= 0 and iters >= 1, got warmup={warmup}, iters={iters}")
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+    if out is not None and Path(out).suffix.lower() not in OUT_SUFFIXES:
+        raise ValueError(f"--out must end in {' or '.join(OUT_SUFFIXES)}, got {out}")
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    """The table as CSV or JSON records, by the file's suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_json(path, orient="records", indent=2)

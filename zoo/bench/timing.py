@@ -1,0 +1,79 @@
+"""Wall-clock timing of a predict function, with warm-up, where every timed call waits for its result.
+
+Timing only the dispatch of work is a known trap (an asynchronous runtime returns before it computes):
+each call here converts the output to a host NumPy array before the clock stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Latencies of `iters` timed calls on one batch, and the throughput of the timed loop."""
+
+    batch_size: int
+    latencies_s: tuple[float, ...]
+    total_s: float  # wall time of the whole timed loop (latencies plus loop overhead)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch_size * len(self.latencies_s) / self.total_s
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q)) * 1e3
+
+    @property
+    def p50_ms(self) -> float:
+        return self.percentile_ms(50)
+
+    @property
+    def p90_ms(self) -> float:
+        return self.percentile_ms(90)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile_ms(99)
+
+
+def on_host(output: Any) -> Any:
+    """Force every array of a (possibly nested) output onto the host, so the work is really done."""
+    if isinstance(output, dict):
+        return {k: on_host(v) for k, v in output.items()}
+    if isinstance(output, list | tuple):
+        return [on_host(v) for v in output]
+    return np.asarray(output)
+
+
+def time_calls(
+    predict: Callable[[np.ndarray], Any],
+    batch: np.ndarray,
+    *,
+    warmup: int = 3,
+    iters: int = 20,
+    min_time_s: float = 0.0,
+) -> Timing:
+    """Call `predict(batch)` `warmup` times untimed, then at least `iters` times timed.
+
+    `min_time_s` keeps timing past `iters` until that much wall time has passed (steadier numbers for
+    very fast models).
+    """
+    if iters < 1:
+        raise ValueError(f"iters must be at least 1, got {iters}")
+    for _ in range(warmup):
+        on_host(predict(batch))
+    latencies: list[float] = []
+    clock = time.perf_counter
+    start = clock()
+    while len(latencies) < iters or clock() - start < min_time_s:
+        t0 = clock()
+        on_host(predict(batch))
+        latencies.append(clock() - t0)
+    total = clock() - start
+    return Timing(batch_size=int(batch.shape[0]), latencies_s=tuple(latencies), total_s=total)
