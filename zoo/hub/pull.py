@@ -35,6 +35,10 @@ class PullResult:
     trust: str
     cached: bool  # True when the file was already in the zoo cache (no network, no copy)
 
+    @classmethod
+    def from_manifest(cls, m: cache.Manifest, *, cached: bool) -> PullResult:
+        return cls(m.model, m.variant, m.file, m.blob, m.sha256, m.md5, m.size, m.source, m.trust, cached)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path)}
 
@@ -97,9 +101,8 @@ def _cache_hit(spec: ModelSpec, weight: WeightFile) -> PullResult | None:
     if manifest is None or manifest.blob != path:  # found by content under another model's manifest
         size = path.stat().st_size
         return PullResult(spec.name, weight.variant, weight.file, path, path.parent.name, weight.md5, size,
-                          "cache", cache.TRUST_PUBLISHED, True)  # fmt: skip
-    return PullResult(spec.name, weight.variant, weight.file, path, manifest.sha256, manifest.md5,
-                      manifest.size, manifest.source, manifest.trust, True)  # fmt: skip
+                          "cache", cache.TRUST_PUBLISHED, cached=True)  # fmt: skip
+    return PullResult.from_manifest(manifest, cached=True)
 
 
 def _expected(spec: ModelSpec, weight: WeightFile) -> Expected:
@@ -111,9 +114,10 @@ def _expected(spec: ModelSpec, weight: WeightFile) -> Expected:
     return Expected(None, None, weight.size, cache.TRUST_FIRST_USE)
 
 
-def _finish(
+def store_verified(
     spec: ModelSpec, weight: WeightFile, tmp: Path, digests: Digests, source: str, expected: Expected
-):
+) -> PullResult:
+    """Move a verified temporary file into the cache; warn when its sha256 is recorded on first use."""
     if expected.trust == cache.TRUST_FIRST_USE and expected.sha256 is None:
         note(
             f"Warning: {spec.name} ({weight.variant}) has no published checksum; recorded "
@@ -121,8 +125,7 @@ def _finish(
         )
     manifest = cache.store(tmp, weight, spec.name, digests.sha256, digests.size, digests.md5, source,
                            expected.trust)  # fmt: skip
-    return PullResult(spec.name, weight.variant, weight.file, manifest.blob, manifest.sha256, manifest.md5,
-                      manifest.size, source, manifest.trust, False)  # fmt: skip
+    return PullResult.from_manifest(manifest, cached=False)
 
 
 def copy_verified(src: Path, weight: WeightFile, expected: Expected, what: str) -> tuple[Path, Digests]:
@@ -166,7 +169,7 @@ def _adopt_local(spec: ModelSpec, weight: WeightFile, expected: Expected) -> Pul
             tmp, digests = copy_verified(path, weight, expected, label)
         except ChecksumMismatch:
             continue
-        return _finish(spec, weight, tmp, digests, label, expected)
+        return store_verified(spec, weight, tmp, digests, label, expected)
     return None
 
 
@@ -203,7 +206,7 @@ def _download(
             if progress and source is not candidates[-1]:
                 note(f"{source.url}: {exc}; trying the next source")
             continue
-        return _finish(spec, weight, tmp, digests, source.url, expected)
+        return store_verified(spec, weight, tmp, digests, source.url, expected)
     raise WeightsUnavailable(
         f"could not pull {spec.name} ({weight.variant}); every source failed:\n  " + "\n  ".join(failures),
         hint="check the network or the mirror, or `zoo cache import FILE` a copy you trust",
