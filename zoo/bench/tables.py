@@ -149,7 +149,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":
-        return json.dumps(_records(frame), indent=2) + "\n"
+        return json.dumps(json_records(frame), indent=2) + "\n"
     if fmt == "html":
         return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}") + "\n"
     if fmt in ("md", "table"):
@@ -157,7 +157,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts: missing figures become null, NumPy scalars plain numbers."""
     rows = []
     for row in frame.to_dict(orient="records"):

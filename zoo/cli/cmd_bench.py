@@ -1,9 +1,203 @@
-"""Commands of this group are registered here (see zoo/cli/app.py)."""
+"""`zoo benchmark`, `zoo evaluate`, `zoo table`: thin wrappers over zoo.bench (imported inside commands,
+so `zoo --help` never loads TensorFlow or pandas)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
 import typer
+
+from zoo.cli.common import print_json, stderr_console, usage_error
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RUNTIMES = ("keras", "litert")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+SOURCES = ("keras.io", "classic")
+FORMATS = ("table", "md", "csv", "json", "html")
+Runtime = Literal["keras", "litert"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
+Source = Literal["keras.io", "classic"]
+Format = Literal["table", "md", "csv", "json", "html"]
+
+# Columns the terminal shows for a benchmark (--json and --out carry every column).
+BENCH_VIEW = {
+    "model": "model", "runtime": "runtime", "precision": "prec", "batch_size": "batch", "status": "status",
+    "images_per_s": "img/s", "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms",
+    "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",
+    "achieved_gflops": "GFLOP/s", "peak_share": "of peak",
+}  # fmt: skip
+TABLE_VIEW = {
+    "model": "model", "top1_published": "top-1 pub", "top1_measured": "top-1 here",
+    "top5_published": "top-5 pub", "top5_measured": "top-5 here", "ms_per_step_published": "ms/step pub",
+    "ms_per_step_measured": "ms/step here", "images_per_s_measured": "img/s here",
+}  # fmt: skip
+
+
+def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    values = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        usage_error(f"{', '.join(bad) or 'nothing'} is not one of {', '.join(allowed)}", option)
+    return values
+
+
+def _positive_ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        usage_error(f"expected comma-separated positive integers, got {text!r}", option)
+    if not values or min(values) < 1:
+        usage_error(f"expected comma-separated positive integers, got {text!r}", option)
+    return values
+
+
+def _show(frame: pd.DataFrame, view: dict[str, str], title: str) -> None:
+    """A rich table of the `view` columns on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.bench.tables import cell
+
+    shown = [c for c in view if c in frame.columns]
+    grid = Table(title=title, title_justify="left")
+    for column in shown:
+        numeric = frame[column].dtype.kind in "iuf"
+        grid.add_column(
+            view[column], justify="right" if numeric else "left", overflow="fold", no_wrap=column == "model"
+        )
+    for row in frame[shown].itertuples(index=False):
+        grid.add_row(*(_view_cell(c, v, cell) for c, v in zip(shown, row, strict=True)))
+    Console().print(grid)
+
+
+def _view_cell(column: str, value: object, cell) -> str:
+    if column == "peak_share" and isinstance(value, float) and value == value:
+        return f"{value:.0%}"
+    return cell(value)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+
+    @app.command("benchmark")
+    def benchmark_cmd(
+        models: list[str] = typer.Argument(..., help="Registry names, .keras files or run directories."),
+        batch_size: str = typer.Option("1,8,32", "--batch-size", "-b", help="Comma-separated batch sizes."),
+        image_size: int | None = typer.Option(
+            None, "--image-size", min=32, max=1024, help="Input size (default: the model's own)."
+        ),
+        runtime: str = typer.Option("keras", "--runtime", help="Comma-separated: keras, litert."),
+        precision: str = typer.Option("fp32", "--precision", help="Comma-separated: fp32, bf16, fp16, int8."),
+        warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls before timing."),
+        iters: int = typer.Option(20, "--iters", min=1, help="Timed calls per row."),
+        weights: Literal["none", "imagenet"] = typer.Option(
+            "none", "--weights", help="Random weights are as fast as real ones and need no download."
+        ),
+        out: Path | None = typer.Option(None, "--out", help="Also write the rows to FILE.csv or FILE.json."),
+        timeout: float | None = typer.Option(
+            None, "--timeout", min=1, help="Kill a model's worker after this many seconds (reported)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print every column as JSON."),
+    ) -> None:
+        """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
+
+        Each model runs in its own process; every timing waits for the result on the host.
+
+        Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
+        """
+        batches = _positive_ints(batch_size, "--batch-size")
+        runtimes = _choices(runtime, RUNTIMES, "--runtime")
+        precisions = _choices(precision, PRECISIONS, "--precision")
+        if out is not None and out.suffix.lower() not in (".csv", ".json"):
+            usage_error(f"must end in .csv or .json, got {out}", "--out")
+        from zoo.bench import benchmark
+
+        console = stderr_console()
+        frame = benchmark(
+            models, batch_sizes=batches, image_size=image_size, runtimes=runtimes, precisions=precisions,
+            warmup=warmup, iters=iters, weights=weights, out=out, timeout_s=timeout,
+            on_model=lambda name: console.print(f"benchmarking {name} ..."),
+        )  # fmt: skip
+        if as_json:
+            print_json(_json_rows(frame))
+        else:
+            _show(frame, BENCH_VIEW, "benchmark")
+        if out is not None:
+            console.print(f"wrote {out}")
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        model: str = typer.Argument(..., help="A registry name, a .keras file or a run directory."),
+        data_dir: Path = typer.Argument(
+            ..., exists=True, help="Class folders (root/<class>/*.jpg; ImageNet val: root/<wnid>/*) or a CSV."
+        ),
+        runtime: Runtime = typer.Option("keras", "--runtime"),
+        precision: Precision = typer.Option("fp32", "--precision"),
+        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1),
+        limit: int | None = typer.Option(
+            None, "--limit", min=1, help="Evaluate N images, spread over classes."
+        ),
+        on_bad_image: Literal["skip", "fail"] = typer.Option("skip", "--on-bad-image"),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
+
+        Example: zoo evaluate resnet50 ~/imagenet/val --limit 5000 --runtime litert
+        """
+        from rich.progress import Progress
+
+        from zoo.bench import evaluate
+
+        with Progress(console=stderr_console(), transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+            frame = evaluate(
+                model, data_dir, runtime=runtime, precision=precision, batch_size=batch_size, limit=limit,
+                on_bad_image=on_bad_image,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        if as_json:
+            print_json(_json_rows(frame)[0])
+            return
+        view = {c: c for c in ("model", "runtime", "precision", "top1", "top5", "images", "skipped")}
+        _show(frame, view, f"evaluation on {data_dir}")
+
+    @app.command("table")
+    def table_cmd(
+        patterns: list[str] | None = typer.Argument(None, help="Glob patterns on names (default: all)."),
+        source: Source = typer.Option("keras.io", "--source"),
+        fmt: Format = typer.Option("table", "--format", "-f"),
+        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Also draw accuracy vs images/s into FILE.png."
+        ),
+    ) -> None:
+        """Published figures and the ones measured on this machine, side by side.
+
+        Example: zoo table 'resnet*' mobilenet_v2 --format md --plot speed.png
+        """
+        if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            usage_error(f"must end in .png, .svg or .pdf, got {plot}", "--plot")
+        from zoo.bench import table
+        from zoo.bench.tables import render
+
+        frame = table(patterns or None, source=source)
+        if as_json:
+            fmt = "json"
+        if fmt == "table":
+            _show(frame, TABLE_VIEW, f"published ({source}) vs measured here")
+        else:
+            typer.echo(render(frame, fmt), nl=False)
+        if plot is not None:
+            from zoo.bench.plots import plot_accuracy_vs_speed
+
+            plot_accuracy_vs_speed(frame, plot)
+            stderr_console().print(f"wrote {plot}")
+
+
+def _json_rows(frame: pd.DataFrame) -> list[dict]:
+    from zoo.bench.tables import json_records
+
+    return json_records(frame)
