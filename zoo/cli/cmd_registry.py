@@ -1,9 +1,207 @@
-"""Commands of this group are registered here (see zoo/cli/app.py)."""
+"""`zoo list` and `zoo info`: the registry on the terminal. Neither imports TensorFlow nor pandas."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+
 import typer
+
+from zoo.cli.common import print_json, usage_error
+from zoo.listing import FORMATS, SORT_KEYS
+
+SortKey = StrEnum("SortKey", {key: key for key in SORT_KEYS})
+OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in FORMATS})
+
+REGISTRY_HELP = "An extra registry YAML file (user entries, validated like the built-in one)."
+
+
+def _registry_option() -> typer.models.OptionInfo:
+    return typer.Option(
+        None, "--registry", exists=True, dir_okay=False, readable=True, metavar="PATH", help=REGISTRY_HELP
+    )
+
+
+def _stdout_console():
+    """Rich on stdout; when piped, wide enough that no cell is cut (rich would assume 80 columns)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 1000)
+
+
+def list_command(
+    patterns: list[str] | None = typer.Argument(
+        None, metavar="PATTERN", help="Glob patterns on names and aliases, e.g. 'efficientnet*'."
+    ),
+    family: str | None = typer.Option(None, "--family", help="Only this family, e.g. resnet, mobilenet_v1."),
+    tag: str | None = typer.Option(None, "--tag", help="Only models with this tag, e.g. mobile."),
+    min_top1: float | None = typer.Option(
+        None, "--min-top1", min=0.0, max=100.0, help="Minimum published top-1, as 0.8 or 80."
+    ),
+    max_params: str | None = typer.Option(
+        None, "--max-params", metavar="COUNT", help="Most parameters, e.g. 5M, 25.6M or 3500000."
+    ),
+    max_size: float | None = typer.Option(None, "--max-size", min=0.0, help="Largest published size in MB."),
+    pulled: bool | None = typer.Option(
+        None, "--pulled/--not-pulled", help="Only models whose weights are (or are not) in the cache."
+    ),
+    sort: SortKey | None = typer.Option(None, "--sort", help="Sort by this column."),
+    desc: bool = typer.Option(False, "--desc", help="Sort in descending order."),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        metavar="SOURCE",
+        help="Show one source's table as it was published: keras.io, classic, paper, keras-docs. "
+        "Without it: every model, with keras.io figures where keras.io has them.",
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
+    as_json: bool = typer.Option(False, "--json", help="Shorthand for --format json."),
+    registry: Path | None = _registry_option(),
+) -> None:
+    """List registered models with their published figures and whether their weights are cached.
+
+    Examples:
+
+        zoo list
+
+        zoo list 'efficientnet*' --min-top1 0.8 --sort top1 --desc
+
+        zoo list --tag mobile --max-params 5M --format md
+
+        zoo list --source classic --format md
+    """
+    from zoo import listing
+    from zoo.registry import load_registry
+
+    try:
+        max_params_value = listing.parse_param_limit(max_params)
+    except ValueError as exc:
+        usage_error(str(exc), "--max-params")
+    reg = load_registry([registry] if registry else [])
+    if source is not None and source not in listing.known_sources(reg):
+        usage_error(f"unknown source {source!r}; known: {', '.join(listing.known_sources(reg))}", "--source")
+    rows = listing.model_rows(
+        patterns or (),
+        family=family,
+        tag=tag,
+        min_top1=min_top1,
+        max_params=max_params_value,
+        max_size=max_size,
+        pulled=pulled,
+        sort=sort.value if sort else None,
+        desc=desc,
+        source=source,
+        registry=reg,
+    )
+    fmt = "json" if as_json else fmt.value
+    if fmt == "json":
+        print_json(rows)
+        return
+    columns = listing.columns_for(source)
+    if fmt == "md":
+        typer.echo(listing.to_markdown(rows, columns), nl=False)
+    elif fmt == "csv":
+        typer.echo(listing.to_csv(rows, columns), nl=False)
+    else:
+        _print_table(rows, columns)
+
+
+def _print_table(rows: list[dict], columns: list) -> None:
+    from rich.table import Table
+
+    from zoo.listing import text_cells
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header, _ in columns:
+        numeric = header not in ("Model", "Family", "Pulled")
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+    for cells in text_cells(rows, columns):
+        table.add_row(*cells)
+    console = _stdout_console()
+    console.print(table)
+    if not rows:
+        typer.echo("No model matches these filters.", err=True)
+
+
+def info_command(
+    name: str = typer.Argument(..., help="A model name or alias, e.g. resnet50 or mobilenet."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
+    registry: Path | None = _registry_option(),
+) -> None:
+    """Show everything the registry knows about a model: every source's figures, weight files, cache status.
+
+    Examples:
+
+        zoo info resnet50
+
+        zoo info mobilenet_v1_025_224 --json
+    """
+    from zoo.listing import describe
+    from zoo.registry import load_registry
+
+    spec = load_registry([registry] if registry else []).get(name)
+    data = describe(spec)
+    if as_json:
+        print_json(data)
+        return
+    _print_info(data)
+
+
+def _print_info(data: dict) -> None:
+    from rich.table import Table
+
+    console = _stdout_console()
+    console.print(f"[bold]{data['name']}[/bold]  ({data['arch']}, {data['family']})")
+    facts = Table(box=None, show_header=False, pad_edge=False)
+    facts.add_column(style="dim")
+    facts.add_column()
+    paper = data["paper"]
+    for label, value in (
+        ("aliases", ", ".join(data["aliases"]) or "-"),
+        ("tags", ", ".join(data["tags"]) or "-"),
+        ("constructor", f"keras.applications.{data['arch']}({_kwargs(data['args'])})"),
+        ("module", f"keras.applications.{data['module']}" if data["module"] else "-"),
+        ("parameters", f"{data['params']:,}" if data["params"] is not None else "-"),
+        ("input size", f"{data['input_size']} x {data['input_size']}"),
+        ("preprocess", data["preprocess"]),
+        ("resize", f"{data['interpolation']}, crop_pct {data['crop_pct']}"),
+        ("classes", str(data["num_classes"])),
+        ("license", data["license"] or "-"),
+        ("paper", " ".join(p for p in (paper.get("title"), paper.get("url")) if p) or "-"),
+        ("defined in", data["origin"]),
+        ("pulled", "yes" if data["pulled"] else "no (zoo pull " + data["name"] + ")"),
+    ):
+        facts.add_row(label, value)
+    console.print(facts)
+
+    if data["published"]:
+        figures = Table(title="Published figures", title_justify="left", box=None, pad_edge=False)
+        for header in ("source", "as", "size (MB)", "top-1", "top-5", "params", "depth", "CPU ms", "GPU ms"):
+            figures.add_column(header, no_wrap=True)
+        for f in data["published"]:
+            keys = ("source", "label", "size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
+            figures.add_row(*(f.get(k) or "-" for k in keys))
+        console.print(figures)
+
+    weights = Table(title="Weight files", title_justify="left", box=None, pad_edge=False)
+    for header in ("variant", "file", "size", "checksum", "cached at", "sources"):
+        weights.add_column(header, overflow="fold")
+    for variant, w in data["weights"].items():
+        checksum = f"sha256:{w['sha256']}" if w["sha256"] else (f"md5:{w['md5']}" if w["md5"] else "none")
+        size = f"{w['size'] / 1e6:.1f} MB" if w["size"] else "-"
+        weights.add_row(
+            variant, w["file"], size, checksum, data["cached"].get(variant) or "-", "\n".join(w["sources"])
+        )
+    console.print(weights)
+
+
+def _kwargs(args: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+    app.command("list")(list_command)
+    app.command("info")(info_command)
