@@ -1,0 +1,37 @@
+"""The engine: Keras models from the registry, preprocessing layers, labels, prediction, runtimes, export.
+
+    load(name, ...)             zoo.engine.build       a ready keras.Model (raw RGB 0-255 in)
+    predict(model_or_name, ...) zoo.engine.prediction  top-k labels per image file
+    embed(name, paths, ...)     zoo.engine.prediction  pooled features, one row per image
+    export(...)                 zoo.engine.export      (the runtimes part of the engine)
+
+Importing zoo.engine registers zoo's serializable Keras layers, so `model.keras` files that contain them
+load with safe_mode=True. The public functions themselves are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import zoo.engine.preprocessing  # noqa: F401  registers ImagenetPreprocessing with Keras
+
+_API = {
+    "load": "zoo.engine.build:load",
+    "backbone_and_head": "zoo.engine.build:backbone_and_head",
+    "predict": "zoo.engine.prediction:predict",
+    "embed": "zoo.engine.prediction:embed",
+    "export": "zoo.engine.export:export",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'zoo.engine' has no attribute {name!r}")
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
