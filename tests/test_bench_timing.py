@@ -1,0 +1,51 @@
+"""Timing waits for results on the host and its figures are consistent with each other."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from zoo.bench.timing import on_host, time_calls
+
+
+class LazyResult:
+    """An output whose work happens only when it is read, like an asynchronous runtime's tensor."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        time.sleep(self.seconds)
+        return np.zeros(3)
+
+
+def test_timing_includes_the_work_behind_a_lazy_result() -> None:
+    timing = time_calls(lambda batch: LazyResult(0.02), np.zeros((4, 2)), warmup=1, iters=5)
+    assert min(timing.latencies_s) >= 0.02  # dispatch alone would be microseconds
+    assert timing.p50_ms >= 20
+
+
+def test_images_per_second_matches_batch_over_median_latency() -> None:
+    timing = time_calls(lambda batch: (time.sleep(0.01), batch)[1], np.zeros((8, 2)), warmup=0, iters=10)
+    assert timing.batch_size == 8
+    assert len(timing.latencies_s) == 10
+    assert timing.images_per_s == pytest.approx(8 / (timing.p50_ms / 1e3), rel=0.1)
+    assert timing.p50_ms <= timing.p90_ms <= timing.p99_ms
+
+
+def test_warmup_calls_are_not_timed() -> None:
+    calls = []
+    time_calls(lambda batch: calls.append(1) or batch, np.zeros((1,)), warmup=3, iters=4)
+    assert len(calls) == 7
+
+
+def test_on_host_converts_nested_outputs() -> None:
+    out = on_host({"a": [LazyResult(0), LazyResult(0)]})
+    assert isinstance(out["a"][0], np.ndarray)
+
+
+def test_iters_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        time_calls(lambda b: b, np.zeros(1), iters=0)
