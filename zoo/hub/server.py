@@ -257,7 +257,9 @@ class MirrorServer:
         return self.httpd.requests
 
     def start(self) -> MirrorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="zoo-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.1,), name="zoo-serve", daemon=True
+        )
         self._thread.start()
         return self
 
