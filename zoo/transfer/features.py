@@ -1,0 +1,119 @@
+"""The backbone-feature cache under ZOO_HOME/features: pooled backbone outputs, computed once per content.
+
+A frozen backbone in inference mode maps an image to the same vector every time, so stage 1 (no
+augmentation) needs it once per image and model. The cache key covers everything that changes the vector:
+    extractor key = sha256(model name, checksum of the backbone's weight values, image size, resize policy)
+    content key   = sha256(extractor key, the sorted sha256 digests of the image files' bytes)
+Layout: features/<extractor key[:16]>/<content key>.npz with `digests`, `features` (float32, one row per
+decodable image) and `bad_digests`/`bad_reasons` (images the decoder refused, so a hit skips them too).
+Writes are atomic (temporary file in the same folder, then os.replace): a killed run leaves no torn entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from zoo import config
+from zoo.hub.verify import hash_file
+
+if TYPE_CHECKING:
+    import keras
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CachedFeatures:
+    """Features by image digest, and the digests of images that could not be decoded (with why)."""
+
+    by_digest: dict[str, np.ndarray]
+    bad: dict[str, str]
+
+
+def image_digests(paths: Sequence[Path]) -> list[str]:
+    """sha256 of each file's bytes (unreadable files hash their path, so the decoder reports them)."""
+    digests = []
+    for path in paths:
+        try:
+            digests.append(hash_file(Path(path)).sha256)
+        except OSError:
+            digests.append("unreadable:" + hashlib.sha256(str(path).encode()).hexdigest())
+    return digests
+
+
+def weights_checksum(model: keras.Model) -> str:
+    """sha256 over the model's weight values: identifies the weights actually loaded, whatever the source."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(variable.path.encode())
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def extractor_key(model_name: str, weights_sha256: str, image_size: int, policy: object) -> str:
+    fields = {
+        "version": FORMAT_VERSION,
+        "model": model_name,
+        "weights": weights_sha256,
+        "image_size": image_size,
+        "policy": repr(policy),
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def content_key(extractor: str, digests: Sequence[str]) -> str:
+    digest = hashlib.sha256(extractor.encode())
+    for item in sorted(set(digests)):
+        digest.update(item.encode())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """Read and write cached features for one extractor key."""
+
+    def __init__(self, extractor: str, root: Path | None = None) -> None:
+        self.extractor = extractor
+        self.folder = (root or config.features_dir()) / extractor[:16]
+
+    def path(self, digests: Sequence[str]) -> Path:
+        return self.folder / f"{content_key(self.extractor, digests)}.npz"
+
+    def load(self, digests: Sequence[str]) -> CachedFeatures | None:
+        """The cached entry for exactly this set of images, or None (a miss, or an unreadable entry)."""
+        path = self.path(digests)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                rows = {str(d): data["features"][i] for i, d in enumerate(data["digests"])}
+                bad = {str(d): str(r) for d, r in zip(data["bad_digests"], data["bad_reasons"], strict=True)}
+        except (OSError, KeyError, ValueError):
+            return None
+        return CachedFeatures(rows, bad)
+
+    def store(self, digests: Sequence[str], features: np.ndarray, bad: dict[str, str]) -> Path:
+        """Write the entry atomically; `digests[i]` is the image of `features[i]`."""
+        path = self.path([*digests, *bad])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".entry.", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(
+                    handle,
+                    digests=np.asarray(list(digests), dtype=str),
+                    features=np.asarray(features, np.float32),
+                    bad_digests=np.asarray(list(bad), dtype=str),
+                    bad_reasons=np.asarray(list(bad.values()), dtype=str),
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
