@@ -1,9 +1,189 @@
-"""Commands of this group are registered here (see zoo/cli/app.py)."""
+"""`zoo predict` and `zoo embed`: thin wrappers over zoo.engine.prediction (imported inside the commands, so
+`zoo --help` never loads TensorFlow).
+
+Paths are checked before any work (a missing one is a usage error, exit 2). A file that exists but cannot
+be decoded gets a one-line `Error:` on stderr while the other files are still answered; `zoo predict` then
+exits 1.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Literal
+
 import typer
+
+from zoo.cli.common import print_json, stderr_console, usage_error
+
+Runtime = Literal["keras", "litert"]
+Precision = Literal["fp32", "bf16", "fp16", "int8"]
+OnBadImage = Literal["skip", "fail"]
+Pooling = Literal["avg", "max"]
+
+PREDICT_HELP = """Top-k ImageNet classes for images (or a fine-tuned model's own classes with --model).
+
+Examples:
+
+    zoo predict mobilenet_v2 cat.jpg dog.png --top 3
+
+    zoo predict resnet50 photos/ --runtime litert --precision int8 --json
+
+    zoo predict --model runs/flowers photo.jpg
+"""
+
+EMBED_HELP = """Pooled backbone features, one row per image, written to .npy (+ .paths.json) or .parquet.
+
+Examples:
+
+    zoo embed mobilenet_v2 photos/ --out features.npy
+
+    zoo embed resnet50 a.jpg b.jpg --out features.parquet --pooling max
+"""
+
+
+def _existing(paths: list[str], what: str) -> list[Path]:
+    """Every argument must exist (a usage error otherwise), checked before any work."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        usage_error(f"no such file or folder: {', '.join(missing)}", what)
+    return [Path(p) for p in paths]
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    from zoo.data.folders import list_images
+
+    files = [f for p in paths for f in list_images(p)]
+    if not files:
+        usage_error("no image files found in the given folders", "IMAGE")
+    return files
+
+
+def _print_predictions(predictions, top: int) -> None:
+    out = sys.stdout
+    for prediction in predictions:
+        if not prediction.ok:
+            continue
+        out.write(f"{prediction.path}\n")
+        for rank in prediction.top[:top]:
+            out.write(f"  {rank.probability:7.2%}  {rank.label} ({rank.index})\n")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the app."""
+
+    @app.command("predict", help=PREDICT_HELP)
+    def predict_cmd(
+        args: list[str] = typer.Argument(
+            ..., metavar="[NAME] IMAGE", help="A registry name (unless --model), then images or folders."
+        ),
+        model_dir: Path | None = typer.Option(
+            None,
+            "--model",
+            "-m",
+            help="A run directory from `zoo finetune` (or a .keras file) instead of NAME.",
+        ),
+        top: int = typer.Option(5, "--top", "-k", min=1, max=1000, help="How many classes per image."),
+        runtime: Runtime = typer.Option("keras", "--runtime", help="keras (TF graph) or litert."),
+        precision: Precision = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or int8."),
+        weights: Path | None = typer.Option(
+            None, "--weights", help="A .h5 / .weights.h5 file instead of the registry's ImageNet weights."
+        ),
+        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
+        as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
+    ) -> None:
+        if model_dir is not None:
+            if weights is not None:
+                usage_error("--weights applies to a registry NAME, not to --model", "--weights")
+            if not model_dir.exists():
+                usage_error(f"no such run directory: {model_dir}", "--model")
+            name, images = None, args
+        else:
+            name, images = args[0], args[1:]
+            if not images:
+                usage_error("give at least one IMAGE after the model NAME", "IMAGE")
+        if weights is not None and not weights.is_file():
+            usage_error(f"no such weights file: {weights}", "--weights")
+        files = _expand(_existing(images, "IMAGE"))
+
+        from zoo.engine.prediction import predict
+
+        target = model_dir if model_dir is not None else name
+        predictions = predict(
+            target,
+            files,
+            top=top,
+            runtime=runtime,
+            precision=precision,
+            weights=weights if weights is not None else "imagenet",
+            batch_size=batch_size,
+        )
+        if as_json:
+            print_json([p.to_dict() for p in predictions])
+        else:
+            _print_predictions(predictions, top)
+        failed = [p for p in predictions if not p.ok]
+        for prediction in failed:
+            print(f"Error: {prediction.path}: {prediction.error}", file=sys.stderr)
+        if failed:
+            print(f"{len(failed)} of {len(predictions)} images could not be read.", file=sys.stderr)
+            raise typer.Exit(1)
+
+    @app.command("embed", help=EMBED_HELP)
+    def embed_cmd(
+        name: str = typer.Argument(..., metavar="NAME", help="A registry name or alias."),
+        images: list[str] = typer.Argument(..., metavar="IMAGE_OR_DIR", help="Images or folders."),
+        out: Path = typer.Option(..., "--out", "-o", help="FILE.npy (+ FILE.paths.json) or FILE.parquet."),
+        pooling: Pooling = typer.Option("avg", "--pooling", help="Global pooling of the last feature map."),
+        size: int | None = typer.Option(
+            None, "--size", min=32, max=1024, help="Input size (default: the model's own)."
+        ),
+        weights: Path | None = typer.Option(
+            None, "--weights", help="A no-top .h5 / .weights.h5 file instead of the registry's weights."
+        ),
+        runtime: Runtime = typer.Option("keras", "--runtime", help="keras (TF graph) or litert."),
+        precision: Precision = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or int8."),
+        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
+        on_bad_image: OnBadImage = typer.Option(
+            "skip", "--on-bad-image", help="skip: report unreadable files and go on; fail: stop at the first."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
+    ) -> None:
+        if out.suffix not in (".npy", ".parquet"):
+            usage_error(f"--out must end in .npy or .parquet, got {out.name!r}", "--out")
+        if weights is not None and not weights.is_file():
+            usage_error(f"no such weights file: {weights}", "--weights")
+        files = _expand(_existing(images, "IMAGE_OR_DIR"))
+
+        from zoo.engine.prediction import check_embedding_output, embed
+
+        check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
+        embeddings = embed(
+            name,
+            files,
+            weights=weights if weights is not None else "imagenet",
+            pooling=pooling,
+            input_size=size,
+            batch_size=batch_size,
+            on_bad_image=on_bad_image,
+            runtime=runtime,
+            precision=precision,
+        )
+        written = embeddings.save(out)
+        for path, reason in embeddings.skipped:
+            print(f"Skipped: {path}: {reason}", file=sys.stderr)
+        rows, dims = embeddings.features.shape
+        summary = {
+            "model": embeddings.model,
+            "images": rows,
+            "dimensions": dims,
+            "skipped": len(embeddings.skipped),
+            "files": [str(p) for p in written],
+        }
+        if as_json:
+            print_json(summary)
+        else:
+            stderr_console().print(
+                f"Wrote {rows} x {dims} features to {', '.join(map(str, written))}"
+                + (f" ({len(embeddings.skipped)} files skipped)" if embeddings.skipped else "")
+            )

@@ -1,0 +1,371 @@
+"""Prediction and feature extraction on image files: `predict` (top-k labels) and `embed` (features).
+
+Both decode with zoo's one decoder (zoo.data.decode) under the model's resize policy, overlap decoding of
+the next batch with inference on the current one, and run the model as a compiled graph (or through
+zoo.engine.runtimes for other runtimes/precisions). A file that cannot be decoded never stops the others
+unless on_bad_image="fail".
+
+(The module is not called `predict.py` on purpose: a submodule named like the package's `predict`
+function would replace that function as an attribute of zoo.engine once imported.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.data.decode import ON_BAD_IMAGE, OnBadImage, ResizePolicy, iter_batches
+from zoo.errors import ModelConfigError, ZooError
+from zoo.registry import ModelSpec
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.engine.bundle import Bundle
+
+# The decoder's policy when a bare keras.Model comes without one: the common ImageNet evaluation crop.
+DEFAULT_CROP_PCT = 0.875
+EMBEDDING_SUFFIXES = (".npy", ".parquet")
+RUNTIMES = ("keras", "litert")
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+
+
+# -------------------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class TopK:
+    label: str
+    index: int
+    probability: float
+
+
+@dataclass
+class Prediction:
+    """The answer for one file: its top-k classes, or the one-line reason it could not be read."""
+
+    path: Path
+    top: list[TopK] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "top": [{"label": t.label, "index": t.index, "probability": t.probability} for t in self.top],
+            "error": self.error,
+        }
+
+
+@dataclass
+class Embeddings:
+    """Features, one row per decoded image, with the paths in the same order and the files skipped."""
+
+    features: np.ndarray
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    model: str = ""
+
+    def save(self, out: str | os.PathLike[str]) -> list[Path]:
+        """Write `.npy` (+ `<stem>.paths.json`) or `.parquet` (a "path" column, then f0..f{D-1}).
+
+        Returns the files written."""
+        out = Path(out)
+        check_embedding_output(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".parquet":
+            frame = _pandas().DataFrame(
+                self.features, columns=[f"f{i}" for i in range(self.features.shape[1])]
+            )
+            frame.insert(0, "path", [str(p) for p in self.paths])
+            frame.to_parquet(out, index=False)
+            return [out]
+        np.save(out, self.features)
+        sidecar = paths_sidecar(out)
+        sidecar.write_text(json.dumps([str(p) for p in self.paths], indent=0) + "\n", encoding="utf-8")
+        return [out, sidecar]
+
+
+def paths_sidecar(npy: Path) -> Path:
+    """features.npy -> features.paths.json (the file paths, one per feature row)."""
+    return npy.with_name(npy.stem + ".paths.json")
+
+
+def load_embeddings(path: str | os.PathLike[str]) -> Embeddings:
+    """Read what Embeddings.save wrote."""
+    path = Path(path)
+    check_embedding_output(path)
+    if path.suffix == ".parquet":
+        frame = _pandas().read_parquet(path)
+        return Embeddings(frame.drop(columns="path").to_numpy(np.float32), [Path(p) for p in frame["path"]])
+    paths = json.loads(paths_sidecar(path).read_text(encoding="utf-8"))
+    return Embeddings(np.load(path, allow_pickle=False), [Path(p) for p in paths])
+
+
+def check_embedding_output(out: Path) -> None:
+    """Refuse (before any work) an output format zoo cannot write here."""
+    if out.suffix not in EMBEDDING_SUFFIXES:
+        raise ModelConfigError(f"{out}: embeddings are written as .npy or .parquet, not '{out.suffix}'")
+    if out.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ZooError(
+                "writing .parquet needs the pyarrow package, which is not installed",
+                hint="`pip install pyarrow`, or write .npy (features) + .paths.json (paths) instead",
+            ) from None
+
+
+def _pandas():
+    import pandas
+
+    return pandas
+
+
+# ----------------------------------------------------------------------------------- what to run
+@dataclass
+class Predictor:
+    """A model ready to answer image files: the batch function, its labels and its resize policy."""
+
+    run: BatchFn
+    labels: list[str] | None
+    policy: ResizePolicy
+    probabilities: bool  # outputs are already softmax probabilities
+    name: str = ""
+
+    def probabilities_of(self, batch: np.ndarray) -> np.ndarray:
+        outputs = np.asarray(self.run(batch), dtype=np.float64)
+        return outputs if self.probabilities else softmax(outputs)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def outputs_probabilities(model: keras.Model) -> bool:
+    """Does the model end in a softmax (keras.applications classifiers) rather than logits (zoo heads)?"""
+    import keras
+
+    activation = getattr(model.layers[-1], "activation", None)
+    return activation is keras.activations.softmax
+
+
+def compiled_call(model: keras.Model) -> BatchFn:
+    """The model as one traced graph (tf.function) for any batch size: no per-call model.predict overhead."""
+    import tensorflow as tf
+
+    height, width, channels = model.input_shape[1:4]
+    signature = tf.TensorSpec([None, height, width, channels], tf.float32)
+    graph = tf.function(lambda x: model(x, training=False), input_signature=[signature])
+    return lambda batch: graph(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+
+def batch_function(model: keras.Model, runtime: str = "keras", precision: str = "fp32") -> BatchFn:
+    """keras fp32 compiles here; other runtimes and precisions come from zoo.engine.runtimes."""
+    if runtime not in RUNTIMES:
+        raise ModelConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime == "keras" and precision == "fp32":
+        return compiled_call(model)
+    try:
+        from zoo.engine.runtimes import make_runtime
+    except ImportError:
+        raise ModelConfigError(
+            f"runtime {runtime} {precision} is not available in this installation",
+            hint="use --runtime keras --precision fp32",
+        ) from None
+    return make_runtime(model, runtime, precision)
+
+
+def model_size(model: keras.Model) -> tuple[int, int]:
+    height, width = model.input_shape[1:3]
+    if not height or not width:
+        raise ModelConfigError("the model has no fixed input size; pass a ResizePolicy")
+    return int(height), int(width)
+
+
+def make_predictor(
+    model_or_name: str | os.PathLike[str] | ModelSpec | keras.Model | Bundle,
+    *,
+    weights: Any = "imagenet",
+    labels: Sequence[str] | None = None,
+    policy: ResizePolicy | None = None,
+    runtime: str = "keras",
+    precision: str = "fp32",
+) -> Predictor:
+    """Resolve what to run: a registry name/ModelSpec, a run directory (a Path, or a str naming a run
+    directory) or Bundle, a .keras file (a Path), or a keras.Model.
+
+    Labels come from, in order: `labels`, the run directory's labels.json, the shipped ImageNet names
+    (for 1000 outputs); otherwise predictions name classes by index ("class_17").
+    """
+    from zoo.engine.bundle import Bundle, is_bundle, load_bundle, load_model_safely
+
+    spec: ModelSpec | None = None
+    if isinstance(model_or_name, os.PathLike) or (
+        isinstance(model_or_name, str) and is_bundle(model_or_name)
+    ):
+        path = Path(model_or_name)
+        # a run directory, or a bare .keras file (safe mode; its classes are named by index)
+        model_or_name = load_model_safely(path) if path.suffix == ".keras" else load_bundle(path)
+    if isinstance(model_or_name, Bundle):
+        model, spec = model_or_name.model, model_or_name.spec
+        labels = labels or model_or_name.labels
+        name = str(model_or_name.run_dir)
+    elif isinstance(model_or_name, (str, ModelSpec)):
+        from zoo.engine.build import load, resolve
+
+        spec = resolve(model_or_name)
+        model = load(spec, weights=weights)
+        name = spec.name
+    else:
+        model, name = model_or_name, model_or_name.name
+    if policy is None:
+        size = model_size(model)
+        policy = (
+            ResizePolicy.from_spec(spec, size=size)
+            if spec is not None
+            else ResizePolicy(size, "bilinear", DEFAULT_CROP_PCT)
+        )
+    outputs = int(model.output_shape[-1])
+    if labels is None and outputs == 1000:
+        from zoo.engine.labels import imagenet_labels
+
+        labels = imagenet_labels()
+    if labels is not None and len(labels) != outputs:
+        raise ModelConfigError(f"{len(labels)} labels for a model with {outputs} outputs")
+    return Predictor(
+        run=batch_function(model, runtime, precision),
+        labels=list(labels) if labels is not None else None,
+        policy=policy,
+        probabilities=outputs_probabilities(model),
+        name=name,
+    )
+
+
+# -------------------------------------------------------------------------------------------- predict
+def predict(
+    model_or_name: str | os.PathLike[str] | ModelSpec | keras.Model | Bundle,
+    images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    top: int = 5,
+    runtime: str = "keras",
+    precision: str = "fp32",
+    on_bad_image: OnBadImage = "skip",
+    *,
+    weights: Any = "imagenet",
+    labels: Sequence[str] | None = None,
+    policy: ResizePolicy | None = None,
+    batch_size: int = 32,
+) -> list[Prediction]:
+    """Top-k classes for each image file, in input order.
+
+    `model_or_name`: a registry name or alias, a run directory written by `zoo finetune`, a Bundle, or a
+    keras.Model taking raw RGB 0-255. Probabilities are softmax over the outputs (models that already
+    end in softmax are used as they are). A file that cannot be decoded gets a Prediction with `.error`
+    (on_bad_image="skip") or raises BadImage ("fail").
+    """
+    if top < 1:
+        raise ModelConfigError(f"top must be at least 1, got {top}")
+    _check_on_bad_image(on_bad_image)
+    paths = _as_paths(images)
+    predictor = make_predictor(
+        model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision
+    )
+    results: list[Prediction] = []
+    batches = iter_batches(paths, predictor.policy, batch_size, on_bad_image=on_bad_image)
+    for start, batch in zip(range(0, len(paths), batch_size), batches, strict=True):
+        answers = {p: Prediction(p, error=reason) for p, reason in batch.skipped}
+        if len(batch):
+            probabilities = predictor.probabilities_of(batch.images)
+            for path, row in zip(batch.paths, probabilities, strict=True):
+                answers[path] = Prediction(path, _top_k(row, top, predictor.labels))
+        results.extend(answers[p] for p in paths[start : start + batch_size])
+    return results
+
+
+def _top_k(probabilities: np.ndarray, k: int, labels: list[str] | None) -> list[TopK]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [
+        TopK(labels[i] if labels is not None else f"class_{i}", int(i), float(probabilities[i]))
+        for i in order
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- embed
+def embed(
+    name: str | ModelSpec | keras.Model,
+    paths_or_dirs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    weights: Any = "imagenet",
+    pooling: str = "avg",
+    input_size: int | None = None,
+    batch_size: int = 32,
+    on_bad_image: OnBadImage = "skip",
+    runtime: str = "keras",
+    precision: str = "fp32",
+    out: str | os.PathLike[str] | None = None,
+) -> Embeddings:
+    """Pooled backbone features (include_top=False), one row per image; directories are searched for
+    image files. With `out`, also writes them (.npy + .paths.json, or .parquet)."""
+    _check_on_bad_image(on_bad_image)
+    if out is not None:
+        check_embedding_output(Path(out))
+    from zoo.data.folders import list_images
+
+    paths = [p for item in _as_paths(paths_or_dirs) for p in list_images(item)]
+    if isinstance(name, (str, ModelSpec)):
+        from zoo.engine.build import load, resolve
+
+        spec = resolve(name)
+        model = load(spec, weights=weights, include_top=False, pooling=pooling, input_shape=input_size)
+        policy = ResizePolicy.from_spec(spec, size=model_size(model))
+        label = spec.name
+    else:
+        model, label = name, name.name
+        policy = ResizePolicy(model_size(model), "bilinear", DEFAULT_CROP_PCT)
+    run = batch_function(model, runtime, precision)
+    rows, kept, skipped = [], [], []
+    for batch in iter_batches(paths, policy, batch_size, on_bad_image=on_bad_image):
+        skipped.extend(batch.skipped)
+        if len(batch):
+            rows.append(np.asarray(run(batch.images), dtype=np.float32).reshape(len(batch), -1))
+            kept.extend(batch.paths)
+    width = int(np.prod(model.output_shape[1:]))
+    features = np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
+    embeddings = Embeddings(features, kept, skipped, label)
+    if out is not None:
+        embeddings.save(out)
+    return embeddings
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _as_paths(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    if isinstance(images, (str, os.PathLike)):
+        return [Path(images)]
+    return [Path(p) for p in images]
+
+
+def _check_on_bad_image(on_bad_image: str) -> None:
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ModelConfigError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+
+
+__all__ = [
+    "Embeddings",
+    "Prediction",
+    "Predictor",
+    "TopK",
+    "embed",
+    "load_embeddings",
+    "make_predictor",
+    "predict",
+]
