@@ -1,15 +1,33 @@
 """Transfer learning: the two-stage recipe on a tf.distribute loop, the feature cache, run directories.
 
-    finetune(model, data, ...)   zoo.transfer.recipe     train; returns a FinetuneResult (run directory)
-    register(run_dir, name)      zoo.transfer.registering add a run to the user registry
+    finetune(model, data, ...)   zoo.transfer.recipe       train; returns a FinetuneResult (run directory)
+    register(run_dir, name)      zoo.transfer.registering  add a run to the user registry
+    FinetuneConfig               zoo.transfer.settings     every setting of a run (config.json)
 
-Importing this package does not import TensorFlow; the functions do, when called.
+Importing this package (or zoo.transfer.settings, which the CLI validates with) does not import
+TensorFlow; the public names are resolved on first use.
 """
 
 from __future__ import annotations
 
-from zoo.transfer.recipe import FinetuneResult, finetune
-from zoo.transfer.registering import register
-from zoo.transfer.settings import FinetuneConfig
+import importlib
+from typing import Any
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "register"]
+_API = {
+    "finetune": "zoo.transfer.recipe:finetune",
+    "FinetuneResult": "zoo.transfer.recipe:FinetuneResult",
+    "register": "zoo.transfer.registering:register",
+    "FinetuneConfig": "zoo.transfer.settings:FinetuneConfig",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    target = _API.get(name)
+    if target is None:
+        raise AttributeError(f"module 'zoo.transfer' has no attribute {name!r}")
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+from zoo.transfer.settings import OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,8 @@ class Trainer:
         self.label_smoothing = float(label_smoothing)
         weights = np.ones(num_classes, np.float32) if class_weight is None else class_weight
         self.class_weight = tf.constant(np.asarray(weights, np.float32))
-        self._train_step = tf.function(self._distributed_train_step)
-        self._eval_step = tf.function(self._distributed_eval_step)
+        self._train_step = tf.function(self._distributed_train_step, reduce_retracing=True)
+        self._eval_step = tf.function(self._distributed_eval_step, reduce_retracing=True)
 
     # ------------------------------------------------------------------------- per-replica computation
     def _per_example_loss(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

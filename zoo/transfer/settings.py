@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.engine.bundle import read_json
 from zoo.errors import RunDirError
-from zoo.transfer.loop import OPTIMIZERS
 
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
 DEFAULT_FINE_TUNE_AUGMENT = ("flip",)
 PRECISIONS = ("fp32", "bf16")
@@ -113,7 +113,10 @@ class FinetuneConfig:
     def load(cls, path: str | Path) -> FinetuneConfig:
         """Read a config.json written by a previous run."""
         path = Path(path)
-        data = read_json(path)
+        try:  # plain json here: zoo.engine (and so Keras) must not load while the CLI validates options
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"cannot read settings from {path}: {exc}") from None
         if not isinstance(data, dict):
             raise RunDirError(f"{path}: expected a JSON object of settings")
         settings = data.get("settings", data)
