@@ -1,0 +1,462 @@
+"""Inference runtimes: one `predict(batch) -> numpy` interface over a Keras graph and LiteRT.
+
+    make_runtime(model, "keras", "fp32")        a traced tf.function graph (the reference)
+    make_runtime(model, "keras", "bf16")        the same graph with bfloat16 compute, float32 out
+    make_runtime(model, "litert", "fp32")       LiteRT + XNNPACK, float32
+    make_runtime(model, "litert", "fp16")       LiteRT, float16 weights
+    make_runtime(model, "litert", "int8")       LiteRT, dynamic-range int8 (weights int8, activations
+                                                quantized on the fly)
+    make_runtime(model, "litert", "int8-full")  LiteRT, every tensor int8, calibrated on `calibration`
+                                                (float in/out wrappers, so the API stays float)
+
+Every runtime takes and returns float32 NumPy arrays with the batch first; `runtime.agreement(reference,
+inputs)` measures how far its outputs are from another runtime's (normally keras fp32) on given inputs.
+LiteRT conversions are cached under zoo.config.converted_dir() (see `converted_path`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo import config
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    import keras
+
+RUNTIMES = ("keras", "litert")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")
+SUPPORTED = {"keras": ("fp32", "bf16", "fp16"), "litert": ("fp32", "fp16", "int8", "int8-full")}
+# Samples the int8-full converter calibrates on: more adds conversion time, not accuracy.
+MAX_CALIBRATION_SAMPLES = 200
+# predict() feeds at most this many images at a time, bounding the memory of big arrays.
+PREDICT_CHUNK = 64
+
+
+class RuntimeUnavailable(ZooError):
+    """A runtime/precision combination this machine or zoo cannot run."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely a runtime's outputs follow a reference's, on the same inputs.
+
+    max_abs: the largest absolute difference of any output value.
+    max_rel: max_abs relative to the largest reference magnitude (an element-wise relative error is
+             meaningless for values near zero, which ReLU features are full of).
+    mean_cosine / min_cosine: cosine similarity of each sample's output vector with the reference's.
+    top1_agreement: the share of samples whose argmax is the same as the reference's.
+    """
+
+    max_abs: float
+    max_rel: float
+    mean_cosine: float
+    min_cosine: float
+    top1_agreement: float
+    samples: int
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
+    """The Agreement of `candidate` outputs with `reference` outputs (same shape, batch first)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"output shapes differ: {reference.shape} vs {candidate.shape}")
+    ref = reference.reshape(len(reference), -1)
+    cand = candidate.reshape(len(candidate), -1)
+    max_abs = float(np.max(np.abs(ref - cand))) if ref.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    cosines = _row_cosines(ref, cand)
+    top1 = float(np.mean(np.argmax(ref, axis=1) == np.argmax(cand, axis=1))) if ref.size else 1.0
+    return Agreement(
+        max_abs=max_abs,
+        max_rel=max_rel,
+        mean_cosine=float(np.mean(cosines)) if len(cosines) else 1.0,
+        min_cosine=float(np.min(cosines)) if len(cosines) else 1.0,
+        top1_agreement=top1,
+        samples=len(ref),
+    )
+
+
+def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    dots = np.sum(a * b, axis=1)
+    both_zero = (np.linalg.norm(a, axis=1) == 0) & (np.linalg.norm(b, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosines = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+    return np.where(both_zero, 1.0, cosines)
+
+
+class Runtime(ABC):
+    """A model ready for inference: float32 NumPy batches in, float32 NumPy outputs (on the host) out."""
+
+    name: str
+    precision: str
+    input_shape: tuple[int | None, ...]  # one sample's shape (no batch axis); None where any size goes
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Outputs for `batch` (N, *input_shape), computed in chunks of at most PREDICT_CHUNK."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        self._check_shape(batch)
+        if len(batch) <= PREDICT_CHUNK:
+            return self._run(batch)
+        chunks = [self._run(batch[i : i + PREDICT_CHUNK]) for i in range(0, len(batch), PREDICT_CHUNK)]
+        return np.concatenate(chunks)
+
+    def agreement(self, reference: Runtime, inputs: np.ndarray) -> Agreement:
+        """How closely this runtime follows `reference` (normally keras fp32) on `inputs`."""
+        return compare(reference.predict(inputs), self.predict(inputs))
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _check_shape(self, batch: np.ndarray) -> None:
+        expected = self.input_shape
+        sample = batch.shape[1:]
+        if not shape_fits(expected, sample):
+            shown = ", ".join("any" if e is None else str(e) for e in expected)
+            raise ValueError(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.precision}>"
+
+
+def make_runtime(
+    model: keras.Model,
+    runtime: str = "keras",
+    precision: str = "fp32",
+    *,
+    calibration: np.ndarray | None = None,
+    cache_key: str | None = None,
+    num_threads: int | None = None,
+) -> Runtime:
+    """A Runtime for `model` (a single-input, single-output keras.Model).
+
+    calibration: sample inputs (N, *input_shape) for precision "int8-full" (required there).
+    cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
+        precision, input shape, calibration and TensorFlow version are added to it here. Without it
+        the key is a hash of the model's config and weights.
+    num_threads: LiteRT interpreter threads (default: every CPU).
+    """
+    check_choice(runtime, precision)
+    _check_single_io(model)
+    if runtime == "keras":
+        return KerasRuntime(model, precision)
+    path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
+    return LiteRTRuntime.from_model(model, precision, path, calibration=calibration, num_threads=num_threads)
+
+
+def check_choice(runtime: str, precision: str) -> None:
+    """Refuse runtime/precision pairs zoo cannot run (before any work), saying what to use instead."""
+    if runtime not in RUNTIMES:
+        raise RuntimeUnavailable(f"unknown runtime {runtime!r}", hint=f"choose one of {', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise RuntimeUnavailable(
+            f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}"
+        )
+    if precision not in SUPPORTED[runtime]:
+        other = next(r for r in RUNTIMES if precision in SUPPORTED[r])
+        raise RuntimeUnavailable(
+            f"the {runtime} runtime has no {precision} precision",
+            hint=f"use runtime={other!r} for {precision}, or one of {', '.join(SUPPORTED[runtime])}",
+        )
+
+
+def _check_single_io(model: Any) -> None:
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        raise RuntimeUnavailable(
+            "the model is not built", hint="call the model once or give it an Input"
+        ) from None
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise RuntimeUnavailable(
+            f"runtimes take models with one input and one output (this one has {len(inputs)} and "
+            f"{len(outputs)})"
+        )
+
+
+def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> bool:
+    """Does one sample's shape match the expected one (None matches any size)?"""
+    if len(sample) != len(expected):
+        return False
+    return all(e is None or e == s for e, s in zip(expected, sample, strict=True))
+
+
+def _sample_shape(model: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+
+
+# --------------------------------------------------------------------------------------------- keras
+
+
+class KerasRuntime(Runtime):
+    """A Keras model traced once into a tf.function graph, with a None batch axis (no retracing).
+
+    XLA (jit_compile=True) is off on purpose: measured on this CPU with batch 16 at 224x224, XLA made
+    MobileNetV2 about 10x slower (depthwise convolutions) and left ResNet50 unchanged, while TF's
+    graph executor with oneDNN kernels is already near the matmul peak on the dense models.
+    """
+
+    name = "keras"
+
+    def __init__(self, model: keras.Model, precision: str = "fp32") -> None:
+        import tensorflow as tf
+
+        self.precision = precision
+        self.input_shape = _sample_shape(model)
+        if precision == "fp16" and not tf.config.list_physical_devices("GPU"):
+            raise RuntimeUnavailable(
+                "fp16 on CPU is refused: TensorFlow has no fast half-precision CPU kernels (it would be "
+                "slower than fp32)",
+                hint="use precision='bf16' (keras), or runtime='litert' with precision='fp16' or 'int8'",
+            )
+        self.model = model if precision == "fp32" else clone_with_policy(model, _POLICIES[precision])
+        spec = tf.TensorSpec([None, *self.input_shape], tf.float32)
+        self._graph = tf.function(self._forward, input_signature=[spec], jit_compile=False)
+
+    def _forward(self, batch: Any) -> Any:
+        import tensorflow as tf
+
+        return tf.cast(self.model(batch, training=False), tf.float32)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self._graph(batch).numpy()
+
+
+_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def clone_with_policy(model: keras.Model, policy: str) -> keras.Model:
+    """A copy of `model` whose layers compute under the Keras dtype `policy` (same weights).
+
+    Keras stores each layer's dtype policy in its config, so setting the global policy is not enough: the
+    clone rebuilds every layer (nested models included) from its config with the policy swapped in.
+    Variables stay float32 under the mixed policies; BatchNormalization upcasts to float32 by itself.
+    """
+    import keras
+
+    def rebuild(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer.__class__.from_config(layer.get_config())
+        layer_config = layer.get_config()
+        layer_config["dtype"] = keras.DTypePolicy(policy)
+        return layer.__class__.from_config(layer_config)
+
+    clone = keras.models.clone_model(model, clone_function=rebuild, recursive=True)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+# -------------------------------------------------------------------------------------------- litert
+
+
+class LiteRTRuntime(Runtime):
+    """A LiteRT (TFLite) flatbuffer run by ai_edge_litert's interpreter with the XNNPACK delegate.
+
+    The interpreter is resized when the batch size changes (the converted model has a dynamic batch
+    axis); one interpreter serves one call at a time, so calls are serialised by a lock.
+    """
+
+    name = "litert"
+
+    def __init__(self, path: Path, precision: str, *, num_threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.precision = precision
+        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads or os.cpu_count())
+        input_details = self._interpreter.get_input_details()
+        output_details = self._interpreter.get_output_details()
+        if len(input_details) != 1 or len(output_details) != 1:
+            raise RuntimeUnavailable(f"{self.path}: expected one input and one output tensor")
+        self._input_index = input_details[0]["index"]
+        self._output_index = output_details[0]["index"]
+        signature = input_details[0].get("shape_signature", input_details[0]["shape"])
+        self.input_shape = tuple(None if d < 0 else int(d) for d in signature[1:])
+        self._allocated_shape: tuple[int, ...] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_model(
+        cls,
+        model: keras.Model,
+        precision: str,
+        path: Path,
+        *,
+        calibration: np.ndarray | None = None,
+        num_threads: int | None = None,
+    ) -> LiteRTRuntime:
+        """Load the cached conversion at `path`, converting (and caching) first when it is missing."""
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_name(f".{path.name}.lock"))):
+            if path.is_file():
+                try:
+                    return cls(path, precision, num_threads=num_threads)
+                except ValueError:  # an unreadable cache entry (e.g. written by another version): redo it
+                    path.unlink(missing_ok=True)
+            atomic_write_bytes(path, convert_to_litert(model, precision, calibration=calibration))
+        return cls(path, precision, num_threads=num_threads)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if batch.shape != self._allocated_shape:
+                self._interpreter.resize_tensor_input(self._input_index, list(batch.shape), strict=False)
+                self._interpreter.allocate_tensors()
+                self._allocated_shape = batch.shape
+            self._interpreter.set_tensor(self._input_index, batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output_index)  # a copy, safe after the lock
+
+
+def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.ndarray | None = None) -> bytes:
+    """A LiteRT flatbuffer of `model` at `precision` ("fp32", "fp16", "int8", "int8-full").
+
+    Keras 3 models go through a TF SavedModel (model.export): TFLiteConverter.from_concrete_functions
+    on a traced call loses the variables in TF 2.21 and returns a model that outputs NaN.
+    """
+    import tensorflow as tf
+
+    if precision == "int8-full":
+        calibration = _check_calibration(model, calibration)
+    with tempfile.TemporaryDirectory(prefix="zoo-export-") as tmp:
+        export_saved_model(model, tmp)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if precision in ("fp16", "int8", "int8-full"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        if precision == "int8-full":
+            converter.representative_dataset = _representative(calibration)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            return converter.convert()
+        except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
+            raise RuntimeUnavailable(
+                f"LiteRT conversion ({precision}) failed: {str(exc).splitlines()[0] if str(exc) else exc}",
+                hint="try precision='fp32' or 'int8' (dynamic range), or the keras runtime",
+            ) from exc
+
+
+def export_saved_model(model: keras.Model, directory: str | Path) -> None:
+    """model.export as a TF SavedModel with a `serve` signature, keeping Keras' message off stdout."""
+    with contextlib.redirect_stdout(_STDERR):
+        model.export(str(directory), format="tf_saved_model", verbose=False)
+
+
+class _Stderr:
+    """A file-like object that writes to whatever sys.stderr is at the time (pytest swaps it)."""
+
+    def write(self, text: str) -> int:
+        import sys
+
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        import sys
+
+        sys.stderr.flush()
+
+
+_STDERR: Any = _Stderr()
+
+
+def _check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
+    if calibration is None or len(calibration) == 0:
+        raise RuntimeUnavailable(
+            "precision 'int8-full' needs calibration images",
+            hint="pass calibration=<array of a few dozen typical inputs>, or use precision='int8'",
+        )
+    calibration = np.asarray(calibration, dtype=np.float32)
+    expected = _sample_shape(model)
+    sample = calibration.shape[1:]
+    if not shape_fits(expected, sample):
+        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
+    return calibration[:MAX_CALIBRATION_SAMPLES]
+
+
+def _representative(calibration: np.ndarray) -> Any:
+    def samples() -> Any:
+        for sample in calibration:
+            yield [sample[None]]
+
+    return samples
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def converted_path(
+    model: keras.Model,
+    precision: str,
+    *,
+    calibration: np.ndarray | None = None,
+    cache_key: str | None = None,
+) -> Path:
+    """Where the LiteRT conversion of `model` at these settings is cached (converted_dir()/<key>.tflite).
+
+    The file name is the readable cache_key, the precision and a digest of everything the conversion
+    depends on: the model identity (cache_key, or its config and weights), the input shape, the
+    calibration data (int8-full) and the TensorFlow version that converts.
+    """
+    import tensorflow as tf
+
+    settings = {
+        "model": cache_key or model_digest(model),
+        "precision": precision,
+        "input_shape": list(_sample_shape(model)),
+        "calibration": _array_digest(calibration)
+        if precision == "int8-full" and calibration is not None
+        else None,
+        "tensorflow": tf.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
+    return config.converted_dir() / f"{stem}-{precision}-{digest}.tflite"
+
+
+def model_digest(model: keras.Model) -> str:
+    """sha256 of a model's architecture (its config) and every weight value."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for variable in model.weights:
+        value = np.asarray(variable.numpy())
+        digest.update(f"{variable.path}:{value.dtype}:{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _array_digest(array: np.ndarray) -> str:
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: a kill leaves no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
