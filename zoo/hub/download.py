@@ -150,13 +150,14 @@ def _stream(
             digester.update(chunk)
     if on_progress:
         on_progress(offset, total)
-    view = memoryview(bytearray(CHUNK))
     with open(part, "ab" if offset else "wb") as out:
-        while n := response.readinto(view):
-            out.write(view[:n])
-            digester.update(view[:n])
+        # read1 returns what the socket has now (readinto would wait to fill the whole buffer), so
+        # progress and the resumable partial file advance steadily on slow links
+        while chunk := response.read1(CHUNK):
+            out.write(chunk)
+            digester.update(chunk)
             if on_progress:
-                on_progress(n, None)
+                on_progress(len(chunk), None)
 
 
 def download(
