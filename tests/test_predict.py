@@ -18,6 +18,7 @@ from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.engine.bundle import save_bundle
 from zoo.engine.labels import imagenet_labels, imagenet_wnids, wnid_to_index
 from zoo.engine.prediction import embed, load_embeddings, predict
+from zoo.engine.runtimes import RuntimeUnavailable
 from zoo.errors import BadImage, ModelConfigError
 
 NAME = "test_mobilenet_predict"
@@ -181,6 +182,26 @@ def test_predict_run_directory_uses_its_labels_and_softmax(tmp_path, capsys):
     assert out.splitlines()[1].endswith("blue (2)")
 
 
+@pytest.mark.slow
+def test_predict_on_litert_agrees_with_keras(tmp_path):
+    run = save_bundle(tmp_path / "run", tiny_logits_model(), ["red", "green", "blue"], {"image_size": 16})
+    files = [photo(tmp_path / f"{i}.png", i, size=(16, 16)) for i in range(3)]
+    on_keras, on_litert = predict(run, files, top=3), predict(run, files, top=3, runtime="litert")
+    for k, lite in zip(on_keras, on_litert, strict=True):
+        assert [t.label for t in lite.top] == [t.label for t in k.top]
+        np.testing.assert_allclose(
+            [t.probability for t in lite.top], [t.probability for t in k.top], atol=1e-5
+        )
+
+
+def test_cli_refuses_impossible_runtime_choices_as_usage_errors(tmp_path, capsys):
+    image = photo(tmp_path / "a.png", 0)
+    code, _, err = zoo_cli(
+        capsys, "predict", "anything", str(image), "--runtime", "keras", "--precision", "int8"
+    )
+    assert code == 2 and "the keras runtime has no int8 precision" in err
+
+
 def test_unsafe_run_directory_is_refused(tmp_path, capsys):
     inputs = keras.Input((16, 16, 3))
     outputs = keras.layers.Dense(2)(keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=(1, 2)))(inputs))
@@ -202,7 +223,7 @@ def test_predict_api_policies_and_errors(tmp_path, mixed_files):
     assert info.value.path == mixed_files[1]
     with pytest.raises(ModelConfigError, match="2 labels for a model with 3 outputs"):
         predict(model, mixed_files[:1], labels=["x", "y"])
-    with pytest.raises(ModelConfigError, match="runtime must be one of"):
+    with pytest.raises(RuntimeUnavailable, match="unknown runtime 'onnx'"):
         predict(model, mixed_files[:1], runtime="onnx")
     assert predict(model, mixed_files[:1])[0].top[0].label.startswith("class_")
 

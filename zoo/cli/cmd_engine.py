@@ -59,6 +59,15 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
+def _check_runtime(runtime: str, precision: str) -> None:
+    from zoo.engine.runtimes import RuntimeUnavailable, check_choice
+
+    try:
+        check_choice(runtime, precision)
+    except RuntimeUnavailable as exc:
+        usage_error(f"{exc.message}; {exc.hint}" if exc.hint else exc.message, "--precision")
+
+
 def _print_predictions(predictions, top: int) -> None:
     out = sys.stdout
     for prediction in predictions:
@@ -104,6 +113,7 @@ def register(app: typer.Typer) -> None:
                 usage_error("give at least one IMAGE after the model NAME", "IMAGE")
         if weights is not None and not weights.is_file():
             usage_error(f"no such weights file: {weights}", "--weights")
+        _check_runtime(runtime, precision)
         files = _expand(_existing(images, "IMAGE"))
 
         from zoo.engine.prediction import predict
@@ -153,6 +163,7 @@ def register(app: typer.Typer) -> None:
             usage_error(f"--out must end in .npy or .parquet, got {out.name!r}", "--out")
         if weights is not None and not weights.is_file():
             usage_error(f"no such weights file: {weights}", "--weights")
+        _check_runtime(runtime, precision)
         files = _expand(_existing(images, "IMAGE_OR_DIR"))
 
         from zoo.engine.prediction import check_embedding_output, embed

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 # The decoder's policy when a bare keras.Model comes without one: the common ImageNet evaluation crop.
 DEFAULT_CROP_PCT = 0.875
 EMBEDDING_SUFFIXES = (".npy", ".parquet")
-RUNTIMES = ("keras", "litert")
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 
@@ -160,30 +159,11 @@ def outputs_probabilities(model: keras.Model) -> bool:
     return activation is keras.activations.softmax
 
 
-def compiled_call(model: keras.Model) -> BatchFn:
-    """The model as one traced graph (tf.function) for any batch size: no per-call model.predict overhead."""
-    import tensorflow as tf
-
-    height, width, channels = model.input_shape[1:4]
-    signature = tf.TensorSpec([None, height, width, channels], tf.float32)
-    graph = tf.function(lambda x: model(x, training=False), input_signature=[signature])
-    return lambda batch: graph(tf.convert_to_tensor(batch, tf.float32)).numpy()
-
-
 def batch_function(model: keras.Model, runtime: str = "keras", precision: str = "fp32") -> BatchFn:
-    """keras fp32 compiles here; other runtimes and precisions come from zoo.engine.runtimes."""
-    if runtime not in RUNTIMES:
-        raise ModelConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    if runtime == "keras" and precision == "fp32":
-        return compiled_call(model)
-    try:
-        from zoo.engine.runtimes import make_runtime
-    except ImportError:
-        raise ModelConfigError(
-            f"runtime {runtime} {precision} is not available in this installation",
-            hint="use --runtime keras --precision fp32",
-        ) from None
-    return make_runtime(model, runtime, precision)
+    """The model's batch call on a zoo runtime: keras (a traced tf.function graph) or LiteRT."""
+    from zoo.engine.runtimes import make_runtime
+
+    return make_runtime(model, runtime, precision).predict
 
 
 def model_size(model: keras.Model) -> tuple[int, int]:
