@@ -1,0 +1,135 @@
+"""`zoo serve` / zoo.hub.serve: the mirror layout, HTTP semantics, refusals of paths leaving the folder."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from hub_fixtures import FILE, make_spec, payload, sha256
+
+from zoo.hub import pull, serve
+
+DATA = payload(50_000)
+
+
+def request(url: str, path: str, method: str = "GET", headers: dict[str, str] | None = None):
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request(method, path, headers=headers or {})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response, body
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    (root / FILE).write_bytes(DATA)
+    (tmp_path / "secret.txt").write_text("outside")
+    return root
+
+
+def test_serves_by_name_and_by_sha256_with_length_etag_and_ranges(folder):
+    lines: list[str] = []
+    with serve(folder, log=lines.append) as server:
+        assert server.url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+        response, body = request(server.url, f"/{FILE}")
+        assert response.status == 200 and body == DATA
+        assert response.headers["Content-Length"] == str(len(DATA))
+        assert response.headers["ETag"] == f'"{sha256(DATA)}"'
+        response, body = request(server.url, f"/sha256/{sha256(DATA)}")
+        assert body == DATA
+        response, body = request(server.url, f"/{FILE}", headers={"Range": "bytes=10-19"})
+        assert response.status == 206 and body == DATA[10:20]
+        assert response.headers["Content-Range"] == f"bytes 10-19/{len(DATA)}"
+        _, body = request(server.url, f"/{FILE}", headers={"Range": "bytes=-5"})
+        assert body == DATA[-5:]
+        response, _ = request(server.url, f"/{FILE}", headers={"Range": f"bytes={len(DATA)}-"})
+        assert response.status == 416
+        stale = {"Range": "bytes=10-", "If-Range": '"not-the-etag"'}
+        response, body = request(server.url, f"/{FILE}", headers=stale)
+        assert response.status == 200 and body == DATA  # changed meanwhile: the whole file
+        response, body = request(server.url, f"/{FILE}", method="HEAD")
+        assert response.headers["Content-Length"] == str(len(DATA)) and body == b""
+        response, _ = request(server.url, f"/{FILE}", method="POST")
+        assert response.status == 405
+        _, body = request(server.url, "/index.json")
+        assert json.loads(body) == [{"file": FILE, "size": len(DATA), "sha256": sha256(DATA)}]
+    assert len(lines) == 9
+    assert re.fullmatch(rf'127\.0\.0\.1 "GET /{FILE}" 200 {len(DATA)}', lines[0])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/sha256/../../secret.txt",
+        "/.%2e/secret.txt",
+        "/..%5csecret.txt",
+        "/secret.txt%00",
+        "/link-out",
+        "/served/" + FILE,
+    ],
+)
+def test_refuses_paths_that_leave_the_folder(folder, path):
+    (folder / "link-out").symlink_to(folder.parent / "secret.txt")
+    with serve(folder, log=None) as server:
+        response, body = request(server.url, path)
+    assert response.status == 404 and b"outside" not in body
+
+
+def test_symlink_inside_the_folder_is_served(folder):
+    (folder / "alias.h5").symlink_to(folder / FILE)
+    with serve(folder, log=None) as server:
+        _, body = request(server.url, "/alias.h5")
+    assert body == DATA
+
+
+def test_a_zoo_cache_is_a_mirror_for_another_machine(folder, tmp_path, monkeypatch):
+    spec = make_spec(DATA)
+    with serve(folder, log=None) as first:
+        pull(spec, mirrors=[first.url], progress=False)
+    with serve(log=None) as cache_mirror:  # the default: this machine's zoo cache
+        monkeypatch.setenv("ZOO_HOME", str(tmp_path / "other-machine"))
+        path = pull(spec, mirrors=[cache_mirror.url], progress=False)
+        assert path.read_bytes() == DATA
+        _, body = request(cache_mirror.url, f"/sha256/{sha256(DATA)}")
+        assert body == DATA
+
+
+@pytest.mark.slow
+def test_zoo_serve_command_serves_until_interrupted(folder):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "serve", str(folder), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
+        assert urllib.request.urlopen(f"{url}/{FILE}", timeout=5).read() == DATA
+        assert f'"GET /{FILE}" 200' in proc.stderr.readline()
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_zoo_serve_refuses_a_missing_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo", "serve", str(tmp_path / "nope")], capture_output=True, text=True
+    )
+    flat = re.sub(r"[│╭╮╰╯─\s]+", " ", result.stderr)  # rich draws the usage error in a box
+    assert result.returncode == 2 and "does not exist" in flat
+    assert os.listdir(tmp_path) == []
