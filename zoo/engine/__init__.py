@@ -3,7 +3,9 @@
     load(name, ...)             zoo.engine.build       a ready keras.Model (raw RGB 0-255 in)
     predict(model_or_name, ...) zoo.engine.prediction  top-k labels per image file
     embed(name, paths, ...)     zoo.engine.prediction  pooled features, one row per image
-    export(...)                 zoo.engine.export      (the runtimes part of the engine)
+    export(...)                 zoo.engine.export      (import it from there: the submodule and the
+                                                        function share a name, so the package attribute
+                                                        `zoo.engine.export` is the module once imported)
 
 Importing zoo.engine registers zoo's serializable Keras layers, so `model.keras` files that contain them
 load with safe_mode=True. The public functions themselves are imported on first use.
@@ -21,7 +23,6 @@ _API = {
     "backbone_and_head": "zoo.engine.build:backbone_and_head",
     "predict": "zoo.engine.prediction:predict",
     "embed": "zoo.engine.prediction:embed",
-    "export": "zoo.engine.export:export",
 }
 
 __all__ = sorted(_API)
