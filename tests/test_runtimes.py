@@ -1,0 +1,341 @@
+"""Runtimes: agreement on real pretrained features, the keras graph, LiteRT precisions, the conversion cache.
+
+Agreement is measured on the real ImageNet MobileNet (alpha 0.25) backbone at 96x96 on images rendered
+here (shapes on coloured backgrounds, seeded), never on random weights: random-weight features are
+near-constant and would agree trivially.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from zoo.engine.runtimes import (
+    PREDICT_CHUNK,
+    KerasRuntime,
+    LiteRTRuntime,
+    RuntimeUnavailable,
+    compare,
+    converted_path,
+    make_runtime,
+)
+from zoo.errors import ZooError
+
+SIZE = 96
+SHAPES = ("circle", "square", "triangle", "stripes")
+
+
+def render(shape: str, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
+    """An RGB image (float32, 0-255) of `shape` in a random colour, place and size on a random background."""
+    background = tuple(int(v) for v in rng.integers(0, 256, 3))
+    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    extent = int(rng.integers(size // 3, size * 3 // 4))
+    x0, y0 = (int(v) for v in rng.integers(0, size - extent, 2))
+    box = [x0, y0, x0 + extent, y0 + extent]
+    if shape == "circle":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(x0, y0 + extent), (x0 + extent, y0 + extent), (x0 + extent // 2, y0)], fill=colour)
+    else:
+        for k in range(-size, size, 10):
+            draw.line([(k, 0), (k + size, size)], fill=colour, width=4)
+    pixels = np.asarray(image, dtype=np.float32) + rng.normal(0, 4, (size, size, 3))
+    return np.clip(pixels, 0, 255).astype(np.float32)
+
+
+def render_set(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(SHAPES)), per_class)
+    images = np.stack([render(SHAPES[label], rng) for label in labels])
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ZOO_HOME for the module's shared conversions (the autouse fixture is per test)."""
+    home = tmp_path_factory.mktemp("zoo_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(scope="module")
+def backbone(fixture_weights: Path) -> keras.Model:
+    """The real pretrained backbone taking raw RGB 0-255 (MobileNet's [-1, 1] scaling in front), pooled."""
+    base = keras.applications.MobileNet(
+        alpha=0.25,
+        include_top=False,
+        weights=str(fixture_weights),
+        input_shape=(SIZE, SIZE, 3),
+        pooling="avg",
+    )
+    inputs = keras.Input((SIZE, SIZE, 3))
+    return keras.Model(inputs, base(keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)))
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return render_set(per_class=8, seed=1)[0]
+
+
+@pytest.fixture(scope="module")
+def reference(backbone: keras.Model) -> KerasRuntime:
+    return make_runtime(backbone, "keras", "fp32")
+
+
+@pytest.fixture(scope="module")
+def litert_fp32(backbone: keras.Model, module_home: Path) -> LiteRTRuntime:
+    return make_runtime(backbone, "litert", "fp32", cache_key="mobilenet_025-fixture")
+
+
+@pytest.fixture(scope="module")
+def litert_int8(backbone: keras.Model, module_home: Path) -> LiteRTRuntime:
+    return make_runtime(backbone, "litert", "int8", cache_key="mobilenet_025-fixture")
+
+
+def tiny_model(seed: int = 0) -> keras.Model:
+    """A small hand-built CNN: converts in about a second."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(5)(x))
+
+
+# ----------------------------------------------------------------------------- agreement, real features
+
+
+@pytest.mark.slow
+def test_litert_fp32_features_match_keras_within_1e4_relative(
+    reference: KerasRuntime, litert_fp32: LiteRTRuntime, images: np.ndarray
+) -> None:
+    agreement = litert_fp32.agreement(reference, images)
+    assert agreement.samples == len(images)
+    assert agreement.max_rel <= 1e-4
+    assert agreement.min_cosine >= 0.99999
+    # the features are not trivially small: the comparison is meaningful
+    assert np.abs(reference.predict(images)).max() > 1.0
+
+
+@pytest.mark.slow
+def test_dynamic_range_int8_features_stay_close_per_image(
+    reference: KerasRuntime, litert_fp32: LiteRTRuntime, litert_int8: LiteRTRuntime, images: np.ndarray
+) -> None:
+    agreement = litert_int8.agreement(reference, images)
+    # MobileNet alpha 0.25 is the most quantization-sensitive ImageNet model Keras ships: dynamic-range
+    # int8 reaches a mean cosine of about 0.985 here, 0.97-0.98 for the worst image (docs/runtimes.md)
+    assert agreement.mean_cosine >= 0.98
+    assert agreement.min_cosine >= 0.95
+    assert agreement.max_abs > 0  # really quantized, not a float model under another name
+    assert litert_int8.path.stat().st_size < 0.5 * litert_fp32.path.stat().st_size  # int8 weights
+
+
+def train_softmax_head(
+    features: np.ndarray, labels: np.ndarray, classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression by full-batch gradient descent (standardised inputs folded back)."""
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    x = (features - mean) / std
+    weights = np.zeros((x.shape[1], classes))
+    bias = np.zeros(classes)
+    onehot = np.eye(classes)[labels]
+    for _ in range(300):
+        logits = x @ weights + bias
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        grad = (probs - onehot) / len(x)
+        weights -= 0.5 * (x.T @ grad + 1e-3 * weights)
+        bias -= 0.5 * grad.sum(0)
+    # fold the standardisation into the layer: (f - mean) / std @ W + b
+    folded = weights / std[:, None]
+    return folded.astype(np.float32), (bias - mean / std @ weights).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_a_head_on_real_features_gives_the_same_top1_in_litert(
+    backbone: keras.Model, reference: KerasRuntime, module_home: Path
+) -> None:
+    train_images, train_labels = render_set(per_class=16, seed=2)
+    kernel, bias = train_softmax_head(reference.predict(train_images), train_labels, len(SHAPES))
+    head = keras.layers.Dense(len(SHAPES))
+    classifier = keras.Model(backbone.inputs, head(backbone.outputs[0]))
+    head.set_weights([kernel, bias])
+
+    test_images, test_labels = render_set(per_class=25, seed=3)
+    keras_fp32 = make_runtime(classifier, "keras", "fp32")
+    accuracy = np.mean(np.argmax(keras_fp32.predict(test_images), 1) == test_labels)
+    assert accuracy >= 0.6  # the head learned the shapes (chance is 0.25), so its decisions mean something
+
+    fp32 = make_runtime(classifier, "litert", "fp32").agreement(keras_fp32, test_images)
+    int8 = make_runtime(classifier, "litert", "int8").agreement(keras_fp32, test_images)
+    assert fp32.samples == 100
+    assert fp32.top1_agreement == 1.0
+    assert int8.top1_agreement >= 0.99
+
+
+# ------------------------------------------------------------------------------------- keras graph
+
+
+def test_keras_fp32_equals_the_model_and_never_retraces_for_new_batch_sizes() -> None:
+    model = tiny_model()
+    runtime = make_runtime(model)
+    rng = np.random.default_rng(0)
+    for batch in (1, 3, 7):
+        x = rng.uniform(0, 1, (batch, 16, 16, 3)).astype(np.float32)
+        out = runtime.predict(x)
+        assert isinstance(out, np.ndarray) and out.dtype == np.float32
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert runtime._graph.experimental_get_tracing_count() == 1
+
+
+def test_keras_bf16_computes_in_bfloat16_and_returns_float32(
+    backbone: keras.Model, reference: KerasRuntime, images: np.ndarray
+) -> None:
+    runtime = make_runtime(backbone, "keras", "bf16")
+    convolutions = [
+        layer for layer in runtime.model._flatten_layers() if isinstance(layer, keras.layers.Conv2D)
+    ]
+    assert convolutions and all(layer.compute_dtype == "bfloat16" for layer in convolutions)
+    assert all(layer.compute_dtype == "float32" for layer in backbone._flatten_layers())  # original untouched
+    out = runtime.predict(images[:8])
+    assert out.dtype == np.float32
+    agreement = runtime.agreement(reference, images[:8])
+    assert agreement.max_abs > 0 and agreement.min_cosine >= 0.97
+
+
+def test_predict_splits_big_arrays_into_chunks_with_the_same_results() -> None:
+    runtime = make_runtime(tiny_model())
+    x = np.random.default_rng(1).uniform(0, 1, (PREDICT_CHUNK + 6, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(runtime.predict(x), runtime.model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_of_the_wrong_shape_is_refused_with_the_expected_shape() -> None:
+    with pytest.raises(ValueError, match=r"\(N, 16, 16, 3\)"):
+        make_runtime(tiny_model()).predict(np.zeros((2, 8, 8, 3), np.float32))
+
+
+# ----------------------------------------------------------------------------------- refused choices
+
+
+@pytest.mark.parametrize(
+    ("runtime", "precision", "message"),
+    [
+        ("keras", "fp16", "no fast half-precision CPU kernels"),
+        ("keras", "int8", "keras runtime has no int8"),
+        ("litert", "bf16", "litert runtime has no bf16"),
+        ("onnx", "fp32", "unknown runtime 'onnx'"),
+        ("keras", "fp8", "unknown precision 'fp8'"),
+    ],
+)
+def test_unsupported_choices_are_refused_with_a_hint(runtime: str, precision: str, message: str) -> None:
+    with pytest.raises(RuntimeUnavailable, match=message) as caught:
+        make_runtime(tiny_model(), runtime, precision)
+    assert isinstance(caught.value, ZooError) and caught.value.hint
+
+
+def test_int8_full_without_calibration_is_refused_before_converting() -> None:
+    with pytest.raises(RuntimeUnavailable, match="needs calibration") as caught:
+        make_runtime(tiny_model(), "litert", "int8-full")
+    assert "int8" in caught.value.hint
+    assert not list(Path(os.environ["ZOO_HOME"]).rglob("*.tflite"))
+
+
+def test_models_with_two_outputs_are_refused() -> None:
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(3)(inputs)])
+    with pytest.raises(RuntimeUnavailable, match="one input and one output"):
+        make_runtime(model)
+
+
+# -------------------------------------------------------------------------------- LiteRT and cache
+
+
+def test_litert_handles_changing_batch_sizes() -> None:
+    model = tiny_model()
+    runtime = make_runtime(model, "litert", "fp32")
+    x = np.random.default_rng(2).uniform(0, 1, (6, 16, 16, 3)).astype(np.float32)
+    whole = runtime.predict(x)
+    pieces = np.concatenate([runtime.predict(x[:1]), runtime.predict(x[1:4]), runtime.predict(x[4:])])
+    np.testing.assert_allclose(pieces, whole, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(whole, model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_conversions_are_cached_by_weights_and_settings() -> None:
+    model = tiny_model(seed=0)
+    first = make_runtime(model, "litert", "fp32")
+    assert first.path.parent == Path(os.environ["ZOO_HOME"]) / "converted"
+    stamp = first.path.stat().st_mtime_ns
+
+    again = make_runtime(model, "litert", "fp32")
+    assert again.path == first.path and again.path.stat().st_mtime_ns == stamp  # reused, not reconverted
+
+    other_weights = tiny_model(seed=1)
+    assert converted_path(other_weights, "fp32") != first.path
+    assert converted_path(model, "int8") != first.path
+    assert not list(first.path.parent.glob("*.tmp"))
+
+
+def test_a_cache_key_names_the_file_and_keys_precision_and_calibration() -> None:
+    model = tiny_model()
+    calibration = np.random.default_rng(3).uniform(0, 1, (8, 16, 16, 3)).astype(np.float32)
+    path = converted_path(model, "int8-full", calibration=calibration, cache_key="tiny/v1 sha:abc")
+    assert path.name.startswith("tiny_v1_sha_abc-int8-full-") and path.suffix == ".tflite"
+    assert (
+        converted_path(model, "int8-full", calibration=calibration[:4], cache_key="tiny/v1 sha:abc") != path
+    )
+    assert converted_path(model, "int8", cache_key="tiny/v1 sha:abc") != path
+
+
+def test_an_unreadable_cache_entry_is_converted_again() -> None:
+    model = tiny_model()
+    path = converted_path(model, "fp32")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a flatbuffer")
+    runtime = make_runtime(model, "litert", "fp32")
+    x = np.ones((2, 16, 16, 3), np.float32)
+    np.testing.assert_allclose(runtime.predict(x), model(x).numpy(), rtol=1e-4, atol=1e-5)
+    assert path.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_full_int8_calibrates_and_keeps_a_float_interface() -> None:
+    model = tiny_model()
+    rng = np.random.default_rng(4)
+    calibration = rng.uniform(0, 1, (32, 16, 16, 3)).astype(np.float32)
+    runtime = make_runtime(model, "litert", "int8-full", calibration=calibration)
+    details = runtime._interpreter.get_input_details()[0]
+    assert details["dtype"] == np.float32
+    x = rng.uniform(0, 1, (8, 16, 16, 3)).astype(np.float32)
+    agreement = runtime.agreement(make_runtime(model), x)
+    assert agreement.mean_cosine >= 0.98 and agreement.max_abs > 0
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+
+def test_compare_reports_the_documented_measures() -> None:
+    reference = np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 0.0]])
+    same = compare(reference, reference)
+    assert (same.max_abs, same.max_rel, same.top1_agreement) == (0.0, 0.0, 1.0)
+    assert same.min_cosine == pytest.approx(1.0)
+
+    candidate = np.array([[1.0, 0.0, 2.7], [0.0, 0.0, 2.0]])  # second row: orthogonal, argmax moved
+    result = compare(reference, candidate)
+    assert result.max_abs == pytest.approx(2.0)
+    assert result.max_rel == pytest.approx(2.0 / 3.0)
+    assert result.min_cosine == pytest.approx(0.0)
+    assert result.top1_agreement == 0.5
+    assert result.samples == 2
+
+    with pytest.raises(ValueError, match="shapes differ"):
+        compare(reference, reference[:1])
