@@ -98,6 +98,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "zoo-serve"
 
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:  # counted on arrival, so a test that saw the response also sees the request
+            self.server.requests.append((self.command, self.path))
+        return ok
+
     def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
         self._respond(body=False)
 
@@ -113,7 +119,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # one line per request is written by _log instead
 
     def _log(self, status: int, sent: int) -> None:
-        self.server.requests.append((self.command, self.path, status))
         if self.server.log is not None:
             self.server.log(f'{self.client_address[0]} "{self.command} {self.path}" {status} {sent}')
 
@@ -228,7 +233,7 @@ class MirrorHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], catalog: Catalog, log: Callable[[str], None] | None) -> None:
         self.catalog = catalog
         self.log = log
-        self.requests: list[tuple[str, str, int]] = []  # (method, path, status), for tests and the demo
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests and the demo
         super().__init__(address, _Handler)
 
 
@@ -253,7 +258,7 @@ class MirrorServer:
         return f"http://{host}:{port}"
 
     @property
-    def requests(self) -> list[tuple[str, str, int]]:
+    def requests(self) -> list[tuple[str, str]]:
         return self.httpd.requests
 
     def start(self) -> MirrorServer:
