@@ -60,6 +60,10 @@ VARIANTS = ("top", "notop")
 FIGURE_FIELDS = ("size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
 SOURCE_SCHEMES = ("https://", "http://", "hf://")
 
+# libyaml's safe loader when present (7x faster: `zoo list` parses the registry on every call); both
+# construct only plain data, never Python objects.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
@@ -473,13 +477,13 @@ def builtin_registry_path() -> Path:
 
 
 def read_registry_file(path: Path) -> list[tuple[ModelSpec, bool]]:
-    """Parse one registry file into (spec, override) pairs. Always uses yaml.safe_load."""
+    """Parse one registry file into (spec, override) pairs. Always a safe YAML loader."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise RegistryError(f"cannot read registry file {path}: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise RegistryError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
