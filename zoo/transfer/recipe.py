@@ -372,7 +372,7 @@ class _Run:
         import tensorflow as tf
 
         extractor = self.net.extractor
-        forward = tf.function(lambda x: extractor(x, training=False))
+        forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
         batch = max(self.cfg.batch_size, 32)
         chunks = [
             forward(tf.constant(images[i : i + batch], tf.float32)) for i in range(0, len(images), batch)
