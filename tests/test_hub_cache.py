@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -151,3 +152,14 @@ def test_link_keras_lets_keras_get_file_find_the_weights(registered, isolated_ho
     )
     assert found == str(target)
     assert "tensorflow" in sys.modules  # (keras imported it here; zoo.hub itself never does)
+
+
+def test_public_api_and_no_heavy_imports():
+    code = (
+        "import sys, zoo, zoo.hub.pull\n"
+        "from zoo.hub import serve, is_pulled\n"
+        "assert callable(zoo.pull) and zoo.pull is zoo.hub.pull and callable(serve)\n"
+        "assert not {'tensorflow', 'keras', 'pandas', 'huggingface_hub'} & set(sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

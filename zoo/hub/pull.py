@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from zoo import config, registry
 from zoo.errors import ChecksumMismatch, OfflineError, WeightsUnavailable
 from zoo.hub import cache, download, hf, sources
@@ -80,6 +78,8 @@ def pull_weights(
     weight = spec.weight(variant)
     if not force and (hit := _cache_hit(spec, weight)):
         return hit
+    from filelock import FileLock  # here, not at the top: a cached pull never needs it
+
     cache.lock_path(weight.file).parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache.lock_path(weight.file))):
         if not force and (hit := _cache_hit(spec, weight)):
