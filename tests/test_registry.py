@@ -280,3 +280,46 @@ def test_registry_file_keeps_figures_as_quoted_text() -> None:
     text = (REPO / "registry.yaml").read_text()
     assert 'top1: "0.790"' in text  # the classic Xception figure keeps its trailing zero
     assert text.count("\n  mobilenet_v1_") == 16
+
+
+# ------------------------------------------------------------------------------------------ Python API
+def test_info_returns_the_typed_record() -> None:
+    import zoo
+
+    spec = zoo.info("mobilenet")
+    assert isinstance(spec, reg.ModelSpec)
+    assert (spec.name, spec.arch, spec.args, spec.input_size) == (
+        "mobilenet_v1_100_224",
+        "MobileNet",
+        {"alpha": 1.0},
+        224,
+    )
+    assert spec.figures("keras.io").top1_value == 0.704 and spec.figures("imagenet-21k") is None
+
+
+def test_list_models_dataframe() -> None:
+    import zoo
+
+    frame = zoo.list_models()
+    assert list(frame["name"]) == load_registry().names()
+    assert list(frame.columns) == [
+        "name", "label", "family", "params", "size_mb", "top1", "top5", "depth", "input_size", "pulled",
+        "source",
+    ]  # fmt: skip
+    resnet50 = frame.set_index("name").loc["resnet50"]
+    assert (resnet50["params"], resnet50["top1"], resnet50["depth"]) == (25_636_712, 0.749, 107)
+    assert frame["pulled"].dtype == bool and not frame["pulled"].any()
+
+    best = zoo.list_models("efficientnet*", min_top1=0.84, sort="top1", desc=True)
+    assert list(best["name"]) == [
+        "efficientnet_v2_l",
+        "efficientnet_v2_m",
+        "efficientnet_b7",
+        "efficientnet_b6",
+    ]
+    small = zoo.list_models(tag="mobile", max_params="3M")
+    assert set(small["family"]) == {"mobilenet_v1", "mobilenet_v3"} and (small["params"] <= 3_000_000).all()
+    classic = zoo.list_models(source="classic")
+    assert list(classic["label"])[:3] == ["Inception-ResNet-V2", "Xception", "Inception-V3"]
+    with pytest.raises(ValueError, match="unknown sort key"):
+        zoo.list_models(sort="speed")
