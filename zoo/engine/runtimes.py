@@ -155,7 +155,7 @@ def make_runtime(
     num_threads: LiteRT interpreter threads (default: every CPU).
     """
     check_choice(runtime, precision)
-    _check_single_io(model)
+    check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
     path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
@@ -178,7 +178,7 @@ def check_choice(runtime: str, precision: str) -> None:
         )
 
 
-def _check_single_io(model: Any) -> None:
+def check_single_io(model: Any) -> None:
     try:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
@@ -199,7 +199,7 @@ def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> boo
     return all(e is None or e == s for e, s in zip(expected, sample, strict=True))
 
 
-def _sample_shape(model: Any) -> tuple[int | None, ...]:
+def sample_shape(model: Any) -> tuple[int | None, ...]:
     return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
 
 
@@ -220,7 +220,7 @@ class KerasRuntime(Runtime):
         import tensorflow as tf
 
         self.precision = precision
-        self.input_shape = _sample_shape(model)
+        self.input_shape = sample_shape(model)
         if precision == "fp16" and not tf.config.list_physical_devices("GPU"):
             raise RuntimeUnavailable(
                 "fp16 on CPU is refused: TensorFlow has no fast half-precision CPU kernels (it would be "
@@ -229,12 +229,13 @@ class KerasRuntime(Runtime):
             )
         self.model = model if precision == "fp32" else clone_with_policy(model, _POLICIES[precision])
         spec = tf.TensorSpec([None, *self.input_shape], tf.float32)
-        self._graph = tf.function(self._forward, input_signature=[spec], jit_compile=False)
+        compute = self.model
 
-    def _forward(self, batch: Any) -> Any:
-        import tensorflow as tf
+        # a closure per runtime (not a bound method): TF's retracing warning counts traces per function
+        def forward(batch: Any) -> Any:
+            return tf.cast(compute(batch, training=False), tf.float32)
 
-        return tf.cast(self.model(batch, training=False), tf.float32)
+        self._graph = tf.function(forward, input_signature=[spec], jit_compile=False)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self._graph(batch).numpy()
@@ -386,7 +387,7 @@ def _check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray
             hint="pass calibration=<array of a few dozen typical inputs>, or use precision='int8'",
         )
     calibration = np.asarray(calibration, dtype=np.float32)
-    expected = _sample_shape(model)
+    expected = sample_shape(model)
     sample = calibration.shape[1:]
     if not shape_fits(expected, sample):
         raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
@@ -422,7 +423,7 @@ def converted_path(
     settings = {
         "model": cache_key or model_digest(model),
         "precision": precision,
-        "input_shape": list(_sample_shape(model)),
+        "input_shape": list(sample_shape(model)),
         "calibration": _array_digest(calibration)
         if precision == "int8-full" and calibration is not None
         else None,

@@ -1,0 +1,261 @@
+"""Export a model or a run directory to another format, checked against the original before it is done.
+
+    export(model_or_run_dir, out, format="keras"|"savedmodel"|"litert"|"litert-int8"|"onnx")
+
+Each export is written to a temporary path next to `out`, loaded back with the format's own runtime
+(Keras with safe_mode, tf.saved_model, LiteRT, onnxruntime), run on a few inputs and compared with the
+original model; only an export that agrees is renamed to `out`. A run directory's labels are written
+beside the export as `<out>.labels.json`, so a .tflite or .onnx file still knows its class names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.engine.runtimes import (
+    Agreement,
+    KerasRuntime,
+    LiteRTRuntime,
+    RuntimeUnavailable,
+    check_single_io,
+    compare,
+    convert_to_litert,
+    export_saved_model,
+    sample_shape,
+)
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    import keras
+
+FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx")
+ONNX_OPSET = 17
+CHECK_SAMPLES = 4
+# Spatial size of the check inputs for models that accept any size.
+DEFAULT_CHECK_SIZE = 224
+# What an export must reach to be reported done. Float formats compute the same function (only the op
+# order differs); int8 is a lossy format, so it is held to a cosine bound instead of a value bound.
+FLOAT_MAX_REL = 1e-4
+INT8_MIN_COSINE = 0.9
+
+
+class ExportCheckFailed(ZooError):
+    """An exported model that does not reproduce the original's outputs (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The checked export: where it is, its format, its agreement with the original (and its labels)."""
+
+    path: Path
+    format: str
+    agreement: Agreement
+    labels_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "agreement": self.agreement.to_dict(),
+            "labels_path": str(self.labels_path) if self.labels_path else None,
+        }
+
+
+def export(
+    model_or_run_dir: keras.Model | str | Path,
+    out: str | Path,
+    format: str = "keras",  # noqa: A002  the public keyword the CLI and the docs use
+    *,
+    calibration: np.ndarray | None = None,
+    check_inputs: np.ndarray | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Export `model_or_run_dir` (a keras.Model, a run directory or a .keras file) to `out`.
+
+    format: "keras" (.keras), "savedmodel" (a folder), "litert" (fp32 .tflite), "litert-int8" (dynamic-range
+        int8 .tflite; fully int8 when `calibration` is given), "onnx" (through tf2onnx).
+    calibration: typical model inputs (N, H, W, C); calibrates litert-int8 and serves as check inputs.
+    check_inputs: the inputs the export is checked on (default: calibration[:4], else seeded random
+        pixels in 0-255, the range of zoo's raw-input models).
+    overwrite: replace an existing `out` (otherwise an existing `out` is an error, before any work).
+    """
+    if format not in FORMATS:
+        raise ZooError(f"unknown export format {format!r}", hint=f"choose one of {', '.join(FORMATS)}")
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise ZooError(f"{out} already exists", hint="choose another output path or remove it first")
+    writer, loader = _FORMATS[format]
+    model, labels = _resolve(model_or_run_dir)
+    check_single_io(model)
+    inputs = _check_inputs(model, calibration, check_inputs)
+    reference = KerasRuntime(model).predict(inputs)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.partial{_suffix_for(format)}"
+    try:
+        writer(model, staging, calibration)
+        agreement = compare(reference, loader(staging, inputs))
+        _require_agreement(format, agreement, out)
+        if out.exists():
+            _remove(out)
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            _remove(staging)
+    labels_path = _write_labels(out, labels) if labels is not None else None
+    return ExportResult(out, format, agreement, labels_path)
+
+
+def _resolve(model_or_run_dir: Any) -> tuple[keras.Model, list[str] | None]:
+    """The model to export and, for a run directory, its class names."""
+    if not isinstance(model_or_run_dir, str | os.PathLike):
+        return model_or_run_dir, None
+    from zoo.engine.bundle import is_bundle, load_bundle, load_model_safely
+
+    path = Path(model_or_run_dir).expanduser()
+    if path.is_file() and path.suffix == ".keras":
+        return load_model_safely(path), None
+    if path.is_dir() and not is_bundle(path):
+        raise ZooError(f"{path} is not a run directory (model.keras and labels.json)")
+    bundle = load_bundle(path)
+    return bundle.model, list(bundle.labels)
+
+
+def _check_inputs(model: Any, calibration: np.ndarray | None, check_inputs: np.ndarray | None) -> np.ndarray:
+    if check_inputs is not None:
+        return np.asarray(check_inputs, dtype=np.float32)
+    if calibration is not None and len(calibration):
+        return np.asarray(calibration[:CHECK_SAMPLES], dtype=np.float32)
+    shape = tuple(DEFAULT_CHECK_SIZE if d is None else d for d in sample_shape(model))
+    return np.random.default_rng(0).uniform(0, 255, (CHECK_SAMPLES, *shape)).astype(np.float32)
+
+
+def _require_agreement(format: str, agreement: Agreement, out: Path) -> None:  # noqa: A002
+    if format == "litert-int8":
+        ok, bound = agreement.min_cosine >= INT8_MIN_COSINE, f"min cosine >= {INT8_MIN_COSINE}"
+    else:
+        ok, bound = agreement.max_rel <= FLOAT_MAX_REL, f"max relative difference <= {FLOAT_MAX_REL:g}"
+    if not ok:
+        raise ExportCheckFailed(
+            f"the {format} export of {out.name} does not reproduce the original model ({bound} required; "
+            f"got max_rel={agreement.max_rel:.3g}, min_cosine={agreement.min_cosine:.4f}); nothing written",
+            hint="try another format (litert for fp32), or report the model so we can look",
+        )
+
+
+def _write_labels(out: Path, labels: list[str]) -> Path:
+    from zoo.hub.cache import atomic_write_text
+
+    path = out.with_name(out.name + ".labels.json")
+    atomic_write_text(path, json.dumps(labels, indent=2) + "\n")
+    return path
+
+
+def _suffix_for(format: str) -> str:  # noqa: A002
+    # model.save insists on a .keras name; the others keep the suffix so the staging file is recognisable
+    return {
+        "keras": ".keras",
+        "savedmodel": "",
+        "litert": ".tflite",
+        "litert-int8": ".tflite",
+        "onnx": ".onnx",
+    }[format]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------ writers and loaders per format
+
+
+def _write_keras(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    model.save(str(path))
+
+
+def _load_keras(path: Path, inputs: np.ndarray) -> np.ndarray:
+    from zoo.engine.bundle import load_model_safely
+
+    return KerasRuntime(load_model_safely(path)).predict(inputs)
+
+
+def _write_savedmodel(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    export_saved_model(model, path)
+
+
+def _load_savedmodel(path: Path, inputs: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    outputs = serve(tf.constant(inputs))
+    (output,) = outputs.values()
+    return output.numpy()
+
+
+def _write_litert(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    path.write_bytes(convert_to_litert(model, "fp32"))
+
+
+def _write_litert_int8(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    precision = "int8-full" if calibration is not None else "int8"
+    path.write_bytes(convert_to_litert(model, precision, calibration=calibration))
+
+
+def _load_litert(path: Path, inputs: np.ndarray) -> np.ndarray:
+    return LiteRTRuntime(path, "exported").predict(inputs)
+
+
+def _write_onnx(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    tf2onnx = _import_onnx_tools()[0]
+    import tensorflow as tf
+
+    signature = (tf.TensorSpec([None, *sample_shape(model)], tf.float32, name="input"),)
+    forward = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+    try:
+        tf2onnx.convert.from_function(
+            forward, input_signature=signature, opset=ONNX_OPSET, output_path=str(path)
+        )
+    except Exception as exc:  # tf2onnx raises plain exceptions for ops it cannot map
+        raise ZooError(
+            f"ONNX conversion failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint="export to litert or savedmodel instead",
+        ) from exc
+
+
+def _load_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
+    onnxruntime = _import_onnx_tools()[1]
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: inputs})[0])
+
+
+def _import_onnx_tools() -> tuple[Any, Any]:
+    try:
+        import onnxruntime
+        import tf2onnx
+    except ImportError as exc:
+        raise RuntimeUnavailable(
+            f"ONNX export needs tf2onnx and onnxruntime ({exc.name} is not installed)",
+            hint="pip install tf2onnx onnxruntime",
+        ) from None
+    return tf2onnx, onnxruntime
+
+
+_FORMATS: dict[str, tuple[Callable[[Any, Path, Any], None], Callable[[Path, np.ndarray], np.ndarray]]] = {
+    "keras": (_write_keras, _load_keras),
+    "savedmodel": (_write_savedmodel, _load_savedmodel),
+    "litert": (_write_litert, _load_litert),
+    "litert-int8": (_write_litert_int8, _load_litert),
+    "onnx": (_write_onnx, _load_onnx),
+}
