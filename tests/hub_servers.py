@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -134,8 +135,12 @@ class FaultServer:
         token: str | None = None,
         rate: int = 1_000_000,
         hang_s: float = 2.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.httpd = FaultHTTPServer(("127.0.0.1", 0), _FaultHandler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.files = dict(files)
         self.httpd.plan = list(plan)
         self.httpd.default = default
@@ -149,7 +154,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{getattr(self, 'scheme', 'http')}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def file_url(self, name: str) -> str:
         return f"{self.url}/{name}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+
 import pytest
 from hub_fixtures import FILE, fast_network, make_spec, payload, sha256  # noqa: F401 (fixture)
 from hub_servers import (
@@ -233,4 +237,47 @@ def test_a_torn_manifest_is_not_a_cache_hit():
         path.chmod(0o644)
         path.write_bytes(DATA[:100])  # and the blob is short
         assert cached_path(spec, "top") is None
+        assert pull(spec, progress=False).read_bytes() == DATA
+
+
+def test_proxy_from_the_environment_carries_the_request(monkeypatch):
+    for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with FaultServer({FILE: DATA}) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        path = pull(make_spec(DATA, [f"http://weights.example.invalid/{FILE}"]), progress=False)
+        assert path.read_bytes() == DATA
+        assert (
+            proxy.gets()[0].path == f"http://weights.example.invalid/{FILE}"
+        )  # absolute URI: a proxy request
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return cert, context
+
+
+@pytest.mark.usefixtures("fast_network")
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])
+def test_custom_ca_bundle_is_honoured(tls_files, monkeypatch, variable):
+    cert, context = tls_files
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    with FaultServer({FILE: DATA}, tls=context) as server:
+        spec = make_spec(DATA, [server.file_url(FILE)])
+        assert server.url.startswith("https://")
+        with pytest.raises(WeightsUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            pull(spec, progress=False)
+        monkeypatch.setenv(variable, str(cert))
         assert pull(spec, progress=False).read_bytes() == DATA
