@@ -153,8 +153,11 @@ def list_models(
     sort: str | None = None,
     desc: bool = False,
     source: str | None = None,
+    extra_registries: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
     """Registered models as a DataFrame (one row per model; figures from `source`, keras.io by default).
+
+    `extra_registries` are user registry files, like `zoo list --registry PATH`.
 
     >>> zoo.list_models("efficientnet*", min_top1=0.8, sort="top1", desc=True)
     """
@@ -173,6 +176,7 @@ def list_models(
         sort=sort,
         desc=desc,
         source=source,
+        extra_registries=extra_registries,
     )
     frame = pd.DataFrame([{c: r[c] for c in FRAME_COLUMNS} for r in rows], columns=list(FRAME_COLUMNS))
     return frame.astype({"params": "Int64", "depth": "Int64", "input_size": "int64", "pulled": "bool"})
