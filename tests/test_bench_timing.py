@@ -27,12 +27,15 @@ def test_timing_includes_the_work_behind_a_lazy_result() -> None:
     assert timing.p50_ms >= 20
 
 
-def test_images_per_second_matches_batch_over_median_latency() -> None:
-    timing = time_calls(lambda batch: (time.sleep(0.01), batch)[1], np.zeros((8, 2)), warmup=0, iters=10)
-    assert timing.batch_size == 8
-    assert len(timing.latencies_s) == 10
-    assert timing.images_per_s == pytest.approx(8 / (timing.p50_ms / 1e3), rel=0.1)
-    assert timing.p50_ms <= timing.p90_ms <= timing.p99_ms
+def test_throughput_is_robust_to_a_preempted_call() -> None:
+    delays = iter([0.01] * 9 + [0.2])  # one call interrupted by other work on the machine
+    timing = time_calls(
+        lambda batch: (time.sleep(next(delays)), batch)[1], np.zeros((8, 2)), warmup=0, iters=10
+    )
+    assert timing.batch_size == 8 and len(timing.latencies_s) == 10
+    assert timing.images_per_s == pytest.approx(8 / 0.01, rel=0.3)  # a mean would give about 280
+    assert timing.p50_ms <= timing.p90_ms <= timing.p99_ms and timing.p99_ms >= 150
+    assert timing.total_s >= sum(timing.latencies_s)
 
 
 def test_warmup_calls_are_not_timed() -> None:

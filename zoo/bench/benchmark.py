@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 from zoo.bench.modelref import WEIGHT_CHOICES, resolve
 from zoo.bench.results import append_results, stamp
 from zoo.bench.worker import run_worker
+from zoo.engine.runtimes import PRECISIONS, RUNTIMES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 OUT_SUFFIXES = (".csv", ".json")
 
 # Column order of the returned table (rows may lack figures: a failed row has only its status).

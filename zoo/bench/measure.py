@@ -56,9 +56,7 @@ def measure_model(
                 runtime = _make_runtime(keras_model, runtime_name, precision, calibration)
             except (ZooError, ValueError, NotImplementedError) as exc:
                 reason = f"unsupported: {exc}"
-                rows.extend(
-                    _row(common, runtime_name, precision, b, status=reason) for b in batch_sizes
-                )
+                rows.extend(_row(common, runtime_name, precision, b, status=reason) for b in batch_sizes)
                 continue
             for batch_size in batch_sizes:
                 batch = rng.integers(0, 256, (batch_size, height, width, 3)).astype(np.float32)
@@ -103,5 +101,3 @@ def _macs_or_none(model: Any) -> int | None:
 
 def _row(common: dict[str, Any], runtime: str, precision: str, batch_size: int, **figures: Any) -> dict:
     return {**common, "runtime": runtime, "precision": precision, "batch_size": batch_size, **figures}
-
-

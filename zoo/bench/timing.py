@@ -16,7 +16,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Timing:
-    """Latencies of `iters` timed calls on one batch, and the throughput of the timed loop."""
+    """Latencies of `iters` timed calls on one batch.
+
+    Throughput is batch / median latency: on a machine shared with other work, a few calls that were
+    preempted would drag a mean-based figure down; the median is what the model itself sustains.
+    """
 
     batch_size: int
     latencies_s: tuple[float, ...]
@@ -24,7 +28,7 @@ class Timing:
 
     @property
     def images_per_s(self) -> float:
-        return self.batch_size * len(self.latencies_s) / self.total_s
+        return self.batch_size / float(np.median(self.latencies_s))
 
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(self.latencies_s, q)) * 1e3

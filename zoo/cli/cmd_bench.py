@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")  # zoo.engine.runtimes.PRECISIONS
 SOURCES = ("keras.io", "classic")
 FORMATS = ("table", "md", "csv", "json", "html")
 Runtime = Literal["keras", "litert"]
-Precision = Literal["fp32", "bf16", "fp16", "int8"]
+Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
 Source = Literal["keras.io", "classic"]
 Format = Literal["table", "md", "csv", "json", "html"]
 
@@ -90,7 +90,9 @@ def register(app: typer.Typer) -> None:
             None, "--image-size", min=32, max=1024, help="Input size (default: the model's own)."
         ),
         runtime: str = typer.Option("keras", "--runtime", help="Comma-separated: keras, litert."),
-        precision: str = typer.Option("fp32", "--precision", help="Comma-separated: fp32, bf16, fp16, int8."),
+        precision: str = typer.Option(
+            "fp32", "--precision", help="Comma-separated: fp32, bf16, fp16, int8, int8-full."
+        ),
         warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls before timing."),
         iters: int = typer.Option(20, "--iters", min=1, help="Timed calls per row."),
         weights: Literal["none", "imagenet"] = typer.Option(
