@@ -163,3 +163,13 @@ def test_public_api_and_no_heavy_imports():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_demo_flow_pulls_the_shipped_file_through_a_plain_folder_mirror(fixture_weights):
+    from conftest import FIXTURE_SHA256
+
+    with serve(fixture_weights.parent, log=None) as mirror:
+        result = pull_weights("mobilenet_v1_025_224", "notop", mirrors=[mirror.url], progress=False)
+    assert result.sha256 == FIXTURE_SHA256 and result.trust == "published"
+    assert result.path.name == fixture_weights.name
+    assert mirror.requests == [("GET", f"/{fixture_weights.name}")]
