@@ -323,3 +323,12 @@ def test_list_models_dataframe() -> None:
     assert list(classic["label"])[:3] == ["Inception-ResNet-V2", "Xception", "Inception-V3"]
     with pytest.raises(ValueError, match="unknown sort key"):
         zoo.list_models(sort="speed")
+
+
+def test_list_models_reads_extra_registries(tmp_path: Path) -> None:
+    import zoo
+
+    path = write_registry(tmp_path, {"mine": entry()})
+    frame = zoo.list_models(family="mine", extra_registries=[path])
+    assert list(frame["name"]) == ["mine"] and frame["top1"].isna().all()
+    assert zoo.list_models(family="mine").empty
