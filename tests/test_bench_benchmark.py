@@ -100,8 +100,12 @@ def test_unknown_model_is_a_runtime_error_with_a_suggestion() -> None:
 
 
 @pytest.mark.slow
-def test_cli_json_rows(tiny_model: Path) -> None:
-    result = CliRunner().invoke(app, ["benchmark", str(tiny_model), "-b", "2", "--iters", "3", "--json"])
+def test_cli_json_rows_report_unsupported_combinations(tiny_model: Path) -> None:
+    args = ["benchmark", str(tiny_model), "-b", "2", "--iters", "3", "--precision", "fp32,fp16", "--json"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    (row,) = json.loads(result.stdout)
-    assert row["batch_size"] == 2 and row["status"] == "ok" and row["images_per_s"] > 0
+    fp32, fp16 = json.loads(result.stdout)
+    assert fp32["batch_size"] == 2 and fp32["status"] == "ok" and fp32["images_per_s"] > 0
+    assert fp16["status"].startswith("unsupported: ") and "fp16" in fp16["status"]
+    assert fp16["images_per_s"] is None
+    assert [r["precision"] for r in read_results(kind="benchmark")] == ["fp32"]  # only measured rows
