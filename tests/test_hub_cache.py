@@ -173,3 +173,14 @@ def test_demo_flow_pulls_the_shipped_file_through_a_plain_folder_mirror(fixture_
     assert result.sha256 == FIXTURE_SHA256 and result.trust == "published"
     assert result.path.name == fixture_weights.name
     assert mirror.requests == [("GET", f"/{fixture_weights.name}")]
+
+
+def test_two_models_sharing_one_file_share_the_blob(registered, capsys):
+    twin = make_spec(DATA, name="twin")
+    first = pull(registered, progress=False)
+    shared = pull_weights(twin, progress=False)
+    assert shared.cached and shared.path == first  # no download: same content, same blob
+    from zoo.hub.manage import remove
+
+    remove("tiny")
+    assert first.exists() and cached_path(twin, "top") == first

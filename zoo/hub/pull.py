@@ -98,10 +98,13 @@ def _cache_hit(spec: ModelSpec, weight: WeightFile) -> PullResult | None:
     if path is None:
         return None
     manifest = cache.read_manifest(spec.name, weight.variant)
-    if manifest is None or manifest.blob != path:  # found by content under another model's manifest
+    if manifest is None or manifest.blob != path:
+        # the same content, pulled for another model: record it for this one too, so that `zoo cache
+        # ls` shows it and `zoo cache rm` of the other model keeps the shared file
         size = path.stat().st_size
-        return PullResult(spec.name, weight.variant, weight.file, path, path.parent.name, weight.md5, size,
-                          "cache", cache.TRUST_PUBLISHED, cached=True)  # fmt: skip
+        manifest = cache.new_manifest(weight, spec.name, path.parent.name, size, weight.md5, "cache",
+                                      cache.TRUST_PUBLISHED)  # fmt: skip
+        cache.write_manifest(manifest)
     return PullResult.from_manifest(manifest, cached=True)
 
 
