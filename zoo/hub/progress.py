@@ -10,7 +10,9 @@ from zoo.hub.download import ProgressCallback
 
 
 @contextmanager
-def transfer_progress(description: str, enabled: bool = True) -> Iterator[ProgressCallback | None]:
+def transfer_progress(
+    description: str, enabled: bool = True, total: int | None = None
+) -> Iterator[ProgressCallback | None]:
     """Yield a callback for zoo.hub.download (None when disabled)."""
     if not enabled:
         yield None
@@ -34,7 +36,7 @@ def transfer_progress(description: str, enabled: bool = True) -> Iterator[Progre
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=not console.is_terminal) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(description, total=total)
 
         def advance(received: int, total: int | None) -> None:
             if total is not None:

@@ -225,7 +225,7 @@ def _fetch(
     if expected.size:
         download.ensure_free_space(cache.incoming_dir(), expected.size)
     part = cache.partial_path(weight.file)
-    with transfer_progress(label, progress) as on_progress:
+    with transfer_progress(label, progress, expected.size) as on_progress:
         got = download.download(source.url, part, token=source.token, md5=bool(expected.md5),
                                 size_hint=expected.size, on_progress=on_progress)  # fmt: skip
     try:
