@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -194,3 +196,27 @@ def test_bad_names_and_weights(user_registry, tmp_path):
         load(NAME, weights=tmp_path / "missing.h5", include_top=False)
     with pytest.raises(ModelConfigError, match="publishes no 'top' weights"):
         load(NAME)  # the entry only has notop weights
+
+
+# ----------------------------------------------------------------------------- imports and registration
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_importing_the_engine_package_does_not_load_keras():
+    result = run_python("import sys, zoo, zoo.engine; print('keras' in sys.modules, callable(zoo.load))")
+    assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_saved_models_with_the_layer_in_safe_mode(tmp_path):
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(ImagenetPreprocessing("torch")(inputs)))
+    model.save(tmp_path / "m.keras")
+    code = (
+        "from pathlib import Path; from zoo.engine.bundle import load_model_safely; "
+        f"m = load_model_safely(Path({str(tmp_path / 'm.keras')!r})); "
+        "print(type(m.layers[1]).__name__, m.layers[1].mode)"
+    )
+    result = run_python(code)
+    assert result.stdout.split()[-2:] == ["ImagenetPreprocessing", "torch"], result.stderr

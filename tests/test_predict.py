@@ -153,8 +153,8 @@ def test_cli_missing_path_is_a_usage_error_before_any_work(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def tiny_logits_model(num_classes: int = 3) -> keras.Model:
-    inputs = keras.Input((16, 16, 3))
+def tiny_logits_model(num_classes: int = 3, size: int = 16) -> keras.Model:
+    inputs = keras.Input((size, size, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     model = keras.Model(inputs, outputs)
@@ -180,6 +180,19 @@ def test_predict_run_directory_uses_its_labels_and_softmax(tmp_path, capsys):
     code, out, err = zoo_cli(capsys, "predict", "--model", str(run), str(files[1]), "--top", "1")
     assert code == 0, err
     assert out.splitlines()[1].endswith("blue (2)")
+
+
+def test_registered_run_directory_predicts_and_embeds_by_name(tmp_path):
+    from zoo.transfer.registering import register
+
+    config = {"model": "mobilenet_v1_025_224", "image_size": 32}
+    run = save_bundle(tmp_path / "run", tiny_logits_model(size=32), ["red", "green", "blue"], config)
+    register(run, "colours")
+    image = tmp_path / "g.png"
+    Image.new("RGB", (40, 40), (0, 200, 0)).save(image)
+    assert predict("colours", [image])[0].top[0].label == "green"
+    features = embed("colours", [image]).features  # the pooled input of the "logits" head
+    np.testing.assert_allclose(features, [[0, 200 / 255, 0]], atol=1e-4)  # resampling rounds a little
 
 
 @pytest.mark.slow

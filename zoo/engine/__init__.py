@@ -7,16 +7,15 @@
                                                         function share a name, so the package attribute
                                                         `zoo.engine.export` is the module once imported)
 
-Importing zoo.engine registers zoo's serializable Keras layers, so `model.keras` files that contain them
-load with safe_mode=True. The public functions themselves are imported on first use.
+Importing zoo.engine is cheap (no Keras): the public functions are imported on first use. Code that
+deserializes `.keras` files imports zoo.engine.preprocessing first, which registers zoo's serializable
+layers with Keras so such files load with safe_mode=True (zoo.engine.bundle.load_model_safely does).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-import zoo.engine.preprocessing  # noqa: F401  registers ImagenetPreprocessing with Keras
 
 _API = {
     "load": "zoo.engine.build:load",

@@ -114,7 +114,7 @@ def load_model_safely(path: Path) -> keras.Model:
     """keras.saving.load_model with safe_mode=True; arbitrary-code layers raise UnsafeModelError."""
     import keras
 
-    import zoo.engine  # noqa: F401  registers zoo's serializable layers (preprocessing) with Keras
+    import zoo.engine.preprocessing  # noqa: F401  registers zoo's serializable layers with Keras
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)

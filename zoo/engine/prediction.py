@@ -191,6 +191,14 @@ def make_predictor(
     from zoo.engine.bundle import Bundle, is_bundle, load_bundle, load_model_safely
 
     spec: ModelSpec | None = None
+    if isinstance(model_or_name, ModelSpec) or (
+        isinstance(model_or_name, str) and not is_bundle(model_or_name)
+    ):
+        from zoo.engine.build import resolve
+
+        spec = resolve(model_or_name)
+        if spec.bundle:  # a run directory registered with `zoo register`: its own labels
+            model_or_name = Path(spec.bundle)
     if isinstance(model_or_name, os.PathLike) or (
         isinstance(model_or_name, str) and is_bundle(model_or_name)
     ):
@@ -201,10 +209,9 @@ def make_predictor(
         model, spec = model_or_name.model, model_or_name.spec
         labels = labels or model_or_name.labels
         name = str(model_or_name.run_dir)
-    elif isinstance(model_or_name, (str, ModelSpec)):
-        from zoo.engine.build import load, resolve
+    elif spec is not None:
+        from zoo.engine.build import load
 
-        spec = resolve(model_or_name)
         model = load(spec, weights=weights)
         name = spec.name
     else:
@@ -306,7 +313,10 @@ def embed(
         from zoo.engine.build import load, resolve
 
         spec = resolve(name)
-        model = load(spec, weights=weights, include_top=False, pooling=pooling, input_shape=input_size)
+        if spec.bundle:
+            model = _bundle_features(spec)
+        else:
+            model = load(spec, weights=weights, include_top=False, pooling=pooling, input_shape=input_size)
         policy = ResizePolicy.from_spec(spec, size=model_size(model))
         label = spec.name
     else:
@@ -325,6 +335,22 @@ def embed(
     if out is not None:
         embeddings.save(out)
     return embeddings
+
+
+def _bundle_features(spec: ModelSpec) -> keras.Model:
+    """A registered run directory's pooled backbone features: everything up to its "logits" head."""
+    import keras
+
+    from zoo.engine.bundle import load_bundle
+
+    model = load_bundle(spec.bundle).model
+    try:
+        head = model.get_layer("logits")
+    except ValueError:
+        raise ModelConfigError(
+            f"{spec.name}: the saved model has no 'logits' layer to cut its head at"
+        ) from None
+    return keras.Model(model.inputs, head.input, name=f"{spec.name}_features")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
