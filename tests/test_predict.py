@@ -228,8 +228,12 @@ def test_unsafe_run_directory_is_refused(tmp_path, capsys):
 
 def test_predict_api_policies_and_errors(tmp_path, mixed_files):
     model = tiny_logits_model()
-    answers = predict(model, mixed_files, top=2, labels=["x", "y", "z"], batch_size=2)
+    calls = []
+    answers = predict(
+        model, mixed_files, top=2, labels=["x", "y", "z"], batch_size=2, progress=lambda *a: calls.append(a)
+    )
     assert [a.ok for a in answers] == [True, False, True, False, True]
+    assert calls == [(2, 5), (4, 5), (5, 5)]
     assert all(len(a.top) == 2 for a in answers if a.ok)
     with pytest.raises(BadImage) as info:
         predict(model, mixed_files, on_bad_image="fail")

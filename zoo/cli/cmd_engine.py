@@ -9,6 +9,8 @@ exits 1.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +59,18 @@ def _expand(paths: list[Path]) -> list[Path]:
     if not files:
         usage_error("no image files found in the given folders", "IMAGE")
     return files
+
+
+@contextmanager
+def _image_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (images done / all); nothing is left behind when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = stderr_console()
+    columns = (TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _check_runtime(runtime: str, precision: str) -> None:
@@ -119,15 +133,17 @@ def register(app: typer.Typer) -> None:
         from zoo.engine.prediction import predict
 
         target = model_dir if model_dir is not None else name
-        predictions = predict(
-            target,
-            files,
-            top=top,
-            runtime=runtime,
-            precision=precision,
-            weights=weights if weights is not None else "imagenet",
-            batch_size=batch_size,
-        )
+        with _image_progress("predict") as progress:
+            predictions = predict(
+                target,
+                files,
+                top=top,
+                runtime=runtime,
+                precision=precision,
+                weights=weights if weights is not None else "imagenet",
+                batch_size=batch_size,
+                progress=progress,
+            )
         if as_json:
             print_json([p.to_dict() for p in predictions])
         else:
@@ -169,17 +185,19 @@ def register(app: typer.Typer) -> None:
         from zoo.engine.prediction import check_embedding_output, embed
 
         check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
-        embeddings = embed(
-            name,
-            files,
-            weights=weights if weights is not None else "imagenet",
-            pooling=pooling,
-            input_size=size,
-            batch_size=batch_size,
-            on_bad_image=on_bad_image,
-            runtime=runtime,
-            precision=precision,
-        )
+        with _image_progress("embed") as progress:
+            embeddings = embed(
+                name,
+                files,
+                weights=weights if weights is not None else "imagenet",
+                pooling=pooling,
+                input_size=size,
+                batch_size=batch_size,
+                on_bad_image=on_bad_image,
+                runtime=runtime,
+                precision=precision,
+                progress=progress,
+            )
         written = embeddings.save(out)
         for path, reason in embeddings.skipped:
             print(f"Skipped: {path}: {reason}", file=sys.stderr)

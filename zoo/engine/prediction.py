@@ -34,6 +34,7 @@ DEFAULT_CROP_PCT = 0.875
 EMBEDDING_SUFFIXES = (".npy", ".parquet")
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[int, int], None]  # called after each batch with (files done, files in all)
 
 
 # -------------------------------------------------------------------------------------------- results
@@ -252,6 +253,7 @@ def predict(
     labels: Sequence[str] | None = None,
     policy: ResizePolicy | None = None,
     batch_size: int = 32,
+    progress: Progress | None = None,
 ) -> list[Prediction]:
     """Top-k classes for each image file, in input order.
 
@@ -276,6 +278,8 @@ def predict(
             for path, row in zip(batch.paths, probabilities, strict=True):
                 answers[path] = Prediction(path, _top_k(row, top, predictor.labels))
         results.extend(answers[p] for p in paths[start : start + batch_size])
+        if progress is not None:
+            progress(len(results), len(paths))
     return results
 
 
@@ -300,6 +304,7 @@ def embed(
     runtime: str = "keras",
     precision: str = "fp32",
     out: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
 ) -> Embeddings:
     """Pooled backbone features (include_top=False), one row per image; directories are searched for
     image files. With `out`, also writes them (.npy + .paths.json, or .parquet)."""
@@ -329,6 +334,8 @@ def embed(
         if len(batch):
             rows.append(np.asarray(run(batch.images), dtype=np.float32).reshape(len(batch), -1))
             kept.extend(batch.paths)
+        if progress is not None:
+            progress(len(kept) + len(skipped), len(paths))
     width = int(np.prod(model.output_shape[1:]))
     features = np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
     embeddings = Embeddings(features, kept, skipped, label)
