@@ -113,8 +113,9 @@ def test_model_with_the_layer_round_trips_through_safe_mode(tmp_path):
 
 # ----------------------------------------------------------------------------------------------- load
 @pytest.mark.slow
-def test_raw_input_model_equals_keras_on_preprocessed_images(user_registry, fixture_weights, raw_images):
-    model = load(NAME, weights=fixture_weights, include_top=False, raw_input=True)
+def test_raw_input_model_equals_keras_on_preprocessed_images(fixture_weights, raw_images):
+    # the built-in registry entry of the fixture's weight set
+    model = load("mobilenet_v1_025_224", weights=fixture_weights, include_top=False, raw_input=True)
     reference = keras.applications.MobileNet(
         alpha=0.25, include_top=False, weights=str(fixture_weights), input_shape=(224, 224, 3), pooling="avg"
     )
@@ -125,7 +126,7 @@ def test_raw_input_model_equals_keras_on_preprocessed_images(user_registry, fixt
     assert ours.shape == (4, 256)
     assert theirs.std() > 0.1  # real pretrained features, not zeros
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
-    plain = load(NAME, weights=fixture_weights, include_top=False, raw_input=False)
+    plain = load("mobilenet_v1_025_224", weights=fixture_weights, include_top=False, raw_input=False)
     assert not any(isinstance(layer, ImagenetPreprocessing) for layer in plain.layers)
     assert len(plain.layers) == len(reference.layers) == len(model.layers) - 1
 
