@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo import config
+from zoo.errors import DiskSpaceError
 from zoo.registry import ModelSpec, WeightFile
 
 TRUST_PUBLISHED = "published"  # matched a checksum the registry publishes
@@ -212,3 +214,14 @@ def incoming_temp(file: str) -> Path:
 def partial_path(file: str) -> Path:
     """The resumable partial download of `file` (only ever written under the file's lock)."""
     return incoming_dir() / f"{file}.part"
+
+
+def ensure_free_space(folder: Path, need: int) -> None:
+    """Refuse to start a download or copy that cannot fit (before any byte is written)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DiskSpaceError(
+            f"not enough disk space in {folder}: need {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free",
+            hint="free some space, or point ZOO_HOME at a larger disk",
+        )

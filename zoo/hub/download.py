@@ -10,20 +10,17 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import shutil
 import socket
 import time
 import urllib.error
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import DiskSpaceError
 from zoo.hub import net
+from zoo.hub.cache import ensure_free_space
+from zoo.hub.progress import ProgressCallback
 from zoo.hub.verify import CHUNK, Digester, Digests, read_chunks
-
-# (bytes just received, total expected or None); called once with 0 when the total becomes known
-ProgressCallback = Callable[[int, int | None], None]
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # network failures worth another try (with Range when the server allows it)
@@ -45,17 +42,6 @@ class Download:
     digests: Digests
     etag: str | None
     resumed_from: int  # bytes reused from an earlier partial download
-
-
-def ensure_free_space(folder: Path, need: int) -> None:
-    """Refuse to start a download that cannot fit (before any byte is written)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if need > free:
-        raise DiskSpaceError(
-            f"not enough disk space in {folder}: need {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free",
-            hint="free some space, or point ZOO_HOME at a larger disk",
-        )
 
 
 def _meta_path(part: Path) -> Path:

@@ -14,7 +14,8 @@ from zoo import config, registry
 from zoo.errors import UnknownModel, ZooError
 from zoo.hub import cache
 from zoo.hub.cache import Manifest
-from zoo.hub.pull import Expected, PullResult, copy_verified, resolve, store_verified
+from zoo.hub.fetch import copy_verified
+from zoo.hub.pull import Expected, PullResult, resolve, store_verified
 from zoo.hub.verify import hash_file, mismatch
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from zoo.hub.download import ProgressCallback
+# (bytes just received, total expected or None); called once with 0 when the total becomes known
+ProgressCallback = Callable[[int, int | None], None]
 
 
 @contextmanager

@@ -1,0 +1,127 @@
+"""Getting a verified copy from outside the zoo cache: other tools' caches, mirrors, the registry's sources.
+
+Kept apart from zoo.hub.pull, which imports it only on a cache miss: a cached pull never loads the HTTP
+stack. Every candidate is hashed in one pass and compared before it enters the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from zoo import config
+from zoo.errors import ChecksumMismatch, OfflineError, WeightsUnavailable
+from zoo.hub import cache, download, hf, sources
+from zoo.hub.progress import note, transfer_progress
+from zoo.hub.pull import Expected, PullResult, store_verified
+from zoo.hub.verify import Digester, Digests, check, read_chunks
+from zoo.registry import ModelSpec, WeightFile
+
+
+def copy_verified(src: Path, weight: WeightFile, expected: Expected, what: str) -> tuple[Path, Digests]:
+    """Copy `src` into incoming/ while hashing it; the temporary copy is deleted unless it verifies."""
+    cache.ensure_free_space(cache.incoming_dir(), src.stat().st_size)
+    tmp = cache.incoming_temp(weight.file)
+    try:
+        digester = Digester(md5=bool(expected.md5))
+        with open(tmp, "wb") as out:
+            for chunk in read_chunks(src):
+                out.write(chunk)
+                digester.update(chunk)
+        digests = digester.result()
+        check(digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=what)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, digests
+
+
+def local_candidates(weight: WeightFile) -> list[tuple[str, Path]]:
+    """Copies of the file that other tools' caches may already hold: Keras', then Hugging Face's."""
+    found: list[tuple[str, Path]] = []
+    for folder in dict.fromkeys([config.keras_models_dir(), Path.home() / ".keras" / "models"]):
+        path = folder / weight.file
+        if path.is_file():
+            found.append((f"keras-cache:{path}", path))
+    for url in weight.sources:
+        if url.startswith("hf://") and (path := hf.find_in_hf_cache(sources.parse_hf(url))):
+            found.append((f"hf-cache:{url}", path))
+    return found
+
+
+def adopt_local(spec: ModelSpec, weight: WeightFile, expected: Expected) -> PullResult | None:
+    if not weight.has_checksum:
+        return None  # never adopt silently what nobody published a checksum for (`zoo cache import`)
+    for label, path in local_candidates(weight):
+        if expected.size is not None and path.stat().st_size != expected.size:
+            continue
+        try:
+            tmp, digests = copy_verified(path, weight, expected, label)
+        except ChecksumMismatch:
+            continue
+        return store_verified(spec, weight, tmp, digests, label, expected)
+    return None
+
+
+def offline_error(spec: ModelSpec, weight: WeightFile) -> OfflineError:
+    return OfflineError(
+        f"{spec.name} ({weight.variant} weights, {weight.file}) is not in the cache and offline mode is on"
+        " (ZOO_OFFLINE or HF_HUB_OFFLINE)",
+        hint=(
+            f"get it one of three ways: run `zoo pull {spec.name}` on a connected machine and copy its cache"
+            f" (or serve it with `zoo serve`); `zoo cache import FILE --name {spec.name} --variant"
+            f" {weight.variant}`; or unset ZOO_OFFLINE/HF_HUB_OFFLINE and use a mirror (--mirror URL or"
+            " ZOO_MIRROR)"
+        ),
+    )
+
+
+def from_sources(
+    spec: ModelSpec, weight: WeightFile, expected: Expected, mirrors: Iterable[str] | None, progress: bool
+) -> PullResult:
+    if config.offline():
+        raise offline_error(spec, weight)
+    candidates = sources.sources_for(weight, mirrors)
+    if not candidates:
+        raise WeightsUnavailable(
+            f"{spec.name} ({weight.variant}) lists no sources and no mirror is configured",
+            hint="pass --mirror URL, set ZOO_MIRROR, or `zoo cache import FILE`",
+        )
+    failures: list[str] = []
+    for source in candidates:
+        try:
+            tmp, digests = _fetch(source, weight, expected, progress, f"{spec.name} {weight.variant}")
+        except (download.SourceFailed, ChecksumMismatch) as exc:
+            failures.append(f"{source.url}: {exc}")
+            if progress and source is not candidates[-1]:
+                note(f"{source.url}: {exc}; trying the next source")
+            continue
+        return store_verified(spec, weight, tmp, digests, source.url, expected)
+    raise WeightsUnavailable(
+        f"could not pull {spec.name} ({weight.variant}); every source failed:\n  " + "\n  ".join(failures),
+        hint="check the network or the mirror, or `zoo cache import FILE` a copy you trust",
+    )
+
+
+def _fetch(
+    source: sources.Source, weight: WeightFile, expected: Expected, progress: bool, label: str
+) -> tuple[Path, Digests]:
+    if source.kind == "hf":
+        path = hf.hf_download(sources.parse_hf(source.url))
+        return copy_verified(path, weight, expected, source.url)
+    if expected.size:
+        cache.ensure_free_space(cache.incoming_dir(), expected.size)
+    part = cache.partial_path(weight.file)
+    with transfer_progress(label, progress, expected.size) as on_progress:
+        got = download.download(source.url, part, token=source.token, md5=bool(expected.md5),
+                                size_hint=expected.size, on_progress=on_progress)  # fmt: skip
+    try:
+        check(got.digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=source.url)
+    except ChecksumMismatch:
+        download.discard(part)
+        raise
+    tmp = cache.incoming_temp(weight.file)
+    os.replace(part, tmp)
+    download.discard(part)  # the sidecar
+    return tmp, got.digests
