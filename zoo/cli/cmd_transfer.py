@@ -10,7 +10,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from zoo.cli.common import print_json, usage_error
@@ -57,13 +56,14 @@ _FIELDS = (
 )  # fmt: skip
 
 
-def _settings_from_cli(ctx: click.Context, values: dict[str, Any], only_given: bool) -> dict[str, Any]:
+def _settings_from_cli(ctx: typer.Context, values: dict[str, Any], only_given: bool) -> dict[str, Any]:
     """FinetuneConfig fields from the options (with --config: only those typed on the command line)."""
     from zoo.transfer.settings import parse_augment
 
     out = {}
     for name in _FIELDS:
-        if only_given and ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+        source = ctx.get_parameter_source(name)
+        if only_given and getattr(source, "name", None) != "COMMANDLINE":  # Typer may vendor its own click
             continue
         value = values[name]
         if isinstance(value, StrEnum):
@@ -157,6 +157,10 @@ def finetune_command(
     from zoo.registry import get
 
     get(cfg.model)  # an unknown name fails now, with a suggestion, before any data is read
+    if not resume:
+        from zoo.transfer.datasets import load_data
+
+        load_data(cfg)  # data errors (one class, an empty class, ...) before TensorFlow loads
     from zoo.transfer.recipe import run
 
     result = run(cfg, resume=resume, verbose=True)
@@ -167,7 +171,9 @@ def finetune_command(
 
 
 def register_command(
-    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A finished run directory."),
+    run_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A finished run directory."
+    ),
     name: str = typer.Option(..., "--name", "-n", help="The model name to register (lowercase)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier registration of NAME."),
 ) -> None:
@@ -183,7 +189,9 @@ def register_command(
 
 
 def export_command(
-    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory."),
+    run_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A run directory."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output file or folder."),
     export_format: ExportFormat = typer.Option(ExportFormat.keras, "--format", "-f", help="Target format."),
 ) -> None:

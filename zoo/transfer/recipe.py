@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.data.folders import LabelledImages, align_classes, class_weights, load_labelled, stratified_split
+from zoo.data.folders import LabelledImages, class_weights
 from zoo.engine.bundle import CONFIG_FILE, save_bundle, write_json
 from zoo.errors import BadDataset, RunDirError
 from zoo.transfer import features as feature_cache
 from zoo.transfer import rundir
+from zoo.transfer.datasets import load_data
 from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
 from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
@@ -120,7 +121,8 @@ def run(cfg: FinetuneConfig, *, resume: bool = False, verbose: bool = True) -> F
         cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir))
     else:
         cfg = replace(cfg, out=str(run_dir))
-    return _Run(cfg, run_dir, state, verbose).execute()
+    train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
+    return _Run(cfg, run_dir, state, verbose).execute(train, val)
 
 
 def default_run_dir(model: str) -> Path:
@@ -142,21 +144,6 @@ def _start_state(run_dir: Path, resume: bool) -> rundir.RunState:
             hint="pass --resume to continue it, or choose another --out",
         )
     return rundir.RunState()
-
-
-def load_data(cfg: FinetuneConfig) -> tuple[LabelledImages, LabelledImages]:
-    """Train and validation sets; data errors surface here, before any model is built."""
-    train = load_labelled(cfg.data)
-    if cfg.val:
-        val = align_classes(train, load_labelled(cfg.val))
-    else:
-        train, val = stratified_split(train, cfg.val_split, seed=cfg.seed)
-    if len(val) == 0:
-        raise BadDataset(
-            f"{cfg.data}: too few images to hold any out for validation",
-            hint="add images (two or more per class) or pass --val DIR",
-        )
-    return train, val
 
 
 @contextlib.contextmanager
@@ -253,7 +240,7 @@ class _Run:
         self.images: Arrays | None = None
         self.features: Arrays | None = None
 
-    def execute(self) -> FinetuneResult:
+    def execute(self, train: LabelledImages, val: LabelledImages) -> FinetuneResult:
         import keras
         import tensorflow as tf
 
@@ -261,7 +248,6 @@ class _Run:
         from zoo.engine.build import resolve
 
         cfg = self.cfg
-        train, val = load_data(cfg)
         spec = resolve(cfg.model)
         self.image_size = cfg.image_size or spec.input_size
         self.policy = ResizePolicy.from_spec(spec, self.image_size)
