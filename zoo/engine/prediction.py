@@ -207,7 +207,7 @@ def make_predictor(
         # a run directory, or a bare .keras file (safe mode; its classes are named by index)
         model_or_name = load_model_safely(path) if path.suffix == ".keras" else load_bundle(path)
     if isinstance(model_or_name, Bundle):
-        model, spec = model_or_name.model, model_or_name.spec
+        model, spec = model_or_name.model, model_or_name.spec or spec
         labels = labels or model_or_name.labels
         name = str(model_or_name.run_dir)
     elif spec is not None:
