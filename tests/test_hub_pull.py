@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 import subprocess
@@ -281,3 +282,15 @@ def test_custom_ca_bundle_is_honoured(tls_files, monkeypatch, variable):
             pull(spec, progress=False)
         monkeypatch.setenv(variable, str(cert))
         assert pull(spec, progress=False).read_bytes() == DATA
+
+
+def test_a_stale_partial_file_is_dropped_and_the_download_restarted():
+    stale = payload(seed=7)[: len(DATA) // 2]  # half of some other file, left by an earlier crash
+    with FaultServer({FILE: DATA}) as server:
+        part = cache.partial_path(FILE)
+        part.parent.mkdir(parents=True)
+        part.write_bytes(stale)
+        part.with_name(part.name + ".json").write_text(json.dumps({"url": server.file_url(FILE)}))
+        assert pull(make_spec(DATA, [server.file_url(FILE)]), progress=False).read_bytes() == DATA
+        first, second = server.gets()
+        assert first.headers["Range"] == f"bytes={len(stale)}-" and "Range" not in second.headers

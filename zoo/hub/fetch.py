@@ -113,14 +113,18 @@ def _fetch(
     if expected.size:
         cache.ensure_free_space(cache.incoming_dir(), expected.size)
     part = cache.partial_path(weight.file)
-    with transfer_progress(label, progress, expected.size) as on_progress:
-        got = download.download(source.url, part, token=source.token, md5=bool(expected.md5),
-                                size_hint=expected.size, on_progress=on_progress)  # fmt: skip
-    try:
-        check(got.digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=source.url)
-    except ChecksumMismatch:
-        download.discard(part)
-        raise
+    while True:
+        with transfer_progress(label, progress, expected.size) as on_progress:
+            got = download.download(source.url, part, token=source.token, md5=bool(expected.md5),
+                                    size_hint=expected.size, on_progress=on_progress)  # fmt: skip
+        try:
+            check(got.digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=source.url)
+            break
+        except ChecksumMismatch:
+            download.discard(part)
+            if not got.resumed_from:
+                raise
+            # the kept partial bytes may be stale (an older file at that URL): once more from the start
     tmp = cache.incoming_temp(weight.file)
     os.replace(part, tmp)
     download.discard(part)  # the sidecar
