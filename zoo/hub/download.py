@@ -11,6 +11,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import time
 import urllib.error
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def download(
             raise
         except _TRANSIENT as exc:
             last = _describe(exc)
+            if isinstance(getattr(exc, "reason", None), ssl.SSLCertVerificationError):
+                break  # an untrusted certificate stays untrusted
         if attempt + 1 < attempts:
             time.sleep(min(0.25 * 2**attempt, 4.0))
     raise SourceFailed(last)
