@@ -43,8 +43,9 @@ def plot_accuracy_vs_speed(frame: pd.DataFrame, path: str | Path, *, title: str 
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     if unique:
-        ax.legend(unique.values(), unique.keys(), loc="lower right")
+        ax.legend(unique.values(), unique.keys(), loc="best")
     ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.12)  # room for the labels and the legend
     ax.set_xlabel("images / s on CPU (log scale)")
     ax.set_ylabel("ImageNet top-1")
     ax.set_title(title or f"Accuracy vs speed ({drawn} models)")

@@ -55,27 +55,33 @@ def _positive_ints(text: str, option: str) -> list[int]:
 
 
 def _show(frame: pd.DataFrame, view: dict[str, str], title: str) -> None:
-    """A rich table of the `view` columns on stdout."""
+    """A rich table of the `view` columns on stdout (not wrapped to 80 columns when piped)."""
     from rich.console import Console
     from rich.table import Table
-
-    from zoo.bench.tables import cell
 
     shown = [c for c in view if c in frame.columns]
     grid = Table(title=title, title_justify="left")
     for column in shown:
         numeric = frame[column].dtype.kind in "iuf"
-        grid.add_column(
-            view[column], justify="right" if numeric else "left", overflow="fold", no_wrap=column == "model"
-        )
+        grid.add_column(view[column], justify="right" if numeric else "left", no_wrap=numeric)
     for row in frame[shown].itertuples(index=False):
-        grid.add_row(*(_view_cell(c, v, cell) for c, v in zip(shown, row, strict=True)))
-    Console().print(grid)
+        grid.add_row(*(_view_cell(c, v) for c, v in zip(shown, row, strict=True)))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(grid)
 
 
-def _view_cell(column: str, value: object, cell) -> str:
-    if column == "peak_share" and isinstance(value, float) and value == value:
-        return f"{value:.0%}"
+def _view_cell(column: str, value: object) -> str:
+    from zoo.bench.tables import cell
+
+    if isinstance(value, float) and value == value:  # not NaN
+        if column == "peak_share":
+            return f"{value:.0%}"
+        if column.startswith(("images_per_s", "latency", "peak_rss", "ms_per_step", "achieved")):
+            return f"{value:,.1f}"
+    if column == "params" and isinstance(value, int | float) and value == value:
+        return f"{value / 1e6:.2f}M"
     return cell(value)
 
 
