@@ -118,7 +118,9 @@ def cache_ls(
     if as_json:
         print_json([{**asdict(m), "path": str(m.blob)} for m in manifests])
         return
-    table = Table("model", "variant", "file", "MB", "sha256", "trust", box=None)
+    table = Table(box=None)
+    for column in ("model", "variant", "file", "MB", "sha256", "trust"):
+        table.add_column(column, overflow="fold")  # wrap long names rather than cut them
     for m in manifests:
         table.add_row(m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust)
     Console().print(table) if manifests else stderr_console().print("The cache is empty.")
