@@ -124,3 +124,34 @@ def test_limit_takes_images_from_every_class_in_turn() -> None:
     picked = interleaved_subset(data, 3)
     assert [p.name for p in picked.paths] == ["a0.png", "a1.png", "b0.png"]
     assert interleaved_subset(data, None) is data
+
+
+def test_evaluate_a_model_object_with_its_labels(data_dir: Path) -> None:
+    from zoo.bench import evaluate
+
+    frame = evaluate(colour_model(), data_dir, labels=LABELS, record=False)
+    assert (frame.loc[0, "top1"], frame.loc[0, "top5"]) == (pytest.approx(TOP1), pytest.approx(TOP5))
+    with pytest.raises(ValueError, match="6 outputs but 2 labels"):
+        evaluate(colour_model(), data_dir, labels=["a", "b"])
+
+
+@pytest.mark.slow
+def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path) -> None:
+    from zoo.bench import evaluate
+
+    wnids = imagenet_wnids()
+    root = tmp_path / "val"
+    for index in (0, 999):
+        (root / wnids[index]).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (150, 130), (40 * k, 90, 200)).save(root / wnids[index] / f"ILSVRC_{k}.JPEG")
+    frame = evaluate("mobilenet_v1_025_128", root, weights="none", batch_size=3)
+    row = frame.iloc[0]
+    assert (row["model"], row["images"], row["classes"], row["image_size"]) == (
+        "mobilenet_v1_025_128",
+        4,
+        2,
+        128,
+    )
+    assert row["top1"] in (0, 0.25, 0.5, 0.75, 1) and row["top1"] <= row["top5"]
+    assert row["weights"] == "none" and row["weights_sha256"] is None

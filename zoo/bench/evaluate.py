@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.bench.modelref import LoadedModel, input_size, load_model, resolve
+from zoo.bench.modelref import LoadedModel, in_memory, input_size, load_model, resolve
 from zoo.bench.results import append_results, stamp
 from zoo.errors import BadDataset
 
 if TYPE_CHECKING:
+    import keras
     import pandas as pd
 
     from zoo.data.decode import ResizePolicy
@@ -146,9 +147,10 @@ def top_k_hits(scores: np.ndarray, truth: np.ndarray, k: int = TOP_K) -> tuple[i
 
 
 def evaluate(
-    model: str,
+    model: str | keras.Model,
     data_dir: str | Path,
     *,
+    labels: Sequence[str] | None = None,
     runtime: str = "keras",
     precision: str = "fp32",
     batch_size: int = 32,
@@ -158,17 +160,25 @@ def evaluate(
     record: bool = True,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Top-1/top-5 of `model` (registry name, .keras file or run directory) on `data_dir`; one row."""
+    """Top-1/top-5 of `model` on `data_dir` (class folders or a CSV); one row.
+
+    `model` is a registry name, a .keras file, a run directory, or a keras.Model object together with
+    its class names (`labels`, in output order). `weights` applies to registry models.
+    """
     import pandas as pd
 
     from zoo.data.folders import load_labelled
 
     if batch_size < 1 or (limit is not None and limit < 1):
         raise ValueError(f"batch size and limit must be positive, got {batch_size} and {limit}")
-    ref = resolve(model)
     root = Path(data_dir)
-    data = interleaved_subset(load_labelled(root), limit)
-    loaded = load_model(ref, weights=weights)
+    if isinstance(model, str):
+        ref = resolve(model)  # a typo fails before the data is scanned
+        data = interleaved_subset(load_labelled(root), limit)
+        loaded = load_model(ref, weights=weights)
+    else:
+        data = interleaved_subset(load_labelled(root), limit)
+        loaded = in_memory(model, labels)
     targets = map_classes(data.classes, *_model_classes(loaded))
     height, width = input_size(loaded.model)
     policy = _resize_policy(loaded, (height, width))

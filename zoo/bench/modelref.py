@@ -6,6 +6,7 @@ or reads the model and says which weights it carries (a checksum, for the result
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from zoo.registry import ModelSpec
 
-RefKind = Literal["registry", "file", "bundle"]
+RefKind = Literal["registry", "file", "bundle", "object"]
 WEIGHT_CHOICES = ("none", "imagenet")
 
 
@@ -38,7 +39,7 @@ class LoadedModel:
     ref: ModelRef
     model: keras.Model
     labels: list[str] | None
-    weights: str  # "none", "imagenet" or "file"
+    weights: str  # "none", "imagenet", "file" or "object"
     weights_sha256: str | None
     spec: ModelSpec | None  # the registry entry that decides preprocessing / resize policy
 
@@ -78,6 +79,16 @@ def load_model(ref: ModelRef, weights: str = "imagenet", image_size: int | None 
         model = load_model_safely(Path(ref.name))
         return LoadedModel(ref, model, None, "file", hash_file(Path(ref.name)).sha256, None)
     return _load_registered(ref, weights, image_size)
+
+
+def in_memory(model: keras.Model, labels: Sequence[str] | None) -> LoadedModel:
+    """A keras.Model given directly (Python API): its name stands for it in results."""
+    if labels is not None and len(labels) != model.output_shape[-1]:
+        raise ValueError(
+            f"the model has {model.output_shape[-1]} outputs but {len(labels)} labels were given"
+        )
+    ref = ModelRef("object", model.name)
+    return LoadedModel(ref, model, None if labels is None else list(labels), "object", None, None)
 
 
 def _load_registered(ref: ModelRef, weights: str, image_size: int | None) -> LoadedModel:
