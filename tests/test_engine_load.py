@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FIXTURE_NAME, FIXTURE_SHA256
 from zoo import config, registry
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.engine.build import backbone_and_head, load, plan
@@ -28,6 +28,7 @@ MODULE_OF_MODE = {"caffe": "vgg16", "tf": "mobilenet", "torch": "densenet", "non
 @pytest.fixture
 def user_registry(tmp_path, monkeypatch, fixture_weights) -> Path:
     path = tmp_path / "user.yaml"
+    sha256 = hashlib.sha256(fixture_weights.read_bytes()).hexdigest()
     path.write_text(
         f"""models:
   {NAME}:
@@ -41,7 +42,7 @@ def user_registry(tmp_path, monkeypatch, fixture_weights) -> Path:
     interpolation: bilinear
     crop_pct: 0.875
     weights:
-      notop: {{file: {FIXTURE_NAME}, size: {fixture_weights.stat().st_size}, sha256: {FIXTURE_SHA256}}}
+      notop: {{file: {fixture_weights.name}, size: {fixture_weights.stat().st_size}, sha256: {sha256}}}
 """,
         encoding="utf-8",
     )
@@ -135,7 +136,7 @@ def test_imagenet_weights_come_through_the_hub(user_registry, fixture_weights, m
     # A file with a published checksum in Keras' own cache is adopted without any network call.
     keras_models = config.keras_models_dir()
     keras_models.mkdir(parents=True)
-    shutil.copy(fixture_weights, keras_models / FIXTURE_NAME)
+    shutil.copy(fixture_weights, keras_models / fixture_weights.name)
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     model = load(NAME, include_top=False, input_shape=96)
     expected = load(NAME, weights=fixture_weights, include_top=False, input_shape=96)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FIXTURE_NAME
 from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.engine.bundle import save_bundle
@@ -34,7 +33,7 @@ def zoo_cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def user_registry(tmp_path, monkeypatch) -> None:
+def user_registry(tmp_path, monkeypatch, fixture_weights) -> None:
     path = tmp_path / "user.yaml"
     path.write_text(
         f"""models:
@@ -48,7 +47,7 @@ def user_registry(tmp_path, monkeypatch) -> None:
     interpolation: bicubic
     crop_pct: 0.875
     weights:
-      notop: {{file: {FIXTURE_NAME}}}
+      notop: {{file: {fixture_weights.name}}}
 """,
         encoding="utf-8",
     )
