@@ -67,10 +67,13 @@ class Network:
     head: keras.Model  # pooled features -> logits
     augmenters: dict[int, keras.Model | None]
 
-    def tracked_variables(self) -> list:
-        """Everything a checkpoint must hold: weights, and dropout/augmentation RNG states."""
+    def tracked_variables(self, stage: int) -> list:
+        """What a checkpoint of `stage` must hold: the weights that stage changes, and the dropout and
+        augmentation RNG states. Stage 1 never changes the frozen backbone (it is rebuilt identically
+        from its weights and seed on resume), so its checkpoints hold the head only: small and fast."""
         extra = [v for model in self.augmenters.values() if model is not None for v in model.variables]
-        return [*self.classifier.variables, *extra]
+        changed = self.head.variables if stage == 1 else self.classifier.variables
+        return [*changed, *extra]
 
 
 @dataclass
@@ -392,15 +395,15 @@ class _Run:
             strategy=self.strategy,
         )
         folder = rundir.checkpoints_dir(self.run_dir) / f"stage{stage}"
-        checkpoint = tf.train.Checkpoint(weights=net.tracked_variables(), optimizer=optimizer)
-        weights_only = tf.train.Checkpoint(weights=net.tracked_variables())
+        checkpoint = tf.train.Checkpoint(weights=net.tracked_variables(stage), optimizer=optimizer)
+        weights_only = tf.train.Checkpoint(weights=net.tracked_variables(stage))
         manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=2, checkpoint_name="ckpt")
         if state.stage == stage and state.epochs_done:
             checkpoint.restore(str(folder / f"ckpt-{state.epochs_done}")).assert_existing_objects_matched()
         else:
             if stage == 2 and cfg.epochs:
                 previous = rundir.checkpoints_dir(self.run_dir) / "stage1" / "final"
-                restore_weights(weights_only, previous)
+                restore_weights(tf.train.Checkpoint(weights=net.tracked_variables(1)), previous)
             state.stage, state.epochs_done, state.stage_done = stage, 0, False
             state.best_value, state.best_epoch, state.wait = None, None, 0
 
@@ -454,7 +457,7 @@ class _Run:
         net, cfg = self.net, self.cfg
         last_stage = 2 if cfg.fine_tune_epochs else 1
         final = rundir.checkpoints_dir(self.run_dir) / f"stage{last_stage}" / "final"
-        restore_weights(tf.train.Checkpoint(weights=net.tracked_variables()), final)
+        restore_weights(tf.train.Checkpoint(weights=net.tracked_variables(last_stage)), final)
         if last_stage == 1 and not cfg.stage_augment(1):
             arrays, model = self._stage1_arrays(), net.head
         else:
