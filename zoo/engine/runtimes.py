@@ -207,11 +207,17 @@ def sample_shape(model: Any) -> tuple[int | None, ...]:
 
 
 class KerasRuntime(Runtime):
-    """A Keras model traced once into a tf.function graph, with a None batch axis (no retracing).
+    """A Keras model traced once into a graph with a None batch axis (no retracing), weights frozen in.
+
+    Freezing the variables into constants lets TensorFlow's graph optimiser fold each BatchNormalization
+    into the convolution before it and fuse convolution + bias + activation into one oneDNN kernel:
+    measured on ResNet50 (batch 8, 224x224) about 15% faster than the same graph reading variables in
+    fp32, and 17% faster again in bf16. The price: the runtime keeps its own copy of the weights, and
+    later changes to the model's weights are not seen (make a new runtime). Models that cannot be frozen
+    run on the variable graph.
 
     XLA (jit_compile=True) is off on purpose: measured on this CPU with batch 16 at 224x224, XLA made
-    MobileNetV2 about 10x slower (depthwise convolutions) and left ResNet50 unchanged, while TF's
-    graph executor with oneDNN kernels is already near the matmul peak on the dense models.
+    MobileNetV2 about 10x slower (depthwise convolutions) and left ResNet50 unchanged.
     """
 
     name = "keras"
@@ -235,10 +241,25 @@ class KerasRuntime(Runtime):
         def forward(batch: Any) -> Any:
             return tf.cast(compute(batch, training=False), tf.float32)
 
-        self._graph = tf.function(forward, input_signature=[spec], jit_compile=False)
+        traced = tf.function(forward, input_signature=[spec], jit_compile=False).get_concrete_function()
+        self.frozen = True
+        try:
+            self._graph = _freeze(traced)
+        except Exception:  # e.g. a graph over protobuf's 2 GB limit: the variable graph runs it as well
+            self.frozen = False
+            self._graph = traced
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self._graph(batch).numpy()
+        import tensorflow as tf
+
+        outputs = self._graph(tf.constant(batch))
+        return (outputs[0] if isinstance(outputs, list | tuple) else outputs).numpy()
+
+
+def _freeze(traced: Any) -> Any:
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    return convert_variables_to_constants_v2(traced)
 
 
 _POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
