@@ -126,3 +126,10 @@ def test_finetune_json_then_repeat_from_config_then_register_and_export_errors(
     assert not_a_run.exit_code == 2 and "not a run directory" in flat(not_a_run.output)
     bad_format = runner.invoke(app, ["export", str(first), "--format", "pickle", "--out", "x"])
     assert bad_format.exit_code == 2
+    exported = runner.invoke(
+        app, ["export", str(first), "--format", "keras", "--out", str(tmp_path / "m.keras")]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.strip() == str(tmp_path / "m.keras") and (tmp_path / "m.keras").is_file()
+    clash = runner.invoke(app, ["export", str(first), "--out", str(tmp_path / "m.keras")])
+    assert clash.exit_code == 2 and "already exists" in flat(clash.output)

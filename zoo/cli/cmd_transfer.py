@@ -192,10 +192,13 @@ def export_command(
     run_dir: Path = typer.Argument(
         ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A run directory."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file or folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (.keras, .tflite, .onnx) or folder."),
     export_format: ExportFormat = typer.Option(ExportFormat.keras, "--format", "-f", help="Target format."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
 ) -> None:
-    """Export a fine-tuned run (checked against the original on a few inputs before it is reported).
+    """Export a fine-tuned run. Each export is reloaded by its own runtime and checked against the
+    original on a few inputs before it is reported. Prints the exported path on stdout.
 
     Example: zoo export runs/flowers --format litert-int8 --out flowers.tflite
     """
@@ -203,12 +206,22 @@ def export_command(
 
     if not is_bundle(run_dir):
         usage_error(f"{run_dir} is not a run directory (model.keras and labels.json)", "RUN_DIR")
-    try:
-        from zoo.engine.export import export
-    except ImportError as exc:
-        raise ZooError(f"export is not available in this installation: {exc}") from None
-    result = export(run_dir, out, format=export_format.value)
-    typer.echo(str(getattr(result, "path", result)))
+    if out.exists() and not overwrite:
+        usage_error(f"{out} already exists (pass --overwrite to replace it)", "--out")
+    from zoo.cli.common import stderr_console
+    from zoo.engine.export import export
+
+    result = export(run_dir, out, format=export_format.value, overwrite=overwrite)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    agreement = result.agreement
+    stderr_console().print(
+        f"checked on {agreement.samples} inputs: top-1 agreement {agreement.top1_agreement:.0%},"
+        f" max abs difference {agreement.max_abs:.2g}",
+        highlight=False,
+    )
+    typer.echo(str(result.path))
 
 
 def register(app: typer.Typer) -> None:
