@@ -303,7 +303,9 @@ class LiteRTRuntime(Runtime):
 
         self.path = Path(path)
         self.precision = precision
-        self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads or os.cpu_count())
+        self._interpreter = Interpreter(
+            model_path=str(self.path), num_threads=num_threads or len(os.sched_getaffinity(0))
+        )
         input_details = self._interpreter.get_input_details()
         output_details = self._interpreter.get_output_details()
         if len(input_details) != 1 or len(output_details) != 1:
