@@ -152,7 +152,7 @@ def make_runtime(
     cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
-    num_threads: LiteRT interpreter threads (default: every CPU).
+    num_threads: LiteRT interpreter threads (default: every CPU this process may run on).
     """
     check_choice(runtime, precision)
     check_single_io(model)
@@ -179,6 +179,7 @@ def check_choice(runtime: str, precision: str) -> None:
 
 
 def check_single_io(model: Any) -> None:
+    """Refuse models a runtime cannot drive: unbuilt, or with several inputs or outputs."""
     try:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
@@ -200,6 +201,7 @@ def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> boo
 
 
 def sample_shape(model: Any) -> tuple[int | None, ...]:
+    """One input sample's shape (no batch axis), None where the model takes any size."""
     return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
 
 
@@ -212,7 +214,7 @@ class KerasRuntime(Runtime):
     Freezing the variables into constants lets TensorFlow's graph optimiser fold each BatchNormalization
     into the convolution before it and fuse convolution + bias + activation into one oneDNN kernel:
     measured on ResNet50 (batch 8, 224x224) about 15% faster than the same graph reading variables in
-    fp32, and 17% faster again in bf16. The price: the runtime keeps its own copy of the weights, and
+    fp32 (17% in bf16). The price: the runtime keeps its own copy of the weights, and
     later changes to the model's weights are not seen (make a new runtime). Models that cannot be frozen
     run on the variable graph.
 
