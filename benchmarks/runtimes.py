@@ -7,6 +7,7 @@ For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one r
     zoo keras bf16  ... "keras", "bf16"
     zoo litert fp32 ... "litert", "fp32"  (LiteRT + XNNPACK)
     zoo litert int8 ... "litert", "int8"  (dynamic-range int8)
+    zoo litert int8-full ... "litert", "int8-full" (every tensor int8, calibrated on 16 random images)
 
 The paths are timed interleaved (one call of each in turn, for several rounds) so that load from other
 processes hits them alike; each figure is the median call. Every call's output is forced to the host
@@ -44,20 +45,24 @@ PATHS = (
 )
 
 
-def predictors(model: object, batch: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def predictors(model: object, calibration: np.ndarray) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     import tensorflow as tf
 
     from zoo.engine.runtimes import make_runtime
 
     handwritten = tf.function(lambda x: model(x, training=False))
+    key = f"bench-{model.name}"
     runtimes = {
         "zoo keras fp32": make_runtime(model, "keras", "fp32"),
         "zoo keras bf16": make_runtime(model, "keras", "bf16"),
-        "zoo litert fp32": make_runtime(model, "litert", "fp32", cache_key=f"bench-{model.name}"),
-        "zoo litert int8": make_runtime(model, "litert", "int8", cache_key=f"bench-{model.name}"),
+        "zoo litert fp32": make_runtime(model, "litert", "fp32", cache_key=key),
+        "zoo litert int8": make_runtime(model, "litert", "int8", cache_key=key),
+        "zoo litert int8-full": make_runtime(
+            model, "litert", "int8-full", calibration=calibration, cache_key=key
+        ),
     }
     return {
-        "keras predict": lambda x: model.predict(x, batch_size=batch, verbose=0),
+        "keras predict": lambda x: model.predict(x, batch_size=len(x), verbose=0),
         "tf.function": lambda x: handwritten(x).numpy(),
         **{name: runtime.predict for name, runtime in runtimes.items()},
     }
@@ -104,18 +109,19 @@ def main() -> int:
         model = getattr(keras.applications, model_name)(weights=None)
         gflop_per_image = 2 * count_macs(model) / 1e9
         started = time.perf_counter()
-        calls = {size: predictors(model, size) for size in BATCHES}
+        calibration = rng.uniform(0, 255, (16, 224, 224, 3)).astype(np.float32)
+        calls = predictors(model, calibration)
         setup_s = time.perf_counter() - started
         print(f"\n{model_name}: {gflop_per_image:.2f} GFLOP/image; runtimes built in {setup_s:.0f} s")
-        print(f"{'path':<17}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'vs zoo fp32':>12}")
+        print(f"{'path':<21}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'vs zoo fp32':>12}")
         for size in BATCHES:
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
-            medians = interleaved_medians(calls[size], batch, rounds)
+            medians = interleaved_medians(calls, batch, rounds)
             rate = {name: size / s for name, s in medians.items()}
             for name in PATHS:
                 achieved = rate[name] * gflop_per_image
                 print(
-                    f"{name:<17}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}{100 * achieved / peak:>7.0f}%"
+                    f"{name:<21}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}{100 * achieved / peak:>7.0f}%"
                     f"{rate[name] / rate['zoo keras fp32']:>11.2f}x"
                 )
             fastest = max((n for n in PATHS if n.startswith("zoo")), key=rate.__getitem__)
