@@ -27,7 +27,7 @@ def pixels(count: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 255, (count, 16, 16, 3)).astype(np.float32)
 
 
-def reload_outputs(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:  # noqa: A002
+def reload_outputs(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:
     """Run an exported artefact with its format's own loader, independently of zoo.engine.export."""
     if format == "keras":
         return keras.saving.load_model(path, safe_mode=True).predict(inputs, verbose=0)
@@ -53,7 +53,7 @@ def reload_outputs(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:  
 
 
 @pytest.mark.parametrize("format", FORMATS)
-def test_every_format_is_checked_and_reproduces_the_model(format: str, tmp_path: Path) -> None:  # noqa: A002
+def test_every_format_is_checked_and_reproduces_the_model(format: str, tmp_path: Path) -> None:
     model = tiny_model()
     out = tmp_path / {"savedmodel": "saved"}.get(format, f"model.{format}")
     result = export(model, out, format)

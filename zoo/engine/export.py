@@ -73,7 +73,7 @@ class ExportResult:
 def export(
     model_or_run_dir: keras.Model | str | Path,
     out: str | Path,
-    format: str = "keras",  # noqa: A002  the public keyword the CLI and the docs use
+    format: str = "keras",
     *,
     calibration: np.ndarray | None = None,
     check_inputs: np.ndarray | None = None,
@@ -139,7 +139,7 @@ def _check_inputs(model: Any, calibration: np.ndarray | None, check_inputs: np.n
     return np.random.default_rng(0).uniform(0, 255, (CHECK_SAMPLES, *shape)).astype(np.float32)
 
 
-def _require_agreement(format: str, agreement: Agreement, out: Path) -> None:  # noqa: A002
+def _require_agreement(format: str, agreement: Agreement, out: Path) -> None:
     if format == "litert-int8":
         ok, bound = agreement.min_cosine >= INT8_MIN_COSINE, f"min cosine >= {INT8_MIN_COSINE}"
     else:
@@ -160,7 +160,7 @@ def _write_labels(out: Path, labels: list[str]) -> Path:
     return path
 
 
-def _suffix_for(format: str) -> str:  # noqa: A002
+def _suffix_for(format: str) -> str:
     # model.save insists on a .keras name; the others keep the suffix so the staging file is recognisable
     return {
         "keras": ".keras",
