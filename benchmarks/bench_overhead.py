@@ -46,8 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     model_name = args.model or ("mobilenet_v1_025_128" if args.quick else "mobilenet_v2")
     batch_sizes = [8] if args.quick else [1, 32]
-    rounds = args.rounds or (2 if args.quick else 3)
-    warmup, iters = (3, 20) if args.quick else (5, 30)
+    rounds = args.rounds or (2 if args.quick else 4)
+    warmup, iters = (3, 20) if args.quick else (3, 15)
 
     import zoo
     from zoo.registry import get
