@@ -155,3 +155,13 @@ def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path) -> 
     )
     assert row["top1"] in (0, 0.25, 0.5, 0.75, 1) and row["top1"] <= row["top5"]
     assert row["weights"] == "none" and row["weights_sha256"] is None
+
+
+def test_unknown_imagenet_folders_fail_before_any_weights_are_fetched(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoo.bench import evaluate
+
+    monkeypatch.setenv("ZOO_OFFLINE", "1")  # fetching weights would raise OfflineError instead
+    with pytest.raises(BadDataset, match="'DOG', 'apple_pie', 'cat'"):
+        evaluate("mobilenet_v1_025_128", data_dir)

@@ -175,6 +175,8 @@ def evaluate(
     if isinstance(model, str):
         ref = resolve(model)  # a typo fails before the data is scanned
         data = interleaved_subset(load_labelled(root), limit)
+        if ref.kind == "registry":  # ImageNet classes are known before the (maybe downloaded) weights
+            map_classes(data.classes, *_imagenet_classes())
         loaded = load_model(ref, weights=weights)
     else:
         data = interleaved_subset(load_labelled(root), limit)
@@ -217,10 +219,14 @@ def _model_classes(loaded: LoadedModel) -> tuple[list[str], list[str] | None]:
             hint="evaluate a registry model with its ImageNet head, or a run directory (it has labels.json)",
         )
     if loaded.ref.kind == "registry":
-        from zoo.engine.labels import imagenet_wnids
-
-        return loaded.labels, list(imagenet_wnids())
+        return _imagenet_classes()
     return loaded.labels, None
+
+
+def _imagenet_classes() -> tuple[list[str], list[str]]:
+    from zoo.engine.labels import imagenet_labels, imagenet_wnids
+
+    return list(imagenet_labels()), list(imagenet_wnids())
 
 
 def _resize_policy(loaded: LoadedModel, size: tuple[int, int]) -> ResizePolicy:
