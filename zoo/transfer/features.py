@@ -91,9 +91,11 @@ class FeatureCache:
         """The cached entry for exactly this set of images, or None (a miss, or an unreadable entry)."""
         path = self.path(digests)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                rows = {str(d): data["features"][i] for i, d in enumerate(data["digests"])}
-                bad = {str(d): str(r) for d, r in zip(data["bad_digests"], data["bad_reasons"], strict=True)}
+            with np.load(path, allow_pickle=False) as data:  # each data[key] reads the file again: once each
+                digests, features = data["digests"], data["features"]
+                bad_digests, bad_reasons = data["bad_digests"], data["bad_reasons"]
+            rows = {str(d): features[i] for i, d in enumerate(digests)}
+            bad = {str(d): str(r) for d, r in zip(bad_digests, bad_reasons, strict=True)}
         except (OSError, KeyError, ValueError):
             return None
         return CachedFeatures(rows, bad)
