@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 from zoo.transfer.settings import OPTIMIZERS
+
+PROGRESS_UPDATES = 20  # progress-bar updates per epoch (train steps run in that many graph calls)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Trainer:
         self.label_smoothing = float(label_smoothing)
         weights = np.ones(num_classes, np.float32) if class_weight is None else class_weight
         self.class_weight = tf.constant(np.asarray(weights, np.float32))
-        self._train_step = tf.function(self._distributed_train_step, reduce_retracing=True)
+        self._train_steps = tf.function(self._distributed_train_steps, reduce_retracing=True)
         self._eval_step = tf.function(self._distributed_eval_step, reduce_retracing=True)
 
     # ------------------------------------------------------------------------- per-replica computation
@@ -126,9 +128,15 @@ class Trainer:
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         return tf.reduce_sum(per_example), tf.reduce_sum(correct), count
 
-    def _distributed_train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        sums = self.strategy.run(self._replica_train_step, args=(images, labels))
-        return tuple(self.strategy.reduce(self.tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums)
+    def _distributed_train_steps(self, iterator: Any, steps: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """`steps` train steps in one graph call (a call per step costs more than a small head's step)."""
+        tf = self.tf
+        totals = (tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
+        for _ in tf.range(steps):
+            sums = self.strategy.run(self._replica_train_step, args=next(iterator))
+            reduced = [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums]
+            totals = tuple(t + r for t, r in zip(totals, reduced, strict=True))
+        return totals
 
     def _distributed_eval_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, ...]:
         *sums, logits = self.strategy.run(self._replica_eval_step, args=(images, labels))
@@ -149,13 +157,22 @@ class Trainer:
         order: np.ndarray,
         on_step: Callable[[int, float, float], None] | None = None,
     ) -> EpochStats:
-        """One pass over (x, y) in `order`, `batch_size` examples per global batch."""
+        """One pass over (x, y) in `order`, `batch_size` examples per global batch.
+
+        Steps run in chunks of about a twentieth of the epoch per graph call; `on_step` is called after
+        each chunk with the step reached and the running loss and accuracy."""
+        steps = -(-len(order) // batch_size)
+        chunk = max(1, steps // PROGRESS_UPDATES)
+        iterator = iter(self._dataset(x[order], y[order], batch_size))
         loss_sum = correct = count = 0.0
-        for step, (images, labels) in enumerate(self._dataset(x[order], y[order], batch_size), start=1):
-            batch_loss, batch_correct, batch_count = (float(v) for v in self._train_step(images, labels))
-            loss_sum, correct, count = loss_sum + batch_loss, correct + batch_correct, count + batch_count
+        done = 0
+        while done < steps:
+            n = min(chunk, steps - done)
+            sums = [float(v) for v in self._train_steps(iterator, self.tf.constant(n))]
+            loss_sum, correct, count = loss_sum + sums[0], correct + sums[1], count + sums[2]
+            done += n
             if on_step is not None:
-                on_step(step, loss_sum / count, correct / count)
+                on_step(done, loss_sum / count, correct / count)
         return EpochStats(loss_sum / max(count, 1.0), correct / max(count, 1.0), int(count))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[EpochStats, np.ndarray]:
