@@ -123,6 +123,31 @@ def test_changed_image_content_misses_the_cache(
 
 
 @pytest.mark.slow
+def test_early_stopping_stops_and_restores_the_best_epoch(
+    two_runs: tuple[FinetuneResult, FinetuneResult],
+    module_home: Path,
+    shapes: Path,
+    fixture_weights: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SGD at learning rate 5 makes the validation loss jump around: the run stops after 2 epochs
+    without a new best, and the final model is the best epoch's (its val loss is the metrics' val loss)."""
+    monkeypatch.setenv("ZOO_HOME", str(module_home / "zoo_home"))  # cached features: fast
+    result = finetune(
+        MODEL, shapes, weights=str(fixture_weights), image_size=64, epochs=30, fine_tune_epochs=0,
+        optimizer="sgd", lr=5.0, early_stopping=2, batch_size=8, out=str(tmp_path / "run"), verbose=False,
+    )  # fmt: skip
+    assert result.feature_cache_hit is True
+    val_losses = [row["val_loss"] for row in result.history]
+    assert len(val_losses) < 30
+    best = int(np.argmin(val_losses))
+    assert len(val_losses) == best + 1 + 2  # stopped two epochs after the best one
+    assert result.metrics["best_epoch"] == best + 1
+    assert result.metrics["val_loss"] == pytest.approx(val_losses[best], abs=1e-5)
+
+
+@pytest.mark.slow
 def test_bad_images_are_skipped_and_listed(fixture_weights: Path, tmp_path: Path) -> None:
     data = render_dataset(tmp_path / "data", per_class=6, size=48, seed=2).root
     (data / "circle" / "empty.jpg").write_bytes(b"")

@@ -309,7 +309,11 @@ class _Run:
             out.append(np.asarray([subset.labels[i] for i in keep], np.int32))
         x_train, y_train, x_val, y_val = out
         if len(y_val) == 0 or len(np.unique(y_train)) < 2:
-            raise BadDataset("too few decodable images left to train and validate (see skipped.txt)")
+            rundir.write_skipped(self.skipped, self.run_dir / "skipped.txt")
+            raise BadDataset(
+                f"too few decodable images left to train and validate ({len(self.skipped)} skipped)",
+                hint=f"see {self.run_dir / 'skipped.txt'} for each file and why",
+            )
         return x_train, y_train, x_val, y_val
 
     def _stage1_arrays(self) -> Arrays:
