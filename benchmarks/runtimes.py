@@ -42,6 +42,7 @@ PATHS = (
     "zoo keras bf16",
     "zoo litert fp32",
     "zoo litert int8",
+    "zoo litert int8-full",
 )
 
 
