@@ -12,7 +12,7 @@ import sys
 import typer
 
 from zoo import __version__, config
-from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer
+from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
 from zoo.errors import ZooError
 
 app = typer.Typer(
@@ -47,6 +47,8 @@ for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
+    if not config.debug():
+        quiet.install()
     try:
         app(args=argv, prog_name="zoo", standalone_mode=True)
     except SystemExit as exc:  # click exits through SystemExit with its own code

@@ -1,0 +1,71 @@
+"""Keep TensorFlow's native start-up chatter off the user's terminal.
+
+TensorFlow's C++ side logs through absl before its logging is initialised ("oneDNN custom operations are
+on", "Could not find cuda drivers", "failed call to cuInit" on a machine without a GPU), which
+TF_CPP_MIN_LOG_LEVEL does not filter. The CLI installs an import hook so that the first
+`import tensorflow` — wherever it happens, only when a command needs it — runs with file descriptor 2
+pointed at /dev/null, and probes the devices inside the same silence. Python exceptions still propagate;
+ZOO_DEBUG=1 turns the hook off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+
+@contextlib.contextmanager
+def silenced_stderr_fd() -> Iterator[None]:
+    """Point fd 2 at /dev/null (native code writes there directly), restoring it afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, inner: importlib.abc.Loader) -> None:
+        self.inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        # hand the real loader back, so nothing downstream ever sees this wrapper
+        module.__loader__ = self.inner
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.inner
+        with silenced_stderr_fd():
+            self.inner.exec_module(module)
+            module.config.list_physical_devices("GPU")  # the CUDA probe logs here, once
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once only
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def install() -> None:
+    """Silence TensorFlow's first import in this process (no-op if it is already imported)."""
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowFinder())
