@@ -138,8 +138,10 @@ class Trainer:
             totals = tuple(t + r for t, r in zip(totals, reduced, strict=True))
         return totals
 
-    def _distributed_eval_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        *sums, logits = self.strategy.run(self._replica_eval_step, args=(images, labels))
+    def _distributed_eval_step(self, iterator: Any) -> tuple[tf.Tensor, ...]:
+        # the batch comes from the iterator inside the graph: its spec has an unknown batch size, so the
+        # last, smaller batch does not trace the function a second time
+        *sums, logits = self.strategy.run(self._replica_eval_step, args=next(iterator))
         reduced = tuple(self.strategy.reduce(self.tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums)
         return (*reduced, self.strategy.gather(logits, axis=0))
 
@@ -179,8 +181,9 @@ class Trainer:
         """Loss, accuracy and the logits of every example (in order)."""
         loss_sum = correct = count = 0.0
         all_logits = []
-        for images, labels in self._dataset(x, y, batch_size):
-            batch_loss, batch_correct, batch_count, logits = self._eval_step(images, labels)
+        iterator = iter(self._dataset(x, y, batch_size))
+        for _ in range(-(-len(y) // batch_size)):
+            batch_loss, batch_correct, batch_count, logits = self._eval_step(iterator)
             loss_sum, correct = loss_sum + float(batch_loss), correct + float(batch_correct)
             count += float(batch_count)
             all_logits.append(np.asarray(logits, np.float32))

@@ -242,6 +242,7 @@ class _Run:
         self.cache_hit: bool | None = None
         self.images: Arrays | None = None
         self.features: Arrays | None = None
+        self.trainer: Trainer | None = None  # the last stage's
 
     def execute(self, train: LabelledImages, val: LabelledImages) -> FinetuneResult:
         import keras
@@ -398,6 +399,7 @@ class _Run:
             augment=None if on_features else net.augmenters[stage],
             strategy=self.strategy,
         )
+        self.trainer = trainer
         folder = rundir.checkpoints_dir(self.run_dir) / f"stage{stage}"
         checkpoint = tf.train.Checkpoint(weights=net.tracked_variables(stage), optimizer=optimizer)
         weights_only = tf.train.Checkpoint(weights=net.tracked_variables(stage))
@@ -466,7 +468,9 @@ class _Run:
             arrays, model = self._stage1_arrays(), net.head
         else:
             arrays, model = self._image_arrays(), net.classifier
-        evaluator = Trainer(model, None, num_classes=len(self.train.classes), strategy=self.strategy)  # type: ignore[arg-type]
+        evaluator = self.trainer  # reuse its traced functions, unless a resume finds the stages all done
+        if evaluator is None or evaluator.model is not model:
+            evaluator = Trainer(model, None, num_classes=len(self.train.classes), strategy=self.strategy)  # type: ignore[arg-type]
         _, logits = evaluator.evaluate(arrays.x_val, arrays.y_val, cfg.batch_size)
         classes = list(self.train.classes)
         metrics = classification_scores(arrays.y_val, logits, classes)
