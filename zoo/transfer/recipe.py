@@ -267,7 +267,9 @@ class _Run:
         write_json(self.run_dir / CONFIG_FILE, self.config_doc)
 
         keras.utils.set_random_seed(cfg.seed)
-        tf.config.experimental.enable_op_determinism()
+        if not tf.config.list_physical_devices("GPU"):
+            # reproducible CPU runs; on GPUs some kernels have no deterministic version and would raise
+            tf.config.experimental.enable_op_determinism()
         self.strategy = tf.distribute.get_strategy()
         with dtype_policy(cfg.precision), self.strategy.scope():
             self.net = build_network(cfg, spec, self.image_size, len(train.classes))
