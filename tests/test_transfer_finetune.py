@@ -148,12 +148,17 @@ def test_early_stopping_stops_and_restores_the_best_epoch(
 
 
 @pytest.mark.slow
-def test_bad_images_are_skipped_and_listed(fixture_weights: Path, tmp_path: Path) -> None:
+def test_bad_images_are_skipped_and_listed(
+    fixture_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = render_dataset(tmp_path / "data", per_class=6, size=48, seed=2).root
     (data / "circle" / "empty.jpg").write_bytes(b"")
     (data / "square" / "text.png").write_text("not an image")
     settings = dict(weights=str(fixture_weights), image_size=48, epochs=1, fine_tune_epochs=0, verbose=False)
-    result = finetune(MODEL, data, out=str(tmp_path / "run"), **settings)
+    monkeypatch.chdir(tmp_path)
+    result = finetune(MODEL, "data", out="run", **settings)  # relative paths are saved absolute
+    assert result.run_dir == tmp_path / "run"
+    assert FinetuneConfig.load(result.run_dir / "config.json").data == str(data)
     listed = (result.run_dir / "skipped.txt").read_text().splitlines()
     assert sorted(Path(line.split("\t")[0]).name for line in listed) == ["empty.jpg", "text.png"]
     assert result.metrics["skipped"] == 2

@@ -118,14 +118,27 @@ def run(cfg: FinetuneConfig, *, resume: bool = False, verbose: bool = True) -> F
     problems = cfg.problems()
     if problems:
         raise ValueError("; ".join(problems))
-    run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg.model)
+    run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     state = _start_state(run_dir, resume)
     if resume:
         cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir))
     else:
-        cfg = replace(cfg, out=str(run_dir))
+        cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
     train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
     return _Run(cfg, run_dir, state, verbose).execute(train, val)
+
+
+def with_absolute_paths(cfg: FinetuneConfig) -> FinetuneConfig:
+    """Data, validation, weights file and run directory as absolute paths, so that config.json repeats
+    the run from any working directory."""
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else str(Path(path).expanduser().absolute())
+
+    weights = cfg.weights if cfg.weights in ("imagenet", "none") else absolute(cfg.weights)
+    return replace(
+        cfg, data=absolute(cfg.data), val=absolute(cfg.val), weights=weights, out=absolute(cfg.out)
+    )
 
 
 def default_run_dir(model: str) -> Path:
