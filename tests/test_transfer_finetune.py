@@ -187,6 +187,8 @@ def test_resume_and_existing_run_dir_errors(tmp_path: Path) -> None:
     data = render_dataset(tmp_path / "data", per_class=3, size=32).root
     with pytest.raises(RunDirError, match="nothing to resume"):
         finetune(MODEL, data, out=str(tmp_path / "fresh"), resume=True, verbose=False)
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        finetune(out=str(tmp_path / "fresh"), resume=True, verbose=False)
     (tmp_path / "used" / "checkpoints").mkdir(parents=True)
     (tmp_path / "used" / "checkpoints" / "state.json").write_text(json.dumps({"stage": 1, "epochs_done": 1}))
     with pytest.raises(RunDirError, match="already holds a run"):

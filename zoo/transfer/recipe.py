@@ -101,8 +101,13 @@ def finetune(
     `settings` are FinetuneConfig fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
     lr, fine_tune_lr, optimizer, momentum, nesterov, weight_decay, batch_size, image_size, augment,
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
-    out). `config` starts from a previous run's config.json; `resume=True` continues the run in `out`.
+    out). `config` starts from a previous run's config.json; `resume=True` continues the run in `out`
+    (then model and data may be left out: the run's own config.json has them).
     """
+    if config is None and resume and (model is None or data is None) and settings.get("out"):
+        config = Path(settings["out"]) / CONFIG_FILE  # finetune(out=RUN_DIR, resume=True)
+        if not config.is_file():
+            raise RunDirError(f"{settings['out']}: nothing to resume (no config.json)")
     if config is not None:
         base = FinetuneConfig.load(config)
         overrides = {k: v for k, v in (("model", model), ("data", data)) if v is not None}
