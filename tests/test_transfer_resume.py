@@ -60,9 +60,16 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Pat
     assert state is not None and state["stage"] == 2 and state["epochs_done"] < 3
     assert not (killed / "model.keras").exists()
 
-    resumed = subprocess.run(
-        finetune_cmd(data, fixture_weights, killed, "--resume"), env=env, capture_output=True, text=True
-    )
+    resume_cmd = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "finetune",
+        "--out",
+        str(killed),
+        "--resume",
+    ]  # settings: the run's
+    resumed = subprocess.run(resume_cmd, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip() == str(killed)
     rows = list(csv.DictReader((killed / "history.csv").open()))

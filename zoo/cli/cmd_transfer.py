@@ -130,14 +130,19 @@ def finetune_command(
     metrics, plots, checkpoints). Prints the run directory on stdout.
 
     Example: zoo finetune mobilenet_v2 ./flowers --epochs 10 --fine-tune-epochs 5 --out runs/flowers
+    (after a crash: zoo finetune --out runs/flowers --resume)
     """
     from zoo.transfer.settings import FinetuneConfig
 
     values = dict(ctx.params)
-    if config is None and (model is None or data is None):
-        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
     if resume and out is None:
         usage_error("--resume needs --out RUN_DIR (the run to continue)", "--resume")
+    if resume and config is None and (model is None or data is None):
+        config = out / "config.json"  # type: ignore[operator]  (out is set: checked above)
+        if not config.is_file():
+            usage_error(f"{out}: nothing to resume (no config.json)", "--out")
+    if config is None and (model is None or data is None):
+        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
     if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
         usage_error(f"{weights!r} is neither imagenet, none, nor an existing weights file", "--weights")
     if config is not None:
