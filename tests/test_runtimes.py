@@ -270,6 +270,18 @@ def test_litert_handles_changing_batch_sizes() -> None:
     np.testing.assert_allclose(whole, model(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_a_model_of_any_image_size_runs_at_several_sizes() -> None:
+    inputs = keras.Input((None, None, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4)(features))
+    keras_runtime, litert = make_runtime(model), make_runtime(model, "litert", "fp32")
+    assert litert.input_shape == keras_runtime.input_shape == (None, None, 3)
+    for size in (16, 40):
+        x = np.random.default_rng(size).uniform(0, 1, (2, size, size, 3)).astype(np.float32)
+        np.testing.assert_allclose(keras_runtime.predict(x), model(x).numpy(), rtol=1e-5, atol=1e-6)
+        assert litert.agreement(keras_runtime, x).max_rel <= 1e-5
+
+
 def test_conversions_are_cached_by_weights_and_settings() -> None:
     model = tiny_model(seed=0)
     first = make_runtime(model, "litert", "fp32")
