@@ -16,7 +16,6 @@ LiteRT conversions are cached under zoo.config.converted_dir() (see `converted_p
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -383,26 +382,8 @@ def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.nda
 
 
 def export_saved_model(model: keras.Model, directory: str | Path) -> None:
-    """model.export as a TF SavedModel with a `serve` signature, keeping Keras' message off stdout."""
-    with contextlib.redirect_stdout(_STDERR):
-        model.export(str(directory), format="tf_saved_model", verbose=False)
-
-
-class _Stderr:
-    """A file-like object that writes to whatever sys.stderr is at the time (pytest swaps it)."""
-
-    def write(self, text: str) -> int:
-        import sys
-
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        import sys
-
-        sys.stderr.flush()
-
-
-_STDERR: Any = _Stderr()
+    """model.export as a TF SavedModel with a `serve` signature (silently: stdout carries data only)."""
+    model.export(str(directory), format="tf_saved_model", verbose=False)
 
 
 def _check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
