@@ -13,8 +13,7 @@ The public API is re-exported lazily, so `import zoo` stays fast and never impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -39,15 +38,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    target = _API.get(name)
-    if target is None:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())

@@ -14,8 +14,7 @@ layers with Keras so such files load with safe_mode=True (zoo.engine.bundle.load
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo._lazy import lazy_exports
 
 _API = {
     "load": "zoo.engine.build:load",
@@ -27,11 +26,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    target = _API.get(name)
-    if target is None:
-        raise AttributeError(f"module 'zoo.engine' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())

@@ -10,8 +10,7 @@ TensorFlow; the public names are resolved on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo._lazy import lazy_exports
 
 _API = {
     "finetune": "zoo.transfer.recipe:finetune",
@@ -23,11 +22,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    target = _API.get(name)
-    if target is None:
-        raise AttributeError(f"module 'zoo.transfer' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())
