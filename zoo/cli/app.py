@@ -17,7 +17,8 @@ from zoo.errors import ZooError
 
 app = typer.Typer(
     name="zoo",
-    help="Find, pull, load, measure and fine-tune pretrained ImageNet models (TensorFlow/Keras).",
+    help="Find, pull, load, measure and fine-tune pretrained ImageNet models (TensorFlow/Keras).\n\n"
+    "Example: zoo list --tag mobile",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

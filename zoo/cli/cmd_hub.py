@@ -92,7 +92,7 @@ def serve_command(
 
 
 cache_app = typer.Typer(
-    help="Inspect and manage the weight cache (ZOO_HOME/weights).",
+    help="Inspect and manage the weight cache (ZOO_HOME/weights).\n\nExample: zoo cache ls",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
