@@ -49,7 +49,7 @@ def _usage(command: Any, path: str) -> str:
 
 
 def _help_markdown(help_text: str) -> list[str]:
-    """The docstring as Markdown: prose stays prose, `zoo ...` example lines become one bash block each run."""
+    """The docstring as Markdown: prose stays prose; runs of `zoo ...` example lines become bash blocks."""
     out: list[str] = []
     code: list[str] = []
 
