@@ -39,6 +39,13 @@ class OnBadImage(StrEnum):
     fail = "fail"
 
 
+class Strategy(StrEnum):
+    auto = "auto"
+    default = "default"
+    mirrored = "mirrored"
+    multi_worker = "multi-worker"
+
+
 class ExportFormat(StrEnum):
     keras = "keras"
     savedmodel = "savedmodel"
@@ -52,7 +59,7 @@ _FIELDS = (
     "val", "val_split", "weights", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr",
     "optimizer", "momentum", "nesterov", "weight_decay", "batch_size", "image_size", "augment", "dropout",
     "label_smoothing", "class_weight", "precision", "on_bad_image", "seed", "early_stopping",
-    "tensorboard", "out",
+    "tensorboard", "out", "strategy",
 )  # fmt: skip
 
 
@@ -123,6 +130,18 @@ def finetune_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
     early_stopping: int | None = typer.Option(None, "--early-stopping", help="Patience (epochs, val loss)."),
     tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="TensorBoard logs."),
+    strategy: Strategy = typer.Option(
+        Strategy.auto, "--strategy", help="auto (several GPUs: mirrored), default, mirrored, multi-worker."
+    ),
+    workers: str | None = typer.Option(
+        None, "--workers", help="multi-worker: every worker's host:port, the chief first (else TF_CONFIG)."
+    ),
+    worker_index: int | None = typer.Option(
+        None, "--worker-index", help="multi-worker: this worker's place in --workers (0 = chief)."
+    ),
+    peer_timeout: float = typer.Option(
+        120.0, "--peer-timeout", min=1.0, help="multi-worker: seconds to wait for the other workers."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON on stdout."),
 ) -> None:
     """Fine-tune a pretrained model on your images: stage 1 trains a new head on cached backbone
@@ -131,6 +150,9 @@ def finetune_command(
 
     Example: zoo finetune mobilenet_v2 ./flowers --epochs 10 --fine-tune-epochs 5 --out runs/flowers
     (after a crash: zoo finetune --out runs/flowers --resume)
+
+    Two machines: zoo finetune mobilenet_v2 ./flowers --out runs/flowers --strategy multi-worker
+    --workers host1:2222,host2:2222 --worker-index 0 (and --worker-index 1 on host2)
     """
     from zoo.transfer.settings import FinetuneConfig
 
@@ -158,6 +180,12 @@ def finetune_command(
     problems = cfg.problems()
     if problems:
         usage_error("; ".join(problems))
+    from zoo.transfer.distribute import resolve_cluster
+
+    try:
+        resolve_cluster(cfg.strategy, workers, worker_index)
+    except ValueError as exc:
+        usage_error(str(exc), "--workers" if workers is not None else "--strategy")
 
     from zoo.registry import get
 
@@ -168,7 +196,14 @@ def finetune_command(
         load_data(cfg)  # data errors (one class, an empty class, ...) before TensorFlow loads
     from zoo.transfer.recipe import run
 
-    result = run(cfg, resume=resume, verbose=True)
+    result = run(
+        cfg,
+        resume=resume,
+        verbose=True,
+        workers=workers,
+        worker_index=worker_index,
+        peer_timeout=peer_timeout,
+    )
     if as_json:
         print_json({"run_dir": str(result.run_dir), "metrics": result.metrics, "history": result.history})
     else:

@@ -5,8 +5,8 @@ Why not `model.fit`: Keras 3's fit fails under MultiWorkerMirroredStrategy with 
 and MultiWorkerMirroredStrategy, so scaling out needs no second trainer:
 - the model, the optimizer and every variable are created by the caller inside `strategy.scope()`;
 - batches come from `strategy.experimental_distribute_dataset` (per-worker sharding, global batch size);
-- the per-example loss is averaged over the global batch with `tf.nn.compute_average_loss`, so gradients
-  summed across replicas equal the single-device gradient;
+- the per-example loss is averaged over the global batch (its example count summed across replicas, so
+  an uneven last batch counts right), so gradients summed across replicas equal the single-device ones;
 - loss/accuracy sums are reduced across replicas with `strategy.reduce(SUM)`.
 
 Randomness is reproducible and resumable: the data order of (seed, stage, epoch) is drawn fresh from
@@ -103,23 +103,39 @@ class Trainer:
             targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
         return tf.nn.softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
 
+    def _logits(self, images: tf.Tensor, training: bool) -> tf.Tensor:
+        """float32 logits of a replica's batch (augmented when training). An empty batch - a worker's
+        share of a last batch smaller than the replica count - skips the model: TF's CPU convolution
+        hands an empty input back unchanged, which the next layer then rejects."""
+        tf = self.tf
+
+        def forward() -> tf.Tensor:
+            x = tf.cast(images, tf.float32)  # uint8 pixels or float features
+            if training and self.augment is not None:
+                x = self.augment(x, training=True)
+            return tf.cast(self.model(x, training=training), tf.float32)
+
+        return tf.cond(tf.shape(images)[0] > 0, forward, lambda: tf.zeros([0, self.num_classes], tf.float32))
+
     def _replica_train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, ...]:
         tf = self.tf
-        images = tf.cast(images, tf.float32)  # uint8 pixels or float features
-        if self.augment is not None:
-            images = self.augment(images, training=True)
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            logits = self.model(images, training=True)
+            logits = self._logits(images, training=True)
             per_example = self._per_example_loss(labels, logits)
             weighted = per_example * tf.gather(self.class_weight, labels)
-            loss = tf.nn.compute_average_loss(weighted)
+            # over the examples of the whole global batch: a last, partial batch may split unevenly
+            # across replicas (compute_average_loss alone assumes every replica has as many)
+            global_count = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(labels)[0], tf.float32)
+            )
+            loss = tf.math.divide_no_nan(tf.reduce_sum(weighted), global_count)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return self._sums(labels, logits, per_example)
 
     def _replica_eval_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        logits = self.model(self.tf.cast(images, self.tf.float32), training=False)
+        logits = self._logits(images, training=False)
         return (*self._sums(labels, logits, self._per_example_loss(labels, logits)), logits)
 
     def _sums(self, labels: tf.Tensor, logits: tf.Tensor, per_example: tf.Tensor) -> tuple[tf.Tensor, ...]:

@@ -12,6 +12,8 @@ Every completed epoch is checkpointed; `resume=True` continues from the last one
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -27,6 +29,7 @@ from zoo.errors import BadDataset, RunDirError
 from zoo.transfer import features as feature_cache
 from zoo.transfer import rundir
 from zoo.transfer.datasets import load_data
+from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, Cluster, create_strategy, resolve_cluster
 from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
 from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
@@ -94,6 +97,9 @@ def finetune(
     config: str | Path | None = None,
     resume: bool = False,
     verbose: bool = True,
+    workers: str | None = None,
+    worker_index: int | None = None,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
     **settings: Any,
 ) -> FinetuneResult:
     """Fine-tune a registered model on a folder of class sub-folders (or a `path,label` CSV).
@@ -101,8 +107,11 @@ def finetune(
     `settings` are FinetuneConfig fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
     lr, fine_tune_lr, optimizer, momentum, nesterov, weight_decay, batch_size, image_size, augment,
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
-    out). `config` starts from a previous run's config.json; `resume=True` continues the run in `out`
-    (then model and data may be left out: the run's own config.json has them).
+    out, strategy). `config` starts from a previous run's config.json; `resume=True` continues the run in
+    `out` (then model and data may be left out: the run's own config.json has them).
+
+    With strategy="multi-worker", `workers="host:port,..."` and `worker_index` place this process in the
+    cluster (or TF_CONFIG does); `peer_timeout` bounds the wait for the other workers (seconds).
     """
     if config is None and resume and (model is None or data is None) and settings.get("out"):
         config = Path(settings["out"]) / CONFIG_FILE  # finetune(out=RUN_DIR, resume=True)
@@ -116,21 +125,37 @@ def finetune(
         if model is None or data is None:
             raise TypeError("finetune needs a model name and a data folder (or config=...)")
         cfg = FinetuneConfig(model=model, data=str(data), **settings)
-    return run(cfg, resume=resume, verbose=verbose)
+    return run(
+        cfg,
+        resume=resume,
+        verbose=verbose,
+        workers=workers,
+        worker_index=worker_index,
+        peer_timeout=peer_timeout,
+    )
 
 
-def run(cfg: FinetuneConfig, *, resume: bool = False, verbose: bool = True) -> FinetuneResult:
+def run(
+    cfg: FinetuneConfig,
+    *,
+    resume: bool = False,
+    verbose: bool = True,
+    workers: str | None = None,
+    worker_index: int | None = None,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+) -> FinetuneResult:
     problems = cfg.problems()
     if problems:
         raise ValueError("; ".join(problems))
+    cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     state = _start_state(run_dir, resume)
-    if resume:
-        cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir))
+    if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
+        cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy)
     else:
         cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
     train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
-    return _Run(cfg, run_dir, state, verbose).execute(train, val)
+    return _Run(cfg, run_dir, state, verbose, cluster, peer_timeout).execute(train, val)
 
 
 def with_absolute_paths(cfg: FinetuneConfig) -> FinetuneConfig:
@@ -251,9 +276,25 @@ def restore_weights(checkpoint: Any, path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------- the run
 class _Run:
-    def __init__(self, cfg: FinetuneConfig, run_dir: Path, state: rundir.RunState, verbose: bool) -> None:
+    """One run. Under a multi-worker strategy every worker trains (and checkpoints, as collective saves
+    need), but only the chief writes the run directory; the others write into a temporary directory
+    (`write_dir`) that starts as a copy of the run's checkpoints (for a resume) and is removed at the end."""
+
+    def __init__(
+        self,
+        cfg: FinetuneConfig,
+        run_dir: Path,
+        state: rundir.RunState,
+        verbose: bool,
+        cluster: Cluster | None = None,
+        peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+    ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
+        self.cluster = cluster
+        self.peer_timeout = peer_timeout
+        self.is_chief = cluster is None or cluster.is_chief
+        self.write_dir = run_dir
         self.state = state
         self.verbose = verbose
         self.skipped: list[tuple[Path, str]] = []
@@ -263,6 +304,20 @@ class _Run:
         self.trainer: Trainer | None = None  # the last stage's
 
     def execute(self, train: LabelledImages, val: LabelledImages) -> FinetuneResult:
+        # before any other TensorFlow op: MultiWorkerMirroredStrategy configures the process's collectives
+        self.strategy = create_strategy(self.cfg.strategy, self.cluster, self.peer_timeout)
+        if self.is_chief:
+            return self._execute(train, val)
+        self.write_dir = Path(tempfile.mkdtemp(prefix="zoo-worker-"))
+        try:
+            source = rundir.checkpoints_dir(self.run_dir)
+            if source.is_dir():  # a resume: every worker restores the chief's last checkpoint
+                shutil.copytree(source, rundir.checkpoints_dir(self.write_dir))
+            return self._execute(train, val)
+        finally:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+
+    def _execute(self, train: LabelledImages, val: LabelledImages) -> FinetuneResult:
         import keras
         import tensorflow as tf
 
@@ -274,7 +329,7 @@ class _Run:
         self.image_size = cfg.image_size or spec.input_size
         self.policy = ResizePolicy.from_spec(spec, self.image_size)
         self.train, self.val = train, val
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.write_dir.mkdir(parents=True, exist_ok=True)
         self.config_doc = {
             "settings": cfg.to_dict(),
             "model": spec.name,
@@ -282,16 +337,16 @@ class _Run:
             "image_size": self.image_size,
             "classes": list(train.classes),
         }
-        write_json(self.run_dir / CONFIG_FILE, self.config_doc)
+        if self.is_chief:
+            write_json(self.run_dir / CONFIG_FILE, self.config_doc)
 
         keras.utils.set_random_seed(cfg.seed)
         if not tf.config.list_physical_devices("GPU"):
             # reproducible CPU runs; on GPUs some kernels have no deterministic version and would raise
             tf.config.experimental.enable_op_determinism()
-        self.strategy = tf.distribute.get_strategy()
         with dtype_policy(cfg.precision), self.strategy.scope():
             self.net = build_network(cfg, spec, self.image_size, len(train.classes))
-        self.tensorboard = rundir.TensorBoardLog(self.run_dir, cfg.tensorboard)
+        self.tensorboard = rundir.TensorBoardLog(self.run_dir, cfg.tensorboard and self.is_chief)
         weights = class_weights(train.labels, len(train.classes)) if cfg.class_weight == "auto" else None
         self.class_weight = weights
 
@@ -330,10 +385,10 @@ class _Run:
             out.append(np.asarray([subset.labels[i] for i in keep], np.int32))
         x_train, y_train, x_val, y_val = out
         if len(y_val) == 0 or len(np.unique(y_train)) < 2:
-            rundir.write_skipped(self.skipped, self.run_dir / "skipped.txt")
+            rundir.write_skipped(self.skipped, self.write_dir / "skipped.txt")
             raise BadDataset(
                 f"too few decodable images left to train and validate ({len(self.skipped)} skipped)",
-                hint=f"see {self.run_dir / 'skipped.txt'} for each file and why",
+                hint=f"see {self.write_dir / 'skipped.txt'} for each file and why",
             )
         return x_train, y_train, x_val, y_val
 
@@ -420,7 +475,7 @@ class _Run:
             strategy=self.strategy,
         )
         self.trainer = trainer
-        folder = rundir.checkpoints_dir(self.run_dir) / f"stage{stage}"
+        folder = rundir.checkpoints_dir(self.write_dir) / f"stage{stage}"
         checkpoint = tf.train.Checkpoint(weights=net.tracked_variables(stage), optimizer=optimizer)
         weights_only = tf.train.Checkpoint(weights=net.tracked_variables(stage))
         manager = tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=2, checkpoint_name="ckpt")
@@ -428,7 +483,7 @@ class _Run:
             checkpoint.restore(str(folder / f"ckpt-{state.epochs_done}")).assert_existing_objects_matched()
         else:
             if stage == 2 and cfg.epochs:
-                previous = rundir.checkpoints_dir(self.run_dir) / "stage1" / "final"
+                previous = rundir.checkpoints_dir(self.write_dir) / "stage1" / "final"
                 restore_weights(tf.train.Checkpoint(weights=net.tracked_variables(1)), previous)
             state.stage, state.epochs_done, state.stage_done = stage, 0, False
             state.best_value, state.best_epoch, state.wait = None, None, 0
@@ -445,7 +500,7 @@ class _Run:
             manager.save(checkpoint_number=epoch)
             state.history.append(row)
             state.epochs_done = epoch
-            rundir.write_state(self.run_dir, state)
+            rundir.write_state(self.write_dir, state)
             self.tensorboard.epoch(row)
             self.progress.end_epoch(row, len(state.history))
             if cfg.early_stopping and state.wait >= cfg.early_stopping:
@@ -455,7 +510,7 @@ class _Run:
             restore_weights(weights_only, folder / "best")
         weights_only.write(str(folder / "final"))
         state.stage_done = True
-        rundir.write_state(self.run_dir, state)
+        rundir.write_state(self.write_dir, state)
 
     def _epoch(self, trainer: Trainer, arrays: Arrays, stage: int, epoch: int, lr: float) -> dict[str, Any]:
         started = time.perf_counter()
@@ -482,7 +537,7 @@ class _Run:
 
         net, cfg = self.net, self.cfg
         last_stage = 2 if cfg.fine_tune_epochs else 1
-        final = rundir.checkpoints_dir(self.run_dir) / f"stage{last_stage}" / "final"
+        final = rundir.checkpoints_dir(self.write_dir) / f"stage{last_stage}" / "final"
         restore_weights(tf.train.Checkpoint(weights=net.tracked_variables(last_stage)), final)
         if last_stage == 1 and not cfg.stage_augment(1):
             arrays, model = self._stage1_arrays(), net.head
@@ -500,15 +555,16 @@ class _Run:
             epochs_run=len(self.state.history),
             best_epoch=self.state.best_epoch,
         )
-        save_bundle(self.run_dir, net.classifier, classes, self.config_doc, metrics)
         history = self.state.history
-        rundir.write_history_csv(history, self.run_dir / "history.csv")
-        rundir.write_skipped(self.skipped, self.run_dir / "skipped.txt")
-        plot_history(history, self.run_dir / "history.png")
-        plot_confusion(metrics["confusion"], classes, self.run_dir / "confusion.png")
+        if self.is_chief:
+            save_bundle(self.run_dir, net.classifier, classes, self.config_doc, metrics)
+            rundir.write_history_csv(history, self.run_dir / "history.csv")
+            rundir.write_skipped(self.skipped, self.run_dir / "skipped.txt")
+            plot_history(history, self.run_dir / "history.png")
+            plot_confusion(metrics["confusion"], classes, self.run_dir / "confusion.png")
+        where = self.run_dir if self.is_chief else f"{self.run_dir} (written by the chief)"
         self.progress.log(
-            f"done: val accuracy {metrics['val_accuracy']:.4f}, val loss {metrics['val_loss']:.4f}"
-            f" -> {self.run_dir}"
+            f"done: val accuracy {metrics['val_accuracy']:.4f}, val loss {metrics['val_loss']:.4f} -> {where}"
         )
         return FinetuneResult(
             model=net.classifier,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import RunDirError
+from zoo.transfer.distribute import STRATEGIES
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
@@ -49,6 +50,7 @@ class FinetuneConfig:
     early_stopping: int | None = None  # patience in epochs (val loss), None: off
     tensorboard: bool = True
     out: str | None = None
+    strategy: str = "auto"  # tf.distribute strategy (zoo.transfer.distribute); checkpoints work under any
 
     def __post_init__(self) -> None:
         if self.augment is not None:
@@ -74,6 +76,7 @@ class FinetuneConfig:
             ("--class-weight", self.class_weight in CLASS_WEIGHTS, "must be auto or none"),
             ("--precision", self.precision in PRECISIONS, "must be fp32 or bf16"),
             ("--on-bad-image", self.on_bad_image in ON_BAD_IMAGE, "must be skip or fail"),
+            ("--strategy", self.strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
         ]  # fmt: skip
         out += [f"{name}: {message}" for name, ok, message in checks if not ok]
         if self.epochs + self.fine_tune_epochs < 1:

@@ -1,0 +1,204 @@
+"""Which tf.distribute strategy a run trains under, the cluster it belongs to, and who the chief is.
+
+    auto          MirroredStrategy when more than one GPU is visible, else the default strategy
+    default       one device (tf.distribute's default strategy)
+    mirrored      MirroredStrategy over every local GPU (or every logical CPU when there is no GPU)
+    multi-worker  MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG, or from
+                  `--workers host:port,... --worker-index I`, which zoo turns into TF_CONFIG
+
+MultiWorkerMirroredStrategy must be created before any other TensorFlow op runs (it configures the
+process's collective ops), and only once per process: `create_strategy` caches it. Its constructor
+waits for every worker to join; zoo bounds that wait and, on a timeout, names the peers whose ports do
+not answer.
+
+Importing this module does not import TensorFlow (the CLI validates options with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+DEFAULT_PEER_TIMEOUT = 120.0  # seconds a worker waits for its peers to start
+
+
+class PeerUnreachable(ZooError):
+    """A worker of a multi-worker run could not reach its peers in time."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The workers of a multi-worker run (host:port each, the chief first) and this process's place."""
+
+    workers: tuple[str, ...]
+    index: int
+    task_type: str = "worker"
+    chief_job: bool = False  # TF_CONFIG has a separate "chief" job (then its one task is the chief)
+
+    @property
+    def is_chief(self) -> bool:
+        """The chief writes the run directory: the "chief" task, or worker 0 when there is none."""
+        return self.task_type == "chief" or (not self.chief_job and self.index == 0)
+
+    @property
+    def address(self) -> str:
+        offset = 0 if self.task_type == "chief" or not self.chief_job else 1
+        return self.workers[self.index + offset]
+
+    def peers(self) -> list[str]:
+        return [w for w in self.workers if w != self.address]
+
+
+def parse_workers(text: str) -> tuple[str, ...]:
+    """'h1:2222,h2:2222' -> ('h1:2222', 'h2:2222'); ValueError names the entry that is not host:port."""
+    workers = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not workers:
+        raise ValueError("expected host:port,host:port,...")
+    for worker in workers:
+        host, _, port = worker.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{worker!r} is not host:port (a port between 1 and 65535)")
+    if len(set(workers)) != len(workers):
+        raise ValueError("the same host:port is listed twice")
+    return workers
+
+
+def tf_config_for(workers: Sequence[str], index: int) -> dict[str, Any]:
+    """The TF_CONFIG of worker `index` of `workers` (worker 0 is the chief)."""
+    if not 0 <= index < len(workers):
+        last = len(workers) - 1
+        raise ValueError(f"worker index {index} is out of range for {len(workers)} workers (0..{last})")
+    return {"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}}
+
+
+def cluster_from_tf_config(text: str) -> Cluster:
+    """The cluster described by a TF_CONFIG value; ValueError says what is inconsistent."""
+    try:
+        doc = json.loads(text)
+        jobs, task = doc["cluster"], doc["task"]
+        task_type, index = str(task["type"]), int(task["index"])
+        chief = [str(a) for a in jobs.get("chief", [])]
+        workers = [str(a) for a in jobs.get("worker", [])]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        expected = "{'cluster': {'worker': [...]}, 'task': {'type': ..., 'index': ...}}"
+        raise ValueError(f"TF_CONFIG is not {expected}: {exc}") from None
+    unknown = sorted(set(jobs) - {"chief", "worker"})
+    if unknown:
+        raise ValueError(f"TF_CONFIG: jobs {', '.join(unknown)} are not used by MultiWorkerMirroredStrategy")
+    if len(chief) > 1:
+        raise ValueError(f"TF_CONFIG: at most one chief, got {len(chief)}")
+    if task_type not in ("chief", "worker"):
+        raise ValueError(f"TF_CONFIG: task type must be chief or worker, got {task_type!r}")
+    size = len(chief) if task_type == "chief" else len(workers)
+    if not 0 <= index < size:
+        raise ValueError(f"TF_CONFIG: task {task_type} {index} is out of range ({size} {task_type} tasks)")
+    parse_workers(",".join([*chief, *workers]))  # every address is host:port, none twice
+    return Cluster(tuple(chief + workers), index, task_type, chief_job=bool(chief))
+
+
+def resolve_cluster(
+    strategy: str,
+    workers: str | None = None,
+    worker_index: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Cluster | None:
+    """The cluster of a multi-worker run (None for the other strategies); ValueError on any mismatch.
+
+    Called before any work, so that a wrong worker list or index is refused as a usage error."""
+    environ = os.environ if environ is None else environ
+    if strategy not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy != "multi-worker":
+        if workers is not None or worker_index is not None:
+            raise ValueError("--workers and --worker-index need --strategy multi-worker")
+        return None
+    if workers is None:
+        if worker_index is not None:
+            raise ValueError("--worker-index needs --workers")
+        if not environ.get("TF_CONFIG"):
+            raise ValueError("multi-worker needs --workers host:port,... --worker-index I, or TF_CONFIG")
+        return cluster_from_tf_config(environ["TF_CONFIG"])
+    if worker_index is None:
+        raise ValueError("--workers needs --worker-index (this worker's place in the list, 0 = chief)")
+    listed = parse_workers(workers)
+    tf_config_for(listed, worker_index)  # the range check
+    return Cluster(listed, worker_index)
+
+
+def unreachable(addresses: Sequence[str], timeout: float = 1.0) -> list[str]:
+    """The addresses where nothing accepts a TCP connection within `timeout` seconds."""
+    out = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                pass
+        except OSError:
+            out.append(address)
+    return out
+
+
+_created: dict[str, tf.distribute.Strategy] = {}
+
+
+def create_strategy(
+    name: str, cluster: Cluster | None = None, peer_timeout: float = DEFAULT_PEER_TIMEOUT
+) -> tf.distribute.Strategy:
+    """The strategy `name`, created once per process (call it before any other TensorFlow op)."""
+    key = name if cluster is None else f"{name}:{cluster}"
+    if key not in _created:
+        if name == "multi-worker" and any(k.startswith("multi-worker") for k in _created):
+            raise ZooError("this process already joined another multi-worker cluster; start a new process")
+        _created[key] = _new_strategy(name, cluster, peer_timeout)
+    return _created[key]
+
+
+def _new_strategy(name: str, cluster: Cluster | None, peer_timeout: float) -> tf.distribute.Strategy:
+    import tensorflow as tf
+
+    if name == "auto":
+        name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if cluster is None:
+        raise ValueError("multi-worker needs a cluster (resolve_cluster)")
+    return _multi_worker(cluster, peer_timeout)
+
+
+def _multi_worker(cluster: Cluster, peer_timeout: float) -> tf.distribute.Strategy:
+    import tensorflow as tf
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+
+    if not cluster.chief_job and cluster.task_type == "worker":
+        os.environ["TF_CONFIG"] = json.dumps(tf_config_for(cluster.workers, cluster.index))
+    # The constructor waits for every worker with this (private) timeout, which is 0 = forever by default.
+    extended = collective.CollectiveAllReduceExtended
+    previous = extended._check_health_initial_timeout
+    extended._check_health_initial_timeout = max(1, round(peer_timeout))
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as exc:
+        if "Timeout waiting for the cluster" not in str(exc):
+            raise
+        silent = unreachable(cluster.peers()) or cluster.peers()
+        raise PeerUnreachable(
+            f"worker {cluster.address} could not reach {', '.join(silent)} within {peer_timeout:g}s",
+            hint="start every worker (same --workers list, its own --worker-index) and check that the "
+            "hosts and ports are reachable from each other, or raise --peer-timeout",
+        ) from None
+    finally:
+        extended._check_health_initial_timeout = previous
