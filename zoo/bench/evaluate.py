@@ -9,6 +9,7 @@ model's registry resize policy, so evaluation sees exactly the pixels prediction
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,8 @@ def fingerprint(data: LabelledImages, root: Path) -> str:
     digest = hashlib.sha256()
     for path, label in zip(data.paths, data.labels, strict=True):
         rel = Path(path).relative_to(root) if Path(path).is_relative_to(root) else Path(path)
-        digest.update(f"{rel.as_posix()}\0{Path(path).stat().st_size}\0{data.classes[label]}\n".encode())
+        line = f"{rel.as_posix()}\0{Path(path).stat().st_size}\0{data.classes[label]}\n"
+        digest.update(os.fsencode(line))  # file names need not be valid UTF-8 (surrogate-escaped bytes)
     return digest.hexdigest()[:16]
 
 
@@ -147,7 +149,7 @@ def top_k_hits(scores: np.ndarray, truth: np.ndarray, k: int = TOP_K) -> tuple[i
 
 
 def evaluate(
-    model: str | keras.Model,
+    model: str | os.PathLike[str] | keras.Model,
     data_dir: str | Path,
     *,
     labels: Sequence[str] | None = None,
@@ -172,6 +174,8 @@ def evaluate(
     if batch_size < 1 or (limit is not None and limit < 1):
         raise ValueError(f"batch size and limit must be positive, got {batch_size} and {limit}")
     root = Path(data_dir)
+    if isinstance(model, os.PathLike):  # a run directory or .keras file given as a Path
+        model = os.fspath(model)
     if isinstance(model, str):
         ref = resolve(model)  # a typo fails before the data is scanned
         data = interleaved_subset(load_labelled(root), limit)

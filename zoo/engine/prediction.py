@@ -255,7 +255,7 @@ def predict(
     batch_size: int = 32,
     progress: Progress | None = None,
 ) -> list[Prediction]:
-    """Top-k classes for each image file, in input order.
+    """Top-k classes for each image file, in input order (folders are searched for image files).
 
     `model_or_name`: a registry name or alias, a run directory written by `zoo finetune`, a Bundle, or a
     keras.Model taking raw RGB 0-255. Probabilities are softmax over the outputs (models that already
@@ -265,7 +265,11 @@ def predict(
     if top < 1:
         raise ModelConfigError(f"top must be at least 1, got {top}")
     _check_on_bad_image(on_bad_image)
-    paths = _as_paths(images)
+    from zoo.data.folders import list_images
+
+    # folders are searched for image files, as `zoo predict` and embed() do; a missing file still gets
+    # its own Prediction with the error instead of stopping the others
+    paths = [p for item in _as_paths(images) for p in (list_images(item) if item.is_dir() else [item])]
     predictor = make_predictor(
         model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision
     )

@@ -1,0 +1,266 @@
+"""Bad inputs (tests/badinputs.py) through `zoo predict`, `zoo embed`, `zoo evaluate`, `zoo finetune` and the
+Python API: each file is decoded or skipped with its counted reason, each bad data folder is a one-line
+error with exit 1; never a traceback, never a hang (every command runs under a subprocess timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from badinputs import (
+    IMAGE_KINDS,
+    BadInput,
+    empty_class,
+    labelled_folder,
+    many_tiny_images,
+    one_class,
+    symlink_loop_folder,
+    unreadable_file,
+    write_bad_image,
+    write_bad_images,
+)
+
+import zoo
+from zoo.data.decode import ResizePolicy, decode_batch
+from zoo.errors import BadDataset, BadImage
+
+BACKBONE = "mobilenet_v1_025_224"
+COMMAND_TIMEOUT = 240  # seconds: far above a normal run, so only a hang trips it
+
+
+def run_zoo(*args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """The real `zoo` command in a fresh process (the test's ZOO_HOME etc. are inherited)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "zoo", *args],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=timeout,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "internal error" not in result.stderr, result.stderr
+    return result
+
+
+def tiny_classifier(size: int = 16):
+    """Raw RGB in -> mean colour -> two logits: red-ish images are class `a`, the rest `b`."""
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
+    outputs = keras.layers.Dense(2, name="logits")(x)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("logits").set_weights([np.array([[4, -4], [-4, 4], [0, 0]], "float32"), np.zeros(2)])
+    return model
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[BadInput]]:
+    """data/a: every bad kind + 3 good images; data/b: 4 good images."""
+    root = tmp_path_factory.mktemp("bad") / "data"
+    labelled_folder(root, {"a": 3, "b": 4})
+    return root, write_bad_images(root / "a")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zoo.engine.bundle import save_bundle
+
+    return save_bundle(
+        tmp_path_factory.mktemp("run") / "run", tiny_classifier(), ["a", "b"], {"image_size": 16}
+    )
+
+
+def expected(cases: list[BadInput]) -> tuple[dict[str, BadInput], dict[str, BadInput]]:
+    """(decoded cases, skipped cases), by str(path); "ignored" files must appear in neither."""
+    decoded = {str(c.path): c for c in cases if c.outcome == "decoded"}
+    skipped = {str(c.path): c for c in cases if c.outcome == "skipped"}
+    return decoded, skipped
+
+
+def good_count(root: Path) -> int:
+    return sum(1 for p in root.rglob("[0-9]*.png"))
+
+
+# ------------------------------------------------------------------------------------------ the decoder
+@pytest.mark.parametrize("kind", IMAGE_KINDS)
+def test_each_kind_has_its_documented_outcome(kind: str, tmp_path: Path) -> None:
+    case = write_bad_image(tmp_path, kind)
+    batch = decode_batch([case.path], ResizePolicy(24))
+    if case.outcome == "decoded":
+        assert batch.images.shape == (1, 24, 24, 3) and not batch.skipped
+    else:  # a self-pointing symlink named directly is unreadable; a folder scan never lists it
+        assert len(batch) == 0 and len(batch.skipped) == 1
+        assert case.reason in batch.skipped[0][1] or case.outcome == "ignored"
+
+
+def test_unreadable_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    case = unreadable_file(tmp_path)
+    if os.access(case.path, os.R_OK):
+        pytest.skip(
+            "running as root: mode 000 does not stop root from reading (and the interpreter "
+            "lives where an unprivileged user cannot run it, so privileges cannot be dropped)"
+        )
+    predictions = zoo.predict(tiny_classifier(), [case.path], labels=["a", "b"])
+    assert predictions[0].error is not None and case.reason in predictions[0].error
+
+
+@pytest.mark.slow
+# ---------------------------------------------------------------------------------------------- predict
+def test_predict_cli_answers_every_good_file_and_names_every_bad_one(tree, run_dir: Path) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    result = run_zoo("predict", "--model", str(run_dir), str(root / "a"), "--json", "--top", "1")
+    assert result.returncode == 1  # some files could not be read
+    answers = {row["path"]: row for row in json.loads(result.stdout)}
+    assert set(answers) == {str(p) for p in (root / "a").glob("[0-9].png")} | set(decoded) | set(skipped)
+    for path, case in skipped.items():
+        assert case.reason in answers[path]["error"] and not answers[path]["top"], case.kind
+    for path in decoded:
+        assert answers[path]["error"] is None and answers[path]["top"][0]["label"] in ("a", "b")
+    assert f"{len(skipped)} of {len(answers)} images could not be read." in result.stderr
+    assert sum(line.startswith("Error: ") for line in result.stderr.splitlines()) == len(skipped)
+
+
+@pytest.mark.slow
+def test_predict_cli_prints_undecodable_file_names_in_plain_text(tree, run_dir: Path) -> None:
+    """The non-UTF-8 name must not break the text output (stdout is strict UTF-8)."""
+    root, cases = tree
+    odd = next(c for c in cases if c.kind == "non_utf8_name")
+    result = run_zoo("predict", "--model", str(run_dir), str(odd.path), "--top", "1")
+    assert result.returncode == 0, result.stderr
+    assert "caf" in result.stdout and result.stdout.splitlines()[1].strip().endswith(("(0)", "(1)"))
+
+
+def test_predict_api_reports_each_file(tree, run_dir: Path) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    answers = {str(p.path): p for p in zoo.predict(run_dir, root / "a", top=1)}
+    assert {k for k, p in answers.items() if not p.ok} == set(skipped)
+    assert set(decoded) <= {k for k, p in answers.items() if p.ok}
+    with pytest.raises(BadImage, match="empty file"):
+        zoo.predict(run_dir, [c.path for c in cases if c.kind == "zero_byte"], on_bad_image="fail")
+
+
+# ------------------------------------------------------------------------------------------------ embed
+@pytest.mark.slow
+def test_embed_cli_skips_and_counts_then_fail_stops_with_one_line(
+    tree, tmp_path: Path, fixture_weights
+) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    out = tmp_path / "features.npy"
+    common = ("embed", BACKBONE, str(root), "--weights", str(fixture_weights), "--size", "32")
+    result = run_zoo(*common, "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["skipped"] == len(skipped)
+    assert summary["images"] == len(decoded) + good_count(root) == np.load(out).shape[0]
+    for case in skipped.values():
+        assert f"Skipped: {case.path}: " in result.stderr and case.reason in result.stderr
+    rows = json.loads(out.with_name("features.paths.json").read_text(encoding="utf-8"))
+    assert set(decoded) <= set(rows) and not set(skipped) & set(rows)
+
+    failed = run_zoo(*common, "--out", str(tmp_path / "f2.npy"), "--on-bad-image", "fail")
+    assert failed.returncode == 1
+    assert (
+        sum(line.startswith("Error: ") for line in failed.stderr.splitlines()) == 1
+        and not (tmp_path / "f2.npy").exists()
+    )
+
+
+def test_embed_api_skips_with_reasons(tree, fixture_weights) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    embeddings = zoo.embed(BACKBONE, root / "a", weights=fixture_weights, input_size=32)
+    assert {str(p): r for p, r in embeddings.skipped}.keys() == skipped.keys()
+    assert all(skipped[str(p)].reason in r for p, r in embeddings.skipped)
+    assert embeddings.features.shape[0] == len(decoded) + 3 and np.isfinite(embeddings.features).all()
+
+
+@pytest.mark.slow
+# --------------------------------------------------------------------------------------------- evaluate
+def test_evaluate_cli_and_api_count_the_skipped_files(tree, run_dir: Path) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    result = run_zoo("evaluate", str(run_dir), str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["skipped"] == len(skipped) and row["images"] == len(decoded) + good_count(root)
+    frame = zoo.evaluate(run_dir, root, record=False)
+    assert int(frame["skipped"].iloc[0]) == len(skipped) and int(frame["images"].iloc[0]) == row["images"]
+    with pytest.raises(BadImage):
+        zoo.evaluate(run_dir, root, record=False, on_bad_image="fail")
+
+
+@pytest.mark.slow
+def test_evaluate_follows_no_symlink_loop(tmp_path: Path, run_dir: Path) -> None:
+    root = symlink_loop_folder(tmp_path / "loop")
+    result = run_zoo("evaluate", str(run_dir), str(root), "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["images"] == 6  # the three real images of each class, once each
+
+
+@pytest.mark.slow
+def test_ten_thousand_tiny_images_scan_and_evaluate_a_bounded_sample(tmp_path: Path, run_dir: Path) -> None:
+    from zoo.data.folders import scan_folders
+
+    root = many_tiny_images(tmp_path / "many", classes=2)
+    (root / "class0").rename(root / "a")
+    (root / "class1").rename(root / "b")
+    data = scan_folders(root)
+    assert len(data) == 10_000 and data.counts() == {"a": 5000, "b": 5000}
+    result = run_zoo("evaluate", str(run_dir), str(root), "--limit", "40", "--json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["images"] == 40 and row["top1"] == 0.5  # every image is red: all answered `a`
+
+
+# --------------------------------------------------------------------------------------------- finetune
+FINETUNE_FAST = ("--weights", "none", "--image-size", "32", "--epochs", "1", "--fine-tune-epochs", "0",
+                 "--batch-size", "8", "--no-tensorboard")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_finetune_cli_trains_on_the_good_images_and_lists_the_rest(tree, tmp_path: Path) -> None:
+    root, cases = tree
+    decoded, skipped = expected(cases)
+    out = tmp_path / "run"
+    result = run_zoo("finetune", BACKBONE, str(root), *FINETUNE_FAST, "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["run_dir"] == str(out)
+    listed = dict(line.split("\t") for line in (out / "skipped.txt").read_text().splitlines())
+    assert listed.keys() == skipped.keys()
+    assert all(case.reason in listed[path] for path, case in skipped.items())
+    assert (out / "model.keras").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "make, message", [(one_class, "at least two classes"), (empty_class, "has no images")]
+)
+def test_finetune_refuses_a_bad_data_folder_in_one_line(make, message: str, tmp_path: Path) -> None:
+    root = make(tmp_path / "data")
+    result = run_zoo("finetune", BACKBONE, str(root), *FINETUNE_FAST, "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr.splitlines()[0]
+    assert not (tmp_path / "run").exists()  # refused before any work
+    with pytest.raises(BadDataset, match=message):
+        zoo.finetune(BACKBONE, root, weights="none", out=str(tmp_path / "api"), verbose=False)
+
+
+@pytest.mark.slow
+def test_finetune_api_fail_policy_stops_at_a_bad_image(tmp_path: Path) -> None:
+    root = labelled_folder(tmp_path / "data", {"a": 3, "b": 3})
+    write_bad_image(root / "b", "truncated_png")
+    with pytest.raises(BadImage, match="truncated"):
+        zoo.finetune(
+            BACKBONE, root, weights="none", image_size=32, epochs=1, fine_tune_epochs=0,
+            on_bad_image="fail", tensorboard=False, out=str(tmp_path / "run"), verbose=False,
+        )  # fmt: skip
