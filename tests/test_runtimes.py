@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from zoo.engine.folding import Passthrough, fold_batch_norms
 from zoo.engine.runtimes import (
     PREDICT_CHUNK,
     KerasRuntime,
@@ -211,6 +212,51 @@ def test_keras_bf16_computes_in_bfloat16_and_returns_float32(
     assert out.dtype == np.float32
     agreement = runtime.agreement(reference, images[:8])
     assert agreement.max_abs > 0 and agreement.min_cosine >= 0.97
+
+
+def batch_norms(model: keras.Model) -> list[keras.layers.Layer]:
+    return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def test_bf16_runs_with_batch_norms_folded_into_the_convolutions(backbone: keras.Model) -> None:
+    assert len(batch_norms(backbone)) == 27
+    assert batch_norms(make_runtime(backbone, "keras", "bf16").model) == []
+
+
+def test_folding_the_real_backbone_keeps_its_features(backbone: keras.Model, images: np.ndarray) -> None:
+    folded = fold_batch_norms(backbone)  # plain and depthwise convolutions, inside a nested model
+    assert batch_norms(folded) == [] and batch_norms(backbone)
+    assert compare(backbone.predict(images, verbose=0), folded.predict(images, verbose=0)).max_rel <= 1e-4
+
+
+def test_only_batch_norms_right_after_a_plain_convolution_are_folded() -> None:
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 3))
+    plain = keras.layers.BatchNormalization(name="after_plain")(
+        keras.layers.Conv2D(4, 3, use_bias=False)(inputs)
+    )
+    activated = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    after_relu = keras.layers.BatchNormalization(name="after_relu")(activated)
+    shared = keras.layers.Conv2D(4, 3)(inputs)  # feeds a batch norm and something else
+    after_shared = keras.layers.BatchNormalization(name="after_shared")(shared)
+    merged = keras.layers.Concatenate()([plain, after_relu, after_shared, shared])
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(merged))
+    rng = np.random.default_rng(0)
+    for norm in batch_norms(model):  # non-trivial statistics, as after training
+        norm.set_weights(
+            [rng.uniform(0.5, 2, 4), rng.normal(0, 1, 4), rng.normal(0, 1, 4), rng.uniform(0.5, 2, 4)]
+        )
+
+    folded = fold_batch_norms(model)
+    assert [layer.name for layer in batch_norms(folded)] == ["after_relu", "after_shared"]
+    assert [layer.name for layer in folded.layers if isinstance(layer, Passthrough)] == ["after_plain"]
+    x = rng.uniform(0, 1, (3, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_without_batch_norms_is_returned_as_is() -> None:
+    model = tiny_model()
+    assert fold_batch_norms(model) is model
 
 
 def test_predict_splits_big_arrays_into_chunks_with_the_same_results() -> None:

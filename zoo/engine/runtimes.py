@@ -234,7 +234,12 @@ class KerasRuntime(Runtime):
                 "slower than fp32)",
                 hint="use precision='bf16' (keras), or runtime='litert' with precision='fp16' or 'int8'",
             )
-        self.model = model if precision == "fp32" else clone_with_policy(model, _POLICIES[precision])
+        if precision == "fp32":
+            self.model = model
+        else:
+            from zoo.engine.folding import fold_batch_norms
+
+            self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
         spec = tf.TensorSpec([None, *self.input_shape], tf.float32)
         compute = self.model
 
@@ -271,7 +276,8 @@ def clone_with_policy(model: keras.Model, policy: str) -> keras.Model:
 
     Keras stores each layer's dtype policy in its config, so setting the global policy is not enough: the
     clone rebuilds every layer (nested models included) from its config with the policy swapped in.
-    Variables stay float32 under the mixed policies; BatchNormalization upcasts to float32 by itself.
+    Variables stay float32 under the mixed policies; BatchNormalization upcasts to float32 by itself
+    (so KerasRuntime folds it into the convolutions first: zoo.engine.folding).
     """
     import keras
 
