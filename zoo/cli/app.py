@@ -6,6 +6,7 @@ or zoo.cli.common.usage_error for checks Typer cannot express); 130 interrupted.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -13,7 +14,7 @@ import typer
 
 from zoo import __version__, config
 from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
-from zoo.errors import ZooError
+from zoo.errors import DiskSpaceError, ZooError
 
 app = typer.Typer(
     name="zoo",
@@ -60,13 +61,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: one line, the traceback only with ZOO_DEBUG=1
-        if config.debug():
-            raise
-        print(f"Error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("Hint: rerun with ZOO_DEBUG=1 for the traceback, and please report it.", file=sys.stderr)
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL or config.debug():
+            return _internal_error(exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        report_error(DiskSpaceError(f"no space left{where}: {exc.strerror}", hint=_FREE_SPACE))
         return 1
+    except Exception as exc:
+        return _internal_error(exc)
     return 0
+
+
+# A full disk (or quota, or a file-size limit): the user's problem to fix, not a bug of zoo's.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+_FREE_SPACE = "free some disk space (or point ZOO_HOME / --out at a larger disk) and run the command again"
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug: one line, the traceback only with ZOO_DEBUG=1."""
+    if config.debug():
+        raise exc
+    print(f"Error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print("Hint: rerun with ZOO_DEBUG=1 for the traceback, and please report it.", file=sys.stderr)
+    return 1
 
 
 def report_error(exc: ZooError) -> None:

@@ -11,6 +11,7 @@ function would replace that function as an attribute of zoo.engine once imported
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -78,19 +79,26 @@ class Embeddings:
         """Write `.npy` (+ `<stem>.paths.json`) or `.parquet` (a "path" column, then f0..f{D-1}).
 
         Returns the files written."""
+        from zoo.engine.runtimes import atomic_write_bytes
+        from zoo.hub.cache import atomic_write_text
+
         out = Path(out)
         check_embedding_output(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        # Each file is written whole or not at all (temporary file + rename): a kill or a full disk
+        # never leaves a truncated features file under the name the user asked for.
+        buffer = io.BytesIO()
         if out.suffix == ".parquet":
             frame = _pandas().DataFrame(
                 self.features, columns=[f"f{i}" for i in range(self.features.shape[1])]
             )
             frame.insert(0, "path", [str(p) for p in self.paths])
-            frame.to_parquet(out, index=False)
+            frame.to_parquet(buffer, index=False)
+            atomic_write_bytes(out, buffer.getvalue())
             return [out]
-        np.save(out, self.features)
+        np.save(buffer, self.features)
+        atomic_write_bytes(out, buffer.getvalue())
         sidecar = paths_sidecar(out)
-        sidecar.write_text(json.dumps([str(p) for p in self.paths], indent=0) + "\n", encoding="utf-8")
+        atomic_write_text(sidecar, json.dumps([str(p) for p in self.paths], indent=0) + "\n")
         return [out, sidecar]
 
 
