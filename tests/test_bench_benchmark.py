@@ -69,7 +69,8 @@ def test_worker_crash_and_timeout_kill_are_reported() -> None:
     crashed = run_worker({"model": "x", "no_such_option": 1}, timeout_s=120)
     assert crashed.output is None
     assert crashed.failure.startswith("crashed: exit code 1") and "no_such_option" in crashed.failure
-    killed = run_worker({"model": "x"}, timeout_s=0.2)  # importing TensorFlow alone takes longer
+    # a real model: the worker must import TensorFlow and build it, which takes far longer than 0.5 s
+    killed = run_worker({"model": "mobilenet_v1_025_224", "iters": 1000}, timeout_s=0.5)
     assert killed.output is None and killed.failure.startswith("killed:")
 
 
