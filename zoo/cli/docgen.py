@@ -21,7 +21,9 @@ REGENERATE = "python -m zoo.cli.docgen > docs/cli.md"
 
 # Typer's own options, documented once in the header instead of under every command.
 _COMPLETION_OPTIONS = {"install_completion", "show_completion"}
-_INLINE_EXAMPLE = re.compile(r"^(Examples?:)\s+(zoo\s.*)$")
+# "Example: zoo ..." or any short label before a command ("Two machines: zoo ...").
+_INLINE_EXAMPLE = re.compile(r"^([A-Z][\w ,-]{0,40}:)\s+(zoo\s.*)$")
+_TRAILING_REMARK = re.compile(r"^(.*?)\s+\(([^()]*)\)$")
 
 
 def iter_commands(command: Any, path: str = "zoo") -> Iterator[tuple[str, Any]]:
@@ -65,8 +67,15 @@ def _help_markdown(help_text: str) -> list[str]:
             flush_code()
             out.extend([inline.group(1), ""])
             code.append(inline.group(2))
-        elif line.startswith("zoo ") or (code and line.startswith("(") and "zoo " in line):
-            code.append(line if line.startswith("zoo ") else f"# {line.strip('()')}")
+        elif line.startswith("zoo "):
+            code.append(line)
+        elif code and line.startswith("("):  # a remark under an example: "(after a crash: zoo ...)"
+            code.append(f"# {line.strip('()')}")
+        elif code and line.startswith("--"):  # an example's options wrapped onto the next line
+            remark = _TRAILING_REMARK.match(line)
+            code[-1] += " " + (remark.group(1) if remark else line)
+            if remark:
+                code.append(f"# {remark.group(2)}")
         elif not line:
             if not code and out and out[-1] != "":
                 out.append("")
