@@ -105,14 +105,18 @@ def test_readme_starts_with_make_demo_then_make_test() -> None:
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
+SHOWN_COMMAND = re.compile(r"^(?:\S*\$\s+)?(?:[A-Z_]+=\S+\s+)*(zoo\s.*)$")
+
+
 def _shown_commands() -> list[tuple[str, str]]:
-    """Every `$ zoo ...` line in the docs' code blocks, as (doc name, command line)."""
+    """Every `zoo ...` command line in the docs' code blocks (after a prompt and variables, if any)."""
     shown = []
     for doc in MARKDOWN:
         for block in FENCE.findall(doc.read_text(encoding="utf-8")):
             for line in block.splitlines():
-                if line.startswith("$ zoo "):
-                    shown.append((doc.name, line[2:].split(" #")[0].strip()))
+                command = SHOWN_COMMAND.match(line.strip())
+                if command and "[OPTIONS]" not in line:  # usage lines of the CLI reference
+                    shown.append((doc.name, command.group(1).split(" #")[0].strip()))
     return shown
 
 
