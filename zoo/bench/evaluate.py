@@ -161,11 +161,13 @@ def evaluate(
     on_bad_image: str = "skip",
     record: bool = True,
     progress: Progress | None = None,
+    unsafe: bool = False,
 ) -> pd.DataFrame:
     """Top-1/top-5 of `model` on `data_dir` (class folders or a CSV); one row.
 
     `model` is a registry name, a .keras file, a run directory, or a keras.Model object together with
-    its class names (`labels`, in output order). `weights` applies to registry models.
+    its class names (`labels`, in output order). `weights` applies to registry models. `unsafe=True` lets a
+    model file run the code it stores (Lambda layers): dangerous, only for files you trust.
     """
     import pandas as pd
 
@@ -181,7 +183,7 @@ def evaluate(
         data = interleaved_subset(load_labelled(root), limit)
         if ref.kind == "registry":  # ImageNet classes are known before the (maybe downloaded) weights
             map_classes(data.classes, *_imagenet_classes())
-        loaded = load_model(ref, weights=weights)
+        loaded = load_model(ref, weights=weights, unsafe=unsafe)
     else:
         data = interleaved_subset(load_labelled(root), limit)
         loaded = in_memory(model, labels)

@@ -66,17 +66,20 @@ def resolve(text: str) -> ModelRef:
     return ModelRef("registry", spec.name, spec)
 
 
-def load_model(ref: ModelRef, weights: str = "imagenet", image_size: int | None = None) -> LoadedModel:
-    """Build (registry) or read (file, run directory) the model. `weights` applies to registry models."""
+def load_model(
+    ref: ModelRef, weights: str = "imagenet", image_size: int | None = None, *, unsafe: bool = False
+) -> LoadedModel:
+    """Build (registry) or read (file, run directory) the model. `weights` applies to registry models;
+    `unsafe=True` lets a model file run the code it stores (dangerous: only for files you trust)."""
     from zoo.engine.bundle import load_bundle, load_model_safely
     from zoo.hub.verify import hash_file
 
     if ref.kind == "bundle":
-        bundle = load_bundle(ref.name)
+        bundle = load_bundle(ref.name, unsafe=unsafe)
         sha = hash_file(Path(ref.name) / "model.keras").sha256
         return LoadedModel(ref, bundle.model, list(bundle.labels), "file", sha, bundle.spec or ref.spec)
     if ref.kind == "file":
-        model = load_model_safely(Path(ref.name))
+        model = load_model_safely(Path(ref.name), unsafe=unsafe)
         return LoadedModel(ref, model, None, "file", hash_file(Path(ref.name)).sha256, None)
     return _load_registered(ref, weights, image_size)
 

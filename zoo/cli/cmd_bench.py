@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from zoo.cli.common import print_json, stderr_console, usage_error
+from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, usage_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,6 +150,7 @@ def register(app: typer.Typer) -> None:
         ),
         on_bad_image: Literal["skip", "fail"] = typer.Option("skip", "--on-bad-image"),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        unsafe: bool = typer.Option(False, "--unsafe", help=UNSAFE_HELP),
     ) -> None:
         """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
 
@@ -163,7 +164,7 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("evaluating", total=None)
             frame = evaluate(
                 model, data_dir, runtime=runtime, precision=precision, batch_size=batch_size, limit=limit,
-                on_bad_image=on_bad_image,
+                on_bad_image=on_bad_image, unsafe=unsafe,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )  # fmt: skip
         if as_json:

@@ -16,7 +16,7 @@ from typing import Literal
 
 import typer
 
-from zoo.cli.common import print_json, stderr_console, usage_error
+from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, usage_error
 
 Runtime = Literal["keras", "litert"]
 Precision = Literal["fp32", "bf16", "fp16", "int8"]
@@ -114,7 +114,10 @@ def register(app: typer.Typer) -> None:
         ),
         batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
         as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
+        unsafe: bool = typer.Option(False, "--unsafe", help=UNSAFE_HELP),
     ) -> None:
+        if unsafe and model_dir is None:
+            usage_error("--unsafe applies to --model (a run directory or .keras file)", "--unsafe")
         if model_dir is not None:
             if weights is not None:
                 usage_error("--weights applies to a registry NAME, not to --model", "--weights")
@@ -143,6 +146,7 @@ def register(app: typer.Typer) -> None:
                 weights=weights if weights is not None else "imagenet",
                 batch_size=batch_size,
                 progress=progress,
+                unsafe=unsafe,
             )
         if as_json:
             print_json([p.to_dict() for p in predictions])

@@ -12,8 +12,10 @@ Registered bundles: `zoo register RUN_DIR --name NAME` writes a user registry en
 is the run directory's absolute path. `zoo.load(NAME)` must check `spec.bundle` first and, when set,
 return `load_bundle(spec.bundle).model` instead of building from keras.applications.
 
-Loading always uses `keras.saving.load_model(..., safe_mode=True)`: a bundle that needs unsafe
-deserialization (a Lambda layer, i.e. arbitrary code) raises UnsafeModelError instead of running it.
+Loading uses `keras.saving.load_model(..., safe_mode=True)`: a bundle that needs unsafe deserialization
+(a Lambda layer, i.e. arbitrary code) raises UnsafeModelError instead of running it. Only an explicit
+`unsafe=True` (`--unsafe` on the CLI) turns safe mode off. That is DANGEROUS: the file's code runs with
+your permissions, so use it only for files you made yourself or fully trust.
 """
 
 from __future__ import annotations
@@ -110,25 +112,34 @@ def save_bundle(
     return run_dir
 
 
-def load_model_safely(path: Path) -> keras.Model:
-    """keras.saving.load_model with safe_mode=True; arbitrary-code layers raise UnsafeModelError."""
+def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
+    """keras.saving.load_model with safe_mode=True; arbitrary-code layers raise UnsafeModelError.
+
+    `unsafe=True` runs the code stored in the file (Lambda layers): only for files you trust."""
     import keras
 
     import zoo.engine.preprocessing  # noqa: F401  registers zoo's serializable layers with Keras
 
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+    except TypeError as exc:  # e.g. a Lambda naming a function that is not registered: no code to run
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunDirError(
+            f"cannot load {path}: it needs custom code zoo does not have ({first_line})",
+            hint="rebuild the model from keras layers only (zoo's run directories never need custom code)",
+        ) from None
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise UnsafeModelError(
                 f"{path} needs unsafe deserialization (it contains a Lambda layer or other code)",
-                hint="zoo never runs code stored in a model file; rebuild it without Lambda layers",
+                hint="rebuild it without Lambda layers, or pass --unsafe (unsafe=True) only if you trust"
+                " the file: its code then runs with your permissions",
             ) from None
         raise RunDirError(f"cannot load {path}: {exc}") from None
 
 
-def load_bundle(run_dir: str | Path) -> Bundle:
-    """Read a run directory written by save_bundle (or `zoo finetune`)."""
+def load_bundle(run_dir: str | Path, *, unsafe: bool = False) -> Bundle:
+    """Read a run directory written by save_bundle (or `zoo finetune`); `unsafe` as in load_model_safely."""
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -143,7 +154,7 @@ def load_bundle(run_dir: str | Path) -> Bundle:
         raise RunDirError(f"{run_dir / LABELS_FILE}: expected a JSON list of class names")
     config = read_json(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else {}
     metrics = read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).is_file() else None
-    model = load_model_safely(run_dir / MODEL_FILE)
+    model = load_model_safely(run_dir / MODEL_FILE, unsafe=unsafe)
     if model.output_shape[-1] != len(labels):
         raise RunDirError(
             f"{run_dir}: the model has {model.output_shape[-1]} outputs but labels.json has {len(labels)}"

@@ -190,12 +190,14 @@ def make_predictor(
     policy: ResizePolicy | None = None,
     runtime: str = "keras",
     precision: str = "fp32",
+    unsafe: bool = False,
 ) -> Predictor:
     """Resolve what to run: a registry name/ModelSpec, a run directory (a Path, or a str naming a run
     directory) or Bundle, a .keras file (a Path), or a keras.Model.
 
     Labels come from, in order: `labels`, the run directory's labels.json, the shipped ImageNet names
-    (for 1000 outputs); otherwise predictions name classes by index ("class_17").
+    (for 1000 outputs); otherwise predictions name classes by index ("class_17"). `unsafe=True` lets a
+    model file run the code it stores (Lambda layers): dangerous, only for files you trust.
     """
     from zoo.engine.bundle import Bundle, is_bundle, load_bundle, load_model_safely
 
@@ -213,7 +215,11 @@ def make_predictor(
     ):
         path = Path(model_or_name)
         # a run directory, or a bare .keras file (safe mode; its classes are named by index)
-        model_or_name = load_model_safely(path) if path.suffix == ".keras" else load_bundle(path)
+        model_or_name = (
+            load_model_safely(path, unsafe=unsafe)
+            if path.suffix == ".keras"
+            else load_bundle(path, unsafe=unsafe)
+        )
     if isinstance(model_or_name, Bundle):
         model, spec = model_or_name.model, model_or_name.spec or spec
         labels = labels or model_or_name.labels
@@ -262,13 +268,14 @@ def predict(
     policy: ResizePolicy | None = None,
     batch_size: int = 32,
     progress: Progress | None = None,
+    unsafe: bool = False,
 ) -> list[Prediction]:
     """Top-k classes for each image file, in input order (folders are searched for image files).
 
     `model_or_name`: a registry name or alias, a run directory written by `zoo finetune`, a Bundle, or a
     keras.Model taking raw RGB 0-255. Probabilities are softmax over the outputs (models that already
     end in softmax are used as they are). A file that cannot be decoded gets a Prediction with `.error`
-    (on_bad_image="skip") or raises BadImage ("fail").
+    (on_bad_image="skip") or raises BadImage ("fail"). `unsafe`: see make_predictor (dangerous).
     """
     if top < 1:
         raise ModelConfigError(f"top must be at least 1, got {top}")
@@ -279,8 +286,9 @@ def predict(
     # its own Prediction with the error instead of stopping the others
     paths = [p for item in _as_paths(images) for p in (list_images(item) if item.is_dir() else [item])]
     predictor = make_predictor(
-        model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision
-    )
+        model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision,
+        unsafe=unsafe,
+    )  # fmt: skip
     results: list[Prediction] = []
     batches = iter_batches(paths, predictor.policy, batch_size, on_bad_image=on_bad_image)
     for start, batch in zip(range(0, len(paths), batch_size), batches, strict=True):
