@@ -111,8 +111,8 @@ def test_unreadable_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
     assert predictions[0].error is not None and case.reason in predictions[0].error
 
 
-@pytest.mark.slow
 # ---------------------------------------------------------------------------------------------- predict
+@pytest.mark.slow
 def test_predict_cli_answers_every_good_file_and_names_every_bad_one(tree, run_dir: Path) -> None:
     root, cases = tree
     decoded, skipped = expected(cases)
@@ -184,8 +184,8 @@ def test_embed_api_skips_with_reasons(tree, fixture_weights) -> None:
     assert embeddings.features.shape[0] == len(decoded) + 3 and np.isfinite(embeddings.features).all()
 
 
-@pytest.mark.slow
 # --------------------------------------------------------------------------------------------- evaluate
+@pytest.mark.slow
 def test_evaluate_cli_and_api_count_the_skipped_files(tree, run_dir: Path) -> None:
     root, cases = tree
     decoded, skipped = expected(cases)
