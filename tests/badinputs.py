@@ -3,7 +3,8 @@
 Image files: every kind is written by `write_bad_images(folder)`, which returns one `BadInput` per file:
     outcome "decoded": the decoder reads it (odd but valid: CMYK, 16-bit, palette + transparency, ...);
     outcome "skipped": the decoder refuses it with a one-line reason containing `reason`;
-    outcome "ignored": not an image file at all for the folder scanner (a symlink pointing at itself).
+    outcome "ignored": not an image file at all for the folder scanner (a symlink pointing at itself, a
+    named pipe); named directly, the decoder skips it with `reason` (and never blocks on the pipe).
 Data folders: `one_class`, `empty_class`, `symlink_loop_folder` and `many_tiny_images` build whole trees.
 
 Everything is tiny and written with Pillow (or by hand where Pillow refuses to write the bad thing).
@@ -37,7 +38,7 @@ class BadInput:
     kind: str
     path: Path
     outcome: Outcome
-    reason: str = ""  # a substring of the skip reason ("skipped" only)
+    reason: str = ""  # a substring of the reason the decoder gives when the file is named directly
 
 
 def good_image(path: Path, seed: int = 0, size: tuple[int, int] = (40, 48)) -> Path:
@@ -144,8 +145,9 @@ _IMAGE_CASES: dict[str, tuple[Callable[[Path], Path], Outcome, str]] = {
     "self_symlink": (
         lambda d: (os.symlink("self.jpg", d / "self.jpg"), d / "self.jpg")[1],
         "ignored",
-        "",
+        "symbolic links",
     ),
+    "fifo": (lambda d: (os.mkfifo(d / "pipe.jpg"), d / "pipe.jpg")[1], "ignored", "not a regular file"),
 }
 
 IMAGE_KINDS: tuple[str, ...] = tuple(_IMAGE_CASES)

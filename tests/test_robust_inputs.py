@@ -95,9 +95,9 @@ def test_each_kind_has_its_documented_outcome(kind: str, tmp_path: Path) -> None
     batch = decode_batch([case.path], ResizePolicy(24))
     if case.outcome == "decoded":
         assert batch.images.shape == (1, 24, 24, 3) and not batch.skipped
-    else:  # a self-pointing symlink named directly is unreadable; a folder scan never lists it
+    else:  # "ignored" files (a folder scan never lists them) named directly are skipped too
         assert len(batch) == 0 and len(batch.skipped) == 1
-        assert case.reason in batch.skipped[0][1] or case.outcome == "ignored"
+        assert case.reason in batch.skipped[0][1]
 
 
 def test_unreadable_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
@@ -146,6 +146,47 @@ def test_predict_api_reports_each_file(tree, run_dir: Path) -> None:
     assert set(decoded) <= {k for k, p in answers.items() if p.ok}
     with pytest.raises(BadImage, match="empty file"):
         zoo.predict(run_dir, [c.path for c in cases if c.kind == "zero_byte"], on_bad_image="fail")
+
+
+@pytest.mark.slow
+def test_predict_cli_names_pipes_and_devices_without_blocking(tree, run_dir: Path) -> None:
+    root, cases = tree
+    fifo = next(c.path for c in cases if c.kind == "fifo")
+    good = root / "b" / "0.png"
+    result = run_zoo("predict", "--model", str(run_dir), str(fifo), "/dev/zero", str(good), timeout=120)
+    assert result.returncode == 1 and result.stdout.startswith(str(good))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        f"Error: {fifo}: not a regular file (a pipe, socket or device)",
+        "Error: /dev/zero: not a regular file (a pipe, socket or device)",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["predict", "embed", "evaluate", "finetune"])
+def test_a_folder_of_only_bad_images_is_one_clear_error(
+    command: str, tmp_path: Path, run_dir, fixture_weights
+) -> None:
+    root = tmp_path / "data"
+    for name, kinds in (("a", ("zero_byte", "bomb")), ("b", ("truncated_png", "html_as_png"))):
+        for kind in kinds:
+            write_bad_image(root / name, kind)
+    argv = {
+        "predict": ("predict", "--model", str(run_dir), str(root)),
+        "embed": ("embed", BACKBONE, str(root), "--weights", str(fixture_weights), "--size", "32",
+                  "--out", str(tmp_path / "f.npy")),
+        "evaluate": ("evaluate", str(run_dir), str(root)),
+        "finetune": ("finetune", BACKBONE, str(root), *FINETUNE_FAST, "--out", str(tmp_path / "run")),
+    }[command]  # fmt: skip
+    message = {
+        "predict": "4 of 4 images could not be read.",
+        "embed": "Error: none of the 4 images could be decoded; nothing was written",
+        "evaluate": "Error: no image in the data set could be decoded",
+        "finetune": "Error: too few decodable images left to train and validate (4 skipped)",
+    }[command]
+    result = run_zoo(*argv)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "f.npy").exists() and not (tmp_path / "run" / "model.keras").exists()
 
 
 # ------------------------------------------------------------------------------------------------ embed

@@ -202,10 +202,14 @@ def register(app: typer.Typer) -> None:
                 precision=precision,
                 progress=progress,
             )
-        written = embeddings.save(out)
         for path, reason in embeddings.skipped:
             print(f"Skipped: {path}: {reason}", file=sys.stderr)
         rows, dims = embeddings.features.shape
+        if rows == 0:  # an empty features file would pass for a result
+            from zoo.errors import BadDataset
+
+            raise BadDataset(f"none of the {len(files)} images could be decoded; nothing was written")
+        written = embeddings.save(out)
         summary = {
             "model": embeddings.model,
             "images": rows,

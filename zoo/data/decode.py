@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -158,14 +159,16 @@ def decode_image(
 
 def _check_file(path: Path) -> None:
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         raise BadImage(path, "file not found") from None
     except OSError as exc:
         raise BadImage(path, f"cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise BadImage(path, "is a directory, not an image file")
-    if size == 0:
+    if not stat.S_ISREG(info.st_mode):  # opening a pipe or a device could block forever or never end
+        raise BadImage(path, "not a regular file (a pipe, socket or device)")
+    if info.st_size == 0:
         raise BadImage(path, "empty file (0 bytes)")
     if not os.access(path, os.R_OK):
         raise BadImage(path, "cannot read: permission denied")

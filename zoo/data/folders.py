@@ -63,9 +63,12 @@ def is_image_file(path: Path) -> bool:
 
 
 def list_images(path_or_dir: str | Path) -> list[Path]:
-    """One image file -> [it]; a folder -> every image file below it (recursively, sorted)."""
+    """One file -> [it]; a folder -> every image file below it (recursively, sorted).
+
+    A file named on its own is always returned, whatever it is: the decoder then says what is wrong with
+    it (not an image, a pipe, ...) instead of it silently vanishing."""
     path = Path(path_or_dir)
-    if path.is_file():
+    if path.exists() and not path.is_dir():
         return [path]
     if not path.is_dir():
         raise BadDataset(f"{path}: no such file or folder")
