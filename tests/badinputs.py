@@ -202,6 +202,35 @@ def symlink_loop_folder(root: Path) -> Path:
     return root
 
 
+def corrupt_run_dirs(run_dir: Path, dest: Path) -> dict[str, Path]:
+    """Copies of a run directory whose model.keras is random bytes, cut in half, or empty."""
+    import shutil
+
+    original = (run_dir / "model.keras").read_bytes()
+    damage = {
+        "garbage": np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+        "truncated": original[: len(original) // 2],
+        "empty": b"",
+    }
+    out = {}
+    for name, data in damage.items():
+        copy = dest / f"run_{name}"
+        shutil.copytree(run_dir, copy)
+        (copy / "model.keras").write_bytes(data)
+        out[name] = copy
+    return out
+
+
+def bad_csvs(folder: Path, image: Path) -> dict[str, Path]:
+    """`path,label` files that are not UTF-8: a Latin-1 label, and a PNG renamed to .csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    latin = folder / "latin1.csv"
+    latin.write_bytes(b"path,label\n" + os.fsencode(image) + b",caf\xe9\n" + os.fsencode(image) + b",tea\n")
+    binary = folder / "image.csv"
+    binary.write_bytes(image.read_bytes())
+    return {"latin1": latin, "binary": binary}
+
+
 def many_tiny_images(root: Path, count: int = 10_000, classes: int = 4) -> Path:
     """`count` 8x8 PNGs spread over `classes` class folders (about 1 s: one encoded image, copied)."""
     data = _png_bytes(Image.new("RGB", (8, 8), (200, 30, 30)))

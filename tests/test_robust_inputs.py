@@ -16,6 +16,8 @@ import pytest
 from badinputs import (
     IMAGE_KINDS,
     BadInput,
+    bad_csvs,
+    corrupt_run_dirs,
     empty_class,
     labelled_folder,
     many_tiny_images,
@@ -27,6 +29,7 @@ from badinputs import (
 )
 
 import zoo
+from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.errors import BadDataset, BadImage
 
@@ -305,3 +308,47 @@ def test_finetune_api_fail_policy_stops_at_a_bad_image(tmp_path: Path) -> None:
             BACKBONE, root, weights="none", image_size=32, epochs=1, fine_tune_epochs=0,
             on_bad_image="fail", tensorboard=False, out=str(tmp_path / "run"), verbose=False,
         )  # fmt: skip
+
+
+# ------------------------------------------------------------------------ broken model files and CSVs
+def zoo_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """The real entry point in this process (for commands that fail before reading any image)."""
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_a_corrupt_model_file_is_one_line_error(
+    damage: str, tree, run_dir: Path, tmp_path: Path, capsys
+) -> None:
+    root, _ = tree
+    broken = corrupt_run_dirs(run_dir, tmp_path)[damage]
+    expected_error = f"Error: cannot load {broken / 'model.keras'}: not a valid .keras archive (truncated"
+    for command in (
+        ("predict", "--model", str(broken), str(root / "b" / "0.png")),
+        ("evaluate", str(broken), str(root)),
+        ("export", str(broken), "--out", str(tmp_path / "out.keras")),
+    ):
+        code, err = zoo_cli(capsys, *command)
+        errors = [line for line in err.splitlines() if line.startswith("Error: ")]
+        assert code == 1 and len(errors) == 1 and errors[0].startswith(expected_error), err
+    assert not (tmp_path / "out.keras").exists()
+
+
+@pytest.mark.parametrize("kind", ["latin1", "binary"])
+def test_a_csv_that_is_not_utf8_is_a_data_error(kind: str, tree, tmp_path: Path, capsys) -> None:
+    root, _ = tree
+    csv_path = bad_csvs(tmp_path, root / "b" / "0.png")[kind]
+    code, err = zoo_cli(capsys, "finetune", BACKBONE, str(csv_path), "--out", str(tmp_path / "run"))
+    assert code == 1 and err.startswith(f"Error: {csv_path}: not a UTF-8 text file"), err
+    with pytest.raises(BadDataset, match="not a UTF-8 text file"):
+        zoo.evaluate(tiny_classifier(), csv_path, labels=["a", "b"], record=False)
+
+
+def test_a_registry_file_that_is_not_utf8_is_a_registry_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    registry = tmp_path / "user.yaml"
+    registry.write_bytes(b"models:\n  caf\xe9: {arch: MobileNet}\n")
+    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    code, err = zoo_cli(capsys, "list")
+    assert code == 1 and err.startswith(f"Error: {registry}: not UTF-8 text"), err

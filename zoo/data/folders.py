@@ -105,6 +105,11 @@ def read_csv(csv_path: str | Path) -> LabelledImages:
             rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     except OSError as exc:
         raise BadDataset(f"cannot read {csv_path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadDataset(
+            f"{csv_path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})",
+            hint="save the CSV as UTF-8 (`path,label` rows)",
+        ) from None
     if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
         rows = rows[1:]
     pairs: list[tuple[Path, str]] = []

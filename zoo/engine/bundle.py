@@ -135,7 +135,10 @@ def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
                 hint="rebuild it without Lambda layers, or pass --unsafe (unsafe=True) only if you trust"
                 " the file: its code then runs with your permissions",
             ) from None
-        raise RunDirError(f"cannot load {path}: {exc}") from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "File not found" in detail and path.is_file():  # Keras' words for a file that is no zip
+            detail = "not a valid .keras archive (truncated or corrupt)"
+        raise RunDirError(f"cannot load {path}: {detail}") from None
 
 
 def load_bundle(run_dir: str | Path, *, unsafe: bool = False) -> Bundle:
