@@ -194,3 +194,18 @@ def test_disk_full_during_zoo_export_is_a_clear_error_and_writes_nothing(tmp_pat
     assert err.startswith("Error: no space left") and "Hint: free some disk space" in err, err
     assert "Traceback" not in err and "internal error" not in err
     assert not out.exists() and not list(tmp_path.glob(".model.keras.*"))  # no staging file left either
+
+
+def test_zoo_home_that_is_a_file_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where ZOO_HOME should be")
+    monkeypatch.setenv("ZOO_HOME", str(blocker))
+    with FaultServer({FILE: DATA}) as server:
+        spec = make_spec(DATA, [server.file_url(FILE)])
+        monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", spec)))
+        child = zoo_process("pull", "tiny")
+        _, err = child.communicate(timeout=TIMEOUT)
+    assert child.returncode == 1
+    assert err.startswith(f"Error: cannot use {blocker}/") and "Not a directory" in err, err
+    assert "Hint: ZOO_HOME and --out must name folders you can write to" in err
+    assert blocker.read_text() == "a file where ZOO_HOME should be"

@@ -62,19 +62,28 @@ def main(argv: list[str] | None = None) -> int:
         print("Interrupted.", file=sys.stderr)
         return 130
     except OSError as exc:
-        if exc.errno not in _DISK_FULL or config.debug():
+        if config.debug() or exc.errno not in _DISK_FULL | _BAD_PLACE:
             return _internal_error(exc)
-        where = f" writing {exc.filename}" if exc.filename else ""
-        report_error(DiskSpaceError(f"no space left{where}: {exc.strerror}", hint=_FREE_SPACE))
+        report_error(_file_system_error(exc))
         return 1
     except Exception as exc:
         return _internal_error(exc)
     return 0
 
 
-# A full disk (or quota, or a file-size limit): the user's problem to fix, not a bug of zoo's.
+# The machine's problems, for the user to fix, not bugs of zoo's: a full disk (or quota, or file-size
+# limit), and a place zoo cannot write to (ZOO_HOME is a file, a read-only disk, no permission).
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+_BAD_PLACE = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS})
 _FREE_SPACE = "free some disk space (or point ZOO_HOME / --out at a larger disk) and run the command again"
+_WRITABLE = "ZOO_HOME and --out must name folders you can write to"
+
+
+def _file_system_error(exc: OSError) -> ZooError:
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in _DISK_FULL:
+        return DiskSpaceError(f"no space left{where}: {exc.strerror}", hint=_FREE_SPACE)
+    return ZooError(f"cannot use {exc.filename or 'a file'}: {exc.strerror}", hint=_WRITABLE)
 
 
 def _internal_error(exc: Exception) -> int:
