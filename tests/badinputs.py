@@ -221,6 +221,17 @@ def corrupt_run_dirs(run_dir: Path, dest: Path) -> dict[str, Path]:
     return out
 
 
+def bad_weight_files(folder: Path, real_weights: Path) -> dict[str, Path]:
+    """`.h5` weight files Keras cannot open: random bytes, and a real file cut in half."""
+    folder.mkdir(parents=True, exist_ok=True)
+    garbage = folder / "garbage.h5"
+    garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    truncated = folder / "truncated.h5"
+    data = real_weights.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    return {"garbage": garbage, "truncated": truncated}
+
+
 def bad_csvs(folder: Path, image: Path) -> dict[str, Path]:
     """`path,label` files that are not UTF-8: a Latin-1 label, and a PNG renamed to .csv."""
     folder.mkdir(parents=True, exist_ok=True)

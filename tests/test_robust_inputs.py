@@ -17,6 +17,7 @@ from badinputs import (
     IMAGE_KINDS,
     BadInput,
     bad_csvs,
+    bad_weight_files,
     corrupt_run_dirs,
     empty_class,
     labelled_folder,
@@ -352,3 +353,24 @@ def test_a_registry_file_that_is_not_utf8_is_a_registry_error(tmp_path: Path, ca
     monkeypatch.setenv("ZOO_REGISTRY", str(registry))
     code, err = zoo_cli(capsys, "list")
     assert code == 1 and err.startswith(f"Error: {registry}: not UTF-8 text"), err
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_broken_weights_file_is_one_line_error(
+    damage: str, tree, tmp_path: Path, capsys, fixture_weights
+) -> None:
+    root, _ = tree
+    weights = bad_weight_files(tmp_path, fixture_weights)[damage]
+    features = str(tmp_path / "f.npy")
+    commands = {
+        "predict": ("predict", BACKBONE, str(root / "b" / "0.png"), "--weights", str(weights)),
+        "embed": ("embed", BACKBONE, str(root / "b"), "--weights", str(weights), "--out", features),
+        "finetune": ("finetune", BACKBONE, str(root), *FINETUNE_FAST[2:], "--weights", str(weights),
+                     "--out", str(tmp_path / "run")),
+    }  # fmt: skip
+    for name, argv in commands.items():
+        code, err = zoo_cli(capsys, *argv)
+        errors = [line for line in err.splitlines() if line.startswith("Error: ")]
+        assert code == 1 and errors == [errors[0]], (name, err)
+        assert errors[0].startswith(f"Error: {weights}: not a readable Keras weights file"), (name, err)
+    assert not (tmp_path / "f.npy").exists() and not (tmp_path / "run" / "model.keras").exists()

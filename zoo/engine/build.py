@@ -233,6 +233,13 @@ def _build_keras(chosen: BuildPlan, weights_path: Path | None, *, flat_preproces
         model = constructor(**kwargs)
     except ValueError as exc:
         raise ModelConfigError(f"{chosen.spec.name}: keras.applications.{chosen.spec.arch}: {exc}") from None
+    except OSError as exc:  # h5py cannot open the weights file: not HDF5, truncated, unreadable
+        if weights_path is None:
+            raise
+        raise ModelConfigError(
+            f"{weights_path}: not a readable Keras weights file ({str(exc).strip() or type(exc).__name__})",
+            hint="pass a .h5 / .weights.h5 file that Keras saved for this architecture",
+        ) from None
     if flat_preprocessing:
         # keras.applications declares inputs=[tensor] when given input_tensor; rewrap so the model takes a
         # plain tensor (no "structure of inputs" warning on every call), sharing the same layers.
