@@ -182,6 +182,10 @@ def test_disk_full_during_zoo_pull_is_a_clear_error_and_nothing_is_trusted(tmp_p
         assert not list(cache.blobs_dir().glob("*/*"))
         assert pull(spec, progress=False).read_bytes() == DATA  # with room again: pulled and verified
     assert sha256(cached_path(spec, "top").read_bytes()) == sha256(DATA)
+    verify = zoo_process("cache", "verify", "--json")
+    out, err = verify.communicate(timeout=TIMEOUT)
+    assert verify.returncode == 0, err
+    assert [row["ok"] for row in json.loads(out)] == [True]
 
 
 @pytest.mark.slow
