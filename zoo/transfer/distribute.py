@@ -8,8 +8,8 @@
 
 MultiWorkerMirroredStrategy must be created before any other TensorFlow op runs (it configures the
 process's collective ops), and only once per process: `create_strategy` caches it. Its constructor
-waits for every worker to join; zoo bounds that wait and, on a timeout, names the peers whose ports do
-not answer.
+waits for every worker forever; zoo first waits, bounded in time, until every peer's port answers, and
+names the peers that do not.
 
 Importing this module does not import TensorFlow (the CLI validates options with it).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -148,6 +149,16 @@ def unreachable(addresses: Sequence[str], timeout: float = 1.0) -> list[str]:
     return out
 
 
+def describe_strategy(strategy: tf.distribute.Strategy, cluster: Cluster | None = None) -> str:
+    """'strategy: MirroredStrategy, 2 replicas', and this worker's place in a cluster."""
+    replicas = strategy.num_replicas_in_sync
+    text = f"strategy: {type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"
+    if cluster is not None:
+        role = "chief" if cluster.is_chief else "writes to a temporary directory"
+        text += f" (worker {cluster.address} of {len(cluster.workers)}, {role})"
+    return text
+
+
 _created: dict[str, tf.distribute.Strategy] = {}
 
 
@@ -181,24 +192,40 @@ def _new_strategy(name: str, cluster: Cluster | None, peer_timeout: float) -> tf
 
 def _multi_worker(cluster: Cluster, peer_timeout: float) -> tf.distribute.Strategy:
     import tensorflow as tf
-    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
 
     if not cluster.chief_job and cluster.task_type == "worker":
         os.environ["TF_CONFIG"] = json.dumps(tf_config_for(cluster.workers, cluster.index))
-    # The constructor waits for every worker with this (private) timeout, which is 0 = forever by default.
-    extended = collective.CollectiveAllReduceExtended
-    previous = extended._check_health_initial_timeout
-    extended._check_health_initial_timeout = max(1, round(peer_timeout))
+    wait_for_peers(cluster, peer_timeout)
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.2) -> None:
+    """Return once every peer's port accepts connections; PeerUnreachable after `timeout` seconds.
+
+    MultiWorkerMirroredStrategy's constructor waits for its peers forever (its own timeout does not
+    cover a peer that never answers). So each worker first listens on its own port with a plain socket
+    (its peers see it is up) and polls theirs; once all answer it closes the socket and TensorFlow's
+    server takes the port. A peer already past this point has TensorFlow's server on its port instead,
+    which answers the same way."""
+    host, _, port = cluster.address.rpartition(":")
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except RuntimeError as exc:
-        if "Timeout waiting for the cluster" not in str(exc):
-            raise
-        silent = unreachable(cluster.peers()) or cluster.peers()
+        listener = socket.create_server(("", int(port)))
+    except OSError as exc:
         raise PeerUnreachable(
-            f"worker {cluster.address} could not reach {', '.join(silent)} within {peer_timeout:g}s",
-            hint="start every worker (same --workers list, its own --worker-index) and check that the "
-            "hosts and ports are reachable from each other, or raise --peer-timeout",
+            f"worker {cluster.address} cannot listen on port {port}: {exc.strerror or exc}",
+            hint="another process holds the port: choose free ports for --workers",
         ) from None
+    try:
+        deadline = time.monotonic() + timeout
+        silent = unreachable(cluster.peers())
+        while silent and time.monotonic() < deadline:
+            time.sleep(poll)
+            silent = unreachable(silent)
     finally:
-        extended._check_health_initial_timeout = previous
+        listener.close()
+    if silent:
+        raise PeerUnreachable(
+            f"worker {cluster.address} could not reach {', '.join(silent)} within {timeout:g}s",
+            hint="start every worker (the same --workers list, each its own --worker-index), check that "
+            "the hosts and ports are reachable from each other, or raise --peer-timeout",
+        )

@@ -29,7 +29,13 @@ from zoo.errors import BadDataset, RunDirError
 from zoo.transfer import features as feature_cache
 from zoo.transfer import rundir
 from zoo.transfer.datasets import load_data
-from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, Cluster, create_strategy, resolve_cluster
+from zoo.transfer.distribute import (
+    DEFAULT_PEER_TIMEOUT,
+    Cluster,
+    create_strategy,
+    describe_strategy,
+    resolve_cluster,
+)
 from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
 from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
@@ -352,6 +358,7 @@ class _Run:
 
         total = cfg.epochs + cfg.fine_tune_epochs
         with TrainingProgress(total, self.verbose) as self.progress:
+            self.progress.log(describe_strategy(self.strategy, self.cluster))
             if cfg.epochs:
                 self._run_stage(1, cfg.epochs, self._stage1_arrays())
             if cfg.fine_tune_epochs:
