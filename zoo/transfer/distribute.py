@@ -152,7 +152,9 @@ def unreachable(addresses: Sequence[str], timeout: float = 1.0) -> list[str]:
 def describe_strategy(strategy: tf.distribute.Strategy, cluster: Cluster | None = None) -> str:
     """'strategy: MirroredStrategy, 2 replicas', and this worker's place in a cluster."""
     replicas = strategy.num_replicas_in_sync
-    text = f"strategy: {type(strategy).__name__}, {replicas} replica{'s' if replicas != 1 else ''}"
+    kind = type(strategy).__name__
+    kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(kind, kind).lstrip("_")
+    text = f"strategy: {kind}, {replicas} replica{'s' if replicas != 1 else ''}"
     if cluster is not None:
         role = "chief" if cluster.is_chief else "writes to a temporary directory"
         text += f" (worker {cluster.address} of {len(cluster.workers)}, {role})"
