@@ -148,6 +148,13 @@ _IMAGE_CASES: dict[str, tuple[Callable[[Path], Path], Outcome, str]] = {
         "symbolic links",
     ),
     "fifo": (lambda d: (os.mkfifo(d / "pipe.jpg"), d / "pipe.jpg")[1], "ignored", "not a regular file"),
+    # macOS leaves `._NAME` AppleDouble files (metadata, not pixels) next to every copied image
+    "appledouble": (
+        lambda d: _write(d / "._photo.jpg", b"\x00\x05\x16\x07" + bytes(60)),
+        "ignored",
+        "not an image",
+    ),
+    "upper_case_extension": (lambda d: good_image(d / "SHOUT.JPG", seed=14), "decoded", ""),
 }
 
 IMAGE_KINDS: tuple[str, ...] = tuple(_IMAGE_CASES)
