@@ -343,3 +343,26 @@ def test_workers_become_tf_config() -> None:
     assert resolve_cluster("auto", environ={}) is None
     with pytest.raises(ValueError, match="listed twice"):
         parse_workers("h:1,h:1")
+
+
+LATE = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    tf.constant(1.0) + 1  # a TensorFlow op before the strategy
+    from zoo.errors import ZooError
+    from zoo.transfer.distribute import Cluster, create_strategy
+    try:
+        create_strategy("multi-worker", Cluster((sys.argv[1],), 0), peer_timeout=5)
+    except ZooError as exc:
+        print(exc.message)
+    """
+)
+
+
+@pytest.mark.slow
+def test_multi_worker_after_other_tensorflow_ops_is_refused_clearly() -> None:
+    address = f"127.0.0.1:{free_ports(1)[0]}"
+    done = subprocess.run([sys.executable, "-c", LATE, address], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "must start before any other TensorFlow op" in done.stdout

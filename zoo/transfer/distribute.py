@@ -198,7 +198,16 @@ def _multi_worker(cluster: Cluster, peer_timeout: float) -> tf.distribute.Strate
     if not cluster.chief_job and cluster.task_type == "worker":
         os.environ["TF_CONFIG"] = json.dumps(tf_config_for(cluster.workers, cluster.index))
     wait_for_peers(cluster, peer_timeout)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as exc:
+        if "program startup" not in str(exc):
+            raise
+        raise ZooError(
+            "a multi-worker run must start before any other TensorFlow op runs in its process",
+            hint="run `zoo finetune --strategy multi-worker` (a process of its own), or call "
+            "zoo.finetune(strategy='multi-worker') before anything else uses TensorFlow",
+        ) from None
 
 
 def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.2) -> None:
