@@ -1,5 +1,6 @@
 """Faults injected into real processes: SIGKILL during the feature-cache write, during a checkpoint write and
-during `zoo export`; a full disk (RLIMIT_FSIZE in the child) during `zoo pull` and `zoo export`.
+during `zoo export`; Ctrl-C (SIGINT) during training; a full disk (RLIMIT_FSIZE in the child) during
+`zoo pull` and `zoo export`; a ZOO_HOME that is a file.
 
 Afterwards no half-written file is taken as complete, the cache still verifies, and the same command run
 again (or `--resume`) finishes. (SIGKILL during `zoo pull` is tests/test_hub_processes.py's, and SIGKILL
@@ -146,6 +147,26 @@ def test_sigkill_during_checkpoint_writes_then_resume_finishes_the_run(tmp_path:
     from zoo.engine.bundle import load_bundle
 
     assert load_bundle(run).labels == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_says_interrupted_and_the_run_resumes(tmp_path: Path) -> None:
+    data = labelled_folder(tmp_path / "data", {"a": 6, "b": 6})
+    run = tmp_path / "run"
+    child = zoo_process("finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--out", str(run))
+    stage1 = run / "checkpoints" / "stage1"
+    deadline = time.monotonic() + TIMEOUT
+    while not any(stage1.glob("ckpt-2*")) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=TIMEOUT)
+    assert child.returncode == 130 and err.rstrip().endswith("Interrupted.") and "Traceback" not in err, err
+
+    resumed = zoo_process("finetune", "--out", str(run), "--resume")
+    _, err = resumed.communicate(timeout=TIMEOUT)
+    assert resumed.returncode == 0, err
+    rows = list(csv.DictReader((run / "history.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
 
 
 @pytest.mark.slow

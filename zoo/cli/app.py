@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="zoo", standalone_mode=True)
     except SystemExit as exc:  # click exits through SystemExit with its own code
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        if code == 130:  # Typer turns Ctrl-C into a silent exit 130
+            print("Interrupted.", file=sys.stderr)
+        return code
     except ZooError as exc:
         report_error(exc)
         return 1
