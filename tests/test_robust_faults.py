@@ -170,6 +170,27 @@ def test_ctrl_c_during_training_says_interrupted_and_the_run_resumes(tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="zoo.transfer takes no lock on the run directory: two `zoo finetune --out SAME` started together "
+    "both run and interleave their files (config.json of one, model.keras of the other); reported, the fix "
+    "belongs in zoo/transfer/recipe.py (a lock file next to checkpoints/, refused when held)",
+)
+def test_two_runs_into_one_run_directory_are_not_both_accepted(tmp_path: Path) -> None:
+    data = labelled_folder(tmp_path / "data", {"a": 6, "b": 6})
+    run = tmp_path / "run"
+    children = [
+        zoo_process(
+            "finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--seed", seed, "--out", str(run)
+        )
+        for seed in ("1", "2")
+    ]
+    for child in children:
+        child.communicate(timeout=TIMEOUT)
+    assert sorted(child.returncode for child in children) == [0, 1]
+
+
+@pytest.mark.slow
 def test_sigkill_during_zoo_export_leaves_no_output_and_a_rerun_exports(tmp_path: Path) -> None:
     run = tiny_run(tmp_path / "run")
     out = tmp_path / "exported"
