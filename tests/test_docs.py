@@ -1,6 +1,7 @@
 """The docs stay true: the generated CLI reference is current, every command's --help has an example,
-every relative link resolves, the README starts with the two set-up commands, the commands the docs show
-use options that exist, every public function is documented, and shell completion works."""
+every relative link (and #anchor) resolves, the README starts with the two set-up commands, every `zoo`
+command line in the docs uses commands and options that exist, every public function is documented with
+its real signature, docs/index.md links every page, and shell completion works."""
 
 from __future__ import annotations
 
@@ -152,13 +153,12 @@ def _documented_parameters(api_doc: str, name: str) -> list[tuple[str, str]]:
     assert section, f"docs/python-api.md: no signature block for zoo.{name}"
     call = re.split(r"\)\s*->", section.group(1))[0].split(f"zoo.{name}(", 1)[1]
     args = ast.parse(f"def f({call}): pass").body[0].args
-    kinds = [
+    return [
         *((a.arg, "POSITIONAL_OR_KEYWORD") for a in args.args),
         *(((args.vararg.arg, "VAR_POSITIONAL"),) if args.vararg else ()),
         *((a.arg, "KEYWORD_ONLY") for a in args.kwonlyargs),
         *(((args.kwarg.arg, "VAR_KEYWORD"),) if args.kwarg else ()),
     ]
-    return kinds
 
 
 @pytest.mark.parametrize("name", zoo.__all__)
