@@ -81,8 +81,10 @@ class FinetuneConfig:
         out += [f"{name}: {message}" for name, ok, message in checks if not ok]
         if self.epochs + self.fine_tune_epochs < 1:
             out.append("--epochs/--fine-tune-epochs: at least one epoch must run")
-        if self.image_size is not None and self.image_size < 32:
-            out.append(f"--image-size: must be at least 32, got {self.image_size}")
+        # the same range as `zoo embed --size` / `zoo benchmark --image-size`: 100000 would try to decode
+        # every image to 30 GB before failing
+        if self.image_size is not None and not 32 <= self.image_size <= 1024:
+            out.append(f"--image-size: must be between 32 and 1024, got {self.image_size}")
         if not (self.unfreeze == "all" or isinstance(self.unfreeze, int) and self.unfreeze >= 0):
             out.append(f"--unfreeze: must be a number of layers or 'all', got {self.unfreeze!r}")
         unknown = sorted(set(self.augment or ()) - set(AUGMENTATIONS))
