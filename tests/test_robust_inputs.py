@@ -374,3 +374,12 @@ def test_a_broken_weights_file_is_one_line_error(
         assert code == 1 and errors == [errors[0]], (name, err)
         assert errors[0].startswith(f"Error: {weights}: not a readable Keras weights file"), (name, err)
     assert not (tmp_path / "f.npy").exists() and not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_a_benchmark_where_no_row_runs_is_an_error(run_dir: Path, tmp_path: Path, capsys) -> None:
+    broken = corrupt_run_dirs(run_dir, tmp_path)["truncated"]
+    code, err = zoo_cli(
+        capsys, "benchmark", str(broken), "--batch-size", "1", "--iters", "1", "--warmup", "0"
+    )
+    assert code == 1 and "Error: none of the 1 benchmark rows ran" in err, err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 import typer
 
 from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, usage_error
+from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -135,6 +136,11 @@ def register(app: typer.Typer) -> None:
             _show(frame, BENCH_VIEW, "benchmark")
         if out is not None:
             console.print(f"wrote {out}")
+        if len(frame) and (frame["status"] != "ok").all():  # some unsupported rows are normal; none ok is not
+            raise ZooError(
+                f"none of the {len(frame)} benchmark rows ran",
+                hint="the status column says why for each row (e.g. a model file that cannot be loaded)",
+            )
 
     @app.command("evaluate")
     def evaluate_cmd(
