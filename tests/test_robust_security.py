@@ -231,3 +231,23 @@ def test_a_lambda_naming_code_zoo_lacks_is_a_one_line_error(tmp_path: Path, caps
         code, _, err = zoo_cli(capsys, "predict", "--model", str(run), str(image), *flags)
         assert code == 1 and "needs custom code zoo does not have" in err and "internal error" not in err
         assert len(err.strip().splitlines()) == 2  # Error: ... and Hint: ...
+
+
+def test_serve_keeps_answering_while_a_client_stays_silent_and_then_drops_it(
+    served: Path, monkeypatch
+) -> None:
+    import socket
+    import time
+
+    from zoo.hub import server as server_module
+
+    monkeypatch.setattr(server_module._Handler, "timeout", 0.5)  # the real limit is a minute
+    with serve(served, log=None) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        silent = socket.create_connection((host, int(port)), timeout=10)
+        silent.sendall(b"GET /")  # half a request line, then nothing
+        assert request(server.url, f"/{FILE}") == (200, DATA)  # others are still served
+        start = time.monotonic()
+        assert silent.recv(1024) == b""  # closed by the server, not left hanging
+        assert time.monotonic() - start < 5
+        silent.close()

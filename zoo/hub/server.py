@@ -97,6 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: MirrorHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "zoo-serve"
+    timeout = 60  # seconds a connection may stay silent (mid-request or kept alive) before it is closed
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
