@@ -137,6 +137,11 @@ _IMAGE_CASES: dict[str, tuple[Callable[[Path], Path], Outcome, str]] = {
     "animated_gif": (lambda d: _animated_gif(d / "animated.gif"), "decoded", ""),
     "one_pixel": (lambda d: good_image(d / "dot.png", seed=5, size=(1, 1)), "decoded", ""),
     "non_utf8_name": (_non_utf8_name, "decoded", ""),
+    "non_utf8_name_empty": (
+        lambda d: _write(d / os.fsdecode(b"\xff-empty.png"), b""),
+        "skipped",
+        "empty file",
+    ),
     "long_name": (
         lambda d: good_image(d / ("n" * (LONG_NAME_BYTES - 4) + ".png"), seed=12),
         "decoded",

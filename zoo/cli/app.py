@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     if not config.debug():
         quiet.install()
+    # A file name that is not UTF-8 is printed as the bytes it is (as `ls` does) instead of failing the
+    # command under a strict UTF-8 stdout; stderr already escapes such characters.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         app(args=argv, prog_name="zoo", standalone_mode=True)
     except SystemExit as exc:  # click exits through SystemExit with its own code

@@ -74,8 +74,14 @@ def write_history_csv(history: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def write_skipped(skipped: Sequence[tuple[Path, str]], path: Path) -> Path:
-    """One `path<TAB>reason` line per image the decoder refused (an empty file when none)."""
-    atomic_write_text(path, "".join(f"{p}\t{reason}\n" for p, reason in skipped))
+    """One `path<TAB>reason` line per image the decoder refused (an empty file when none).
+
+    Paths keep their bytes: a file name that is not UTF-8 is written as the file system has it (read the
+    file back with errors="surrogateescape" to get the same str)."""
+    from zoo.engine.runtimes import atomic_write_bytes
+
+    text = "".join(f"{p}\t{reason}\n" for p, reason in skipped)
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
     return path
 
 
