@@ -6,7 +6,10 @@
 All three share one machine's cores, so this measures the coordination overhead (cluster start, the
 collective all-reduce of every step), not a speed-up: on real hardware each worker brings its own
 devices. Printed: wall time, the stage-2 seconds per epoch, their ratio to (a), and how far each run's
-final val loss is from (a)'s (dropout and augmentation are off, so they should agree to ~1e-6).
+val loss is from (a)'s at the end of stage 1 and at the end (dropout and augmentation are off). Stage 1
+(the head on cached features) agrees to rounding; in stage 2 the convolutions run on half batches and
+sums are taken in another order, and Adam's per-weight normalisation lets those rounding differences
+grow over the epochs.
 
     .venv/bin/python benchmarks/distributed.py [--quick]
 """
@@ -55,7 +58,13 @@ def summarize(out: Path, seconds: float) -> dict[str, float]:
     rows = list(csv.DictReader((out / "history.csv").open()))
     stage2 = [float(r["seconds"]) for r in rows if r["stage"] == "2"][1:]  # the first epoch traces
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"wall": seconds, "epoch": statistics.median(stage2), "val_loss": metrics["val_loss"]}
+    stage1 = [float(r["val_loss"]) for r in rows if r["stage"] == "1"]
+    return {
+        "wall": seconds,
+        "epoch": statistics.median(stage2),
+        "stage1_val_loss": stage1[-1],
+        "val_loss": metrics["val_loss"],
+    }
 
 
 def run_all(work: Path, settings: list[str]) -> dict[str, dict[str, float]]:
@@ -118,11 +127,16 @@ def main() -> None:
     cpus = os.cpu_count()
     print(f"{3 * per_class} images at 96 px, {epochs}+{epochs} epochs, global batch 16, {cpus} CPUs")
     base = results["(a) default, 1 process"]
-    print(f"{'run':32} {'wall s':>8} {'x (a)':>6} {'stage-2 s/epoch':>16} {'x (a)':>6} {'|dval_loss|':>12}")
+    print(
+        f"{'run':32} {'wall s':>8} {'x (a)':>6} {'stage-2 s/epoch':>16} {'x (a)':>6}"
+        f" {'|dval_loss| stage 1':>20} {'final':>9}"
+    )
     for name, row in results.items():
         print(
             f"{name:32} {row['wall']:8.1f} {row['wall'] / base['wall']:6.2f} {row['epoch']:16.3f}"
-            f" {row['epoch'] / base['epoch']:6.2f} {abs(row['val_loss'] - base['val_loss']):12.2e}"
+            f" {row['epoch'] / base['epoch']:6.2f}"
+            f" {abs(row['stage1_val_loss'] - base['stage1_val_loss']):20.1e}"
+            f" {abs(row['val_loss'] - base['val_loss']):9.1e}"
         )
 
 
