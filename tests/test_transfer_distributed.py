@@ -164,6 +164,7 @@ def test_two_workers_match_one_process(tmp_path: Path, data: Path, mirror: str, 
     logs = [(node / "stderr.txt").read_text() for node in nodes]
     assert "strategy: MultiWorkerMirroredStrategy, 2 replicas" in logs[0]
     assert "(written by the chief)" in logs[1]
+    assert all("computed backbone features" in log for log in logs)  # each worker fills its own cache
     for node in nodes:  # each node pulled the weights through the mirror into its own cache
         assert list((node / "zoo").rglob(WEIGHTS_FILE)), node
         assert list((node / "tmp").iterdir()) == []  # the other worker's checkpoint dir is gone
@@ -366,3 +367,15 @@ def test_multi_worker_after_other_tensorflow_ops_is_refused_clearly() -> None:
     done = subprocess.run([sys.executable, "-c", LATE, address], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "must start before any other TensorFlow op" in done.stdout
+
+
+def test_auto_is_the_default_strategy_without_several_gpus() -> None:
+    import tensorflow as tf
+
+    from zoo.transfer.distribute import create_strategy, describe_strategy
+
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        pytest.skip("auto picks MirroredStrategy on this host")
+    strategy = create_strategy("auto")
+    assert strategy is tf.distribute.get_strategy()
+    assert describe_strategy(strategy) == "strategy: DefaultDistributionStrategy, 1 replica"
