@@ -155,13 +155,18 @@ def run(
         raise ValueError("; ".join(problems))
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
-    state = _start_state(run_dir, resume)
-    if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
-        cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy)
-    else:
-        cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
-    train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
-    return _Run(cfg, run_dir, state, verbose, cluster, peer_timeout).execute(train, val)
+    writes_run_dir = cluster is None or cluster.is_chief  # other workers only read it
+    guard = rundir.exclusive_run_dir(run_dir) if writes_run_dir else contextlib.nullcontext()
+    with guard:
+        state = _start_state(run_dir, resume)
+        if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
+            cfg = replace(
+                FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy
+            )
+        else:
+            cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
+        train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
+        return _Run(cfg, run_dir, state, verbose, cluster, peer_timeout).execute(train, val)
 
 
 def with_absolute_paths(cfg: FinetuneConfig) -> FinetuneConfig:

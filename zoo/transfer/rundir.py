@@ -12,14 +12,16 @@ that is not on disk; a kill between the two only repeats that epoch.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.engine.bundle import read_json, write_json
+from zoo.errors import RunDirError
 from zoo.hub.cache import atomic_write_text
 
 HISTORY_FIELDS = (
@@ -116,3 +118,34 @@ class TensorBoardLog:
                 for tag, value in values.items():
                     tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=self._metadata)
             self._writers[split].flush()
+
+
+LOCK_FILE = ".zoo-run.lock"
+
+
+@contextlib.contextmanager
+def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory for one writer: a second `zoo finetune --out SAME` is refused at once.
+
+    An OS file lock (flock through filelock): it is released when the process ends, SIGKILL included,
+    so a killed run never leaves a stale lock in the way of `--resume`."""
+    from filelock import FileLock, Timeout
+
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunDirError(
+            f"{run_dir} is in use by another zoo finetune run",
+            hint="wait for it to finish (then --resume if needed), or choose another --out",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+        # a run refused before it wrote anything (bad data, nothing to resume) leaves no folder behind
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+            (run_dir / LOCK_FILE).unlink()
+            run_dir.rmdir()
