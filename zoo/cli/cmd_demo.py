@@ -1,4 +1,4 @@
-"""`zoo demo`: the main job end to end, offline (see zoo/demo.py)."""
+"""`zoo demo`: the main job end to end, offline (see zoo/demo_pipeline.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def demo(
 
     Example: zoo demo --out /tmp/zoo-demo
     """
-    from zoo.demo import print_summary, run_demo
+    from zoo.demo_pipeline import print_summary, run_demo
 
     result = run_demo(
         out=out, model=model, image_size=image_size, epochs=epochs, fine_tune_epochs=fine_tune_epochs
