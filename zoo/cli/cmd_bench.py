@@ -148,13 +148,15 @@ def register(app: typer.Typer) -> None:
         data_dir: Path = typer.Argument(
             ..., exists=True, help="Class folders (root/<class>/*.jpg; ImageNet val: root/<wnid>/*) or a CSV."
         ),
-        runtime: Runtime = typer.Option("keras", "--runtime"),
-        precision: Precision = typer.Option("fp32", "--precision"),
-        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1),
+        runtime: Runtime = typer.Option("keras", "--runtime", help="Inference runtime: keras or litert."),
+        precision: Precision = typer.Option("fp32", "--precision", help="Precision of the runtime."),
+        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
         limit: int | None = typer.Option(
             None, "--limit", min=1, help="Evaluate N images, spread over classes."
         ),
-        on_bad_image: Literal["skip", "fail"] = typer.Option("skip", "--on-bad-image"),
+        on_bad_image: Literal["skip", "fail"] = typer.Option(
+            "skip", "--on-bad-image", help="skip: count and report undecodable images; fail: stop."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
         unsafe: bool = typer.Option(False, "--unsafe", help=UNSAFE_HELP),
     ) -> None:
