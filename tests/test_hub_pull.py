@@ -158,7 +158,18 @@ def test_mirror_order_explicit_then_env_then_registry(monkeypatch):
             make_spec(DATA, [origin.file_url(FILE)]), mirrors=[explicit.url], progress=False
         )
         assert result.source == f"{env_mirror.url}/{FILE}"
-        assert len(explicit.gets()) == 1 and len(env_mirror.gets()) == 1 and origin.seen == []
+        # the explicit mirror is asked by name, then by content (the zoo serve layout), before moving on
+        assert [g.path for g in explicit.gets()] == [f"/{FILE}", f"/sha256/{sha256(DATA)}"]
+        assert len(env_mirror.gets()) == 1 and origin.seen == []
+
+
+def test_a_zoo_serve_mirror_is_found_by_content_when_its_file_name_differs(tmp_path):
+    (tmp_path / "renamed-on-the-mirror.h5").write_bytes(DATA)
+    with serve(tmp_path, log=None) as mirror:
+        result = pull_weights(make_spec(DATA), mirrors=[mirror.url], progress=False)
+        assert result.source == f"{mirror.url}/sha256/{sha256(DATA)}"
+        assert result.path.read_bytes() == DATA and result.path.name == FILE
+        assert [path for method, path in mirror.requests] == [f"/{FILE}", f"/sha256/{sha256(DATA)}"]
 
 
 @pytest.mark.usefixtures("fast_network")

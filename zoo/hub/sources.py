@@ -1,7 +1,8 @@
 """Where a weight file can come from, in order: mirrors (explicit, then ZOO_MIRROR), then the registry.
 
 A mirror is a base URL serving files by name (what `zoo serve` serves, or any static server holding the
-files): the file `resnet50.h5` of mirror `http://host:8000` is `http://host:8000/resnet50.h5`.
+files): the file `resnet50.h5` of mirror `http://host:8000` is `http://host:8000/resnet50.h5`; when its
+sha256 is published, `http://host:8000/sha256/<hex>` (what `zoo serve` also answers) is tried next.
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def mirror_bases(explicit: Iterable[str] | None = None) -> list[str]:
 
 def sources_for(weight: WeightFile, mirrors: Iterable[str] | None = None) -> list[Source]:
     token = config.mirror_token()
-    out = [Source(mirror_url(base, weight.file), "mirror", token) for base in mirror_bases(mirrors)]
+    out = []
+    for base in mirror_bases(mirrors):
+        out.append(Source(mirror_url(base, weight.file), "mirror", token))
+        if weight.sha256:  # a zoo serve mirror also has it by content, under whatever name it was pulled
+            out.append(Source(f"{base.rstrip('/')}/sha256/{weight.sha256}", "mirror", token))
     for url in weight.sources:
         out.append(Source(url, "hf" if url.startswith("hf://") else "url"))
     return out
