@@ -80,6 +80,28 @@ def user_registry_paths() -> list[Path]:
     return paths
 
 
+def _float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def http_timeout() -> float:
+    """ZOO_HTTP_TIMEOUT: seconds each socket operation of a download may wait (default 30)."""
+    return _float("ZOO_HTTP_TIMEOUT", 30.0)
+
+
+def http_retries() -> int:
+    """ZOO_HTTP_RETRIES: extra attempts per source after a transient failure (default 3)."""
+    return max(0, int(_float("ZOO_HTTP_RETRIES", 3)))
+
+
+def ca_bundle() -> str | None:
+    """A custom CA bundle for HTTPS: SSL_CERT_FILE, else REQUESTS_CA_BUNDLE."""
+    return os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
 def debug() -> bool:
     """ZOO_DEBUG=1 shows full tracebacks in the CLI."""
     return _flag("ZOO_DEBUG")

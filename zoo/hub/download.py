@@ -17,6 +17,7 @@ import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import config
 from zoo.errors import DiskSpaceError
 from zoo.hub import net
 from zoo.hub.cache import ensure_free_space
@@ -161,7 +162,7 @@ def download(
 
     Raises SourceFailed when this source cannot deliver; DiskSpaceError and OfflineError pass through.
     """
-    attempts = net.retries() + 1
+    attempts = config.http_retries() + 1
     last = ""
     for attempt in range(attempts):
         try:
@@ -196,5 +197,5 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
         exc = exc.reason if isinstance(exc.reason, BaseException) else exc
     if isinstance(exc, TimeoutError | socket.timeout):
-        return f"timed out after {net.timeout():g} s"
+        return f"timed out after {config.http_timeout():g} s"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

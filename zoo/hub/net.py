@@ -7,7 +7,6 @@ operation, default 30) and ZOO_HTTP_RETRIES (default 3). ZOO_OFFLINE/HF_HUB_OFFL
 
 from __future__ import annotations
 
-import os
 import ssl
 import urllib.request
 from functools import lru_cache
@@ -19,25 +18,6 @@ from zoo.errors import OfflineError
 USER_AGENT = f"zoo/{__version__}"
 
 
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def timeout() -> float:
-    return _float_env("ZOO_HTTP_TIMEOUT", 30.0)
-
-
-def retries() -> int:
-    return max(0, int(_float_env("ZOO_HTTP_RETRIES", 3)))
-
-
-def ca_bundle() -> str | None:
-    return os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
-
-
 @lru_cache(maxsize=4)
 def _ssl_context(cafile: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
@@ -46,7 +26,7 @@ def _ssl_context(cafile: str | None) -> ssl.SSLContext:
 def _opener() -> urllib.request.OpenerDirector:
     # Built per call (cheap) so that proxy and CA variables changed at run time are honoured;
     # ProxyHandler() with no argument reads the proxy variables (and NO_PROXY) from the environment.
-    https = urllib.request.HTTPSHandler(context=_ssl_context(ca_bundle()))
+    https = urllib.request.HTTPSHandler(context=_ssl_context(config.ca_bundle()))
     return urllib.request.build_opener(urllib.request.ProxyHandler(), https)
 
 
@@ -65,4 +45,4 @@ def open_url(
     )
     if token:
         request.add_unredirected_header("Authorization", f"Bearer {token}")
-    return _opener().open(request, timeout=timeout())
+    return _opener().open(request, timeout=config.http_timeout())
