@@ -10,28 +10,13 @@ ZOO_DEBUG=1 turns the hook off.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import importlib.machinery
-import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 
-
-@contextlib.contextmanager
-def silenced_stderr_fd() -> Iterator[None]:
-    """Point fd 2 at /dev/null (native code writes there directly), restoring it afterwards."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+from zoo._native import silenced_stderr_fd
 
 
 class _QuietLoader(importlib.abc.Loader):

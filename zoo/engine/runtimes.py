@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import config
+from zoo._native import quiet_native_stderr
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -351,7 +352,9 @@ class LiteRTRuntime(Runtime):
         with self._lock:
             if batch.shape != self._allocated_shape:
                 self._interpreter.resize_tensor_input(self._input_index, list(batch.shape), strict=False)
-                self._interpreter.allocate_tensors()
+                # the first allocation applies XNNPACK, which announces itself on fd 2 for every model
+                with quiet_native_stderr():
+                    self._interpreter.allocate_tensors()
                 self._allocated_shape = batch.shape
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
