@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, usage_error
+from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, stdout_console, usage_error
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ def _positive_ints(text: str, option: str) -> list[int]:
 
 def _show(frame: pd.DataFrame, view: dict[str, str], title: str) -> None:
     """A rich table of the `view` columns on stdout (not wrapped to 80 columns when piped)."""
-    from rich.console import Console
     from rich.table import Table
 
     shown = [c for c in view if c in frame.columns]
@@ -67,10 +66,7 @@ def _show(frame: pd.DataFrame, view: dict[str, str], title: str) -> None:
         grid.add_column(view[column], justify="right" if numeric else "left", no_wrap=numeric)
     for row in frame[shown].itertuples(index=False):
         grid.add_row(*(_view_cell(c, v) for c, v in zip(shown, row, strict=True)))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(grid)
+    stdout_console().print(grid)
 
 
 def _view_cell(column: str, value: object) -> str:

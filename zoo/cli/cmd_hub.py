@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli.common import print_json, stderr_console, usage_error
+from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.errors import ChecksumMismatch, ZooError
 
 
@@ -109,7 +109,6 @@ def cache_ls(
     """
     from dataclasses import asdict
 
-    from rich.console import Console
     from rich.table import Table
 
     from zoo.hub.manage import select
@@ -123,7 +122,7 @@ def cache_ls(
         table.add_column(column, overflow="fold")  # wrap long names rather than cut them
     for m in manifests:
         table.add_row(m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust)
-    Console().print(table) if manifests else stderr_console().print("The cache is empty.")
+    stdout_console().print(table) if manifests else stderr_console().print("The cache is empty.")
 
 
 @cache_app.command("path")

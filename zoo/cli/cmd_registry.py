@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli.common import print_json, usage_error
+from zoo.cli.common import print_json, stdout_console, usage_error
 from zoo.listing import FORMATS, SORT_KEYS
 
 SortKey = StrEnum("SortKey", {key: key for key in SORT_KEYS})
@@ -20,15 +20,6 @@ def _registry_option() -> typer.models.OptionInfo:
     return typer.Option(
         None, "--registry", exists=True, dir_okay=False, readable=True, metavar="PATH", help=REGISTRY_HELP
     )
-
-
-def _stdout_console():
-    """Rich on stdout; when piped, wide enough that no cell is cut (rich would assume 80 columns)."""
-    import sys
-
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 1000)
 
 
 def list_command(
@@ -119,7 +110,7 @@ def _print_table(rows: list[dict], columns: list) -> None:
         table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
     for cells in text_cells(rows, columns):
         table.add_row(*cells)
-    console = _stdout_console()
+    console = stdout_console()
     console.print(table)
     if not rows:
         typer.echo("No model matches these filters.", err=True)
@@ -152,7 +143,7 @@ def info_command(
 def _print_info(data: dict) -> None:
     from rich.table import Table
 
-    console = _stdout_console()
+    console = stdout_console()
     console.print(f"[bold]{data['name']}[/bold]  ({data['arch']}, {data['family']})")
     facts = Table(box=None, show_header=False, pad_edge=False)
     facts.add_column(style="dim")

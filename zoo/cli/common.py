@@ -26,6 +26,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def stdout_console():
+    """Rich on stdout (data); when piped, wide enough that no cell is cut (rich would assume 80 columns)."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 1000)
+
+
 def stderr_console():
     """A rich console on stderr, for progress and logs (stdout carries data only)."""
     from rich.console import Console
