@@ -21,14 +21,12 @@ your permissions, so use it only for files you made yourself or fully trust.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo.atomic import atomic_path, atomic_write_text
 from zoo.errors import RunDirError, UnknownModel, UnsafeModelError
-from zoo.hub.cache import atomic_write_text
 
 if TYPE_CHECKING:
     import keras
@@ -80,15 +78,8 @@ def read_json(path: Path) -> Any:
 
 def save_model_atomic(model: keras.Model, path: Path) -> None:
     """model.save to a temporary file next to `path`, then rename: never a half-written model.keras."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, prefix=f".{path.stem}.", suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_bundle(

@@ -153,7 +153,7 @@ def _require_agreement(format: str, agreement: Agreement, out: Path) -> None:
 
 
 def _write_labels(out: Path, labels: list[str]) -> Path:
-    from zoo.hub.cache import atomic_write_text
+    from zoo.atomic import atomic_write_text
 
     path = out.with_name(out.name + ".labels.json")
     atomic_write_text(path, json.dumps(labels, indent=2) + "\n")

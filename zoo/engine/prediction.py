@@ -79,8 +79,7 @@ class Embeddings:
         """Write `.npy` (+ `<stem>.paths.json`) or `.parquet` (a "path" column, then f0..f{D-1}).
 
         Returns the files written."""
-        from zoo.engine.runtimes import atomic_write_bytes
-        from zoo.hub.cache import atomic_write_text
+        from zoo.atomic import atomic_write_bytes, atomic_write_text
 
         out = Path(out)
         check_embedding_output(out)

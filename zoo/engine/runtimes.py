@@ -31,6 +31,7 @@ import numpy as np
 
 from zoo import config
 from zoo._native import quiet_native_stderr
+from zoo.atomic import atomic_write_bytes
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -463,16 +464,3 @@ def model_digest(model: keras.Model) -> str:
 def _array_digest(array: np.ndarray) -> str:
     array = np.ascontiguousarray(array, dtype=np.float32)
     return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: a kill leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo import config
+from zoo.atomic import atomic_write_text
 from zoo.errors import DiskSpaceError
 from zoo.registry import ModelSpec, WeightFile
 
@@ -97,18 +98,6 @@ def write_manifest(manifest: Manifest) -> Path:
     path = manifest_path(manifest.model, manifest.variant)
     atomic_write_text(path, json.dumps(asdict(manifest), indent=2, sort_keys=True) + "\n")
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def iter_manifests() -> Iterator[Manifest]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo import config
+from zoo.atomic import atomic_path
 from zoo.hub.verify import hash_file
 
 if TYPE_CHECKING:
@@ -103,19 +102,12 @@ class FeatureCache:
     def store(self, digests: Sequence[str], features: np.ndarray, bad: dict[str, str]) -> Path:
         """Write the entry atomically; `digests[i]` is the image of `features[i]`."""
         path = self.path([*digests, *bad])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".entry.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    digests=np.asarray(list(digests), dtype=str),
-                    features=np.asarray(features, np.float32),
-                    bad_digests=np.asarray(list(bad), dtype=str),
-                    bad_reasons=np.asarray(list(bad.values()), dtype=str),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, prefix=".entry.", suffix=".npz") as tmp, tmp.open("wb") as handle:
+            np.savez(
+                handle,
+                digests=np.asarray(list(digests), dtype=str),
+                features=np.asarray(features, np.float32),
+                bad_digests=np.asarray(list(bad), dtype=str),
+                bad_reasons=np.asarray(list(bad.values()), dtype=str),
+            )
         return path

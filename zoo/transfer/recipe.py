@@ -160,9 +160,7 @@ def run(
     with guard:
         state = _start_state(run_dir, resume)
         if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
-            cfg = replace(
-                FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy
-            )
+            cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy)
         else:
             cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
         train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported

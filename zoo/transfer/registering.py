@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 
 from zoo import config, registry
+from zoo.atomic import atomic_write_text
 from zoo.engine.bundle import CONFIG_FILE, LABELS_FILE, MODEL_FILE, read_json
 from zoo.errors import RegistryError, RunDirError, UnknownModel
-from zoo.hub.cache import atomic_write_text
 
 
 def register(run_dir: str | Path, name: str, *, force: bool = False) -> Path:

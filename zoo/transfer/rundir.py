@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.atomic import atomic_write_bytes, atomic_write_text
 from zoo.engine.bundle import read_json, write_json
 from zoo.errors import RunDirError
-from zoo.hub.cache import atomic_write_text
 
 HISTORY_FIELDS = (
     "epoch",
@@ -80,7 +80,6 @@ def write_skipped(skipped: Sequence[tuple[Path, str]], path: Path) -> Path:
 
     Paths keep their bytes: a file name that is not UTF-8 is written as the file system has it (read the
     file back with errors="surrogateescape" to get the same str)."""
-    from zoo.engine.runtimes import atomic_write_bytes
 
     text = "".join(f"{p}\t{reason}\n" for p, reason in skipped)
     atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
