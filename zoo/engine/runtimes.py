@@ -32,6 +32,7 @@ import numpy as np
 from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
+from zoo.engine.fingerprint import update_with_weights
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -454,10 +455,7 @@ def model_digest(model: keras.Model) -> str:
     """sha256 of a model's architecture (its config) and every weight value."""
     digest = hashlib.sha256()
     digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
-    for variable in model.weights:
-        value = np.asarray(variable.numpy())
-        digest.update(f"{variable.path}:{value.dtype}:{value.shape}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
+    update_with_weights(digest, model)
     return digest.hexdigest()
 
 

@@ -25,7 +25,7 @@ from zoo.atomic import atomic_path
 from zoo.hub.verify import hash_file
 
 if TYPE_CHECKING:
-    import keras
+    pass
 
 FORMAT_VERSION = 1
 
@@ -47,15 +47,6 @@ def image_digests(paths: Sequence[Path]) -> list[str]:
         except OSError:
             digests.append("unreadable:" + hashlib.sha256(str(path).encode()).hexdigest())
     return digests
-
-
-def weights_checksum(model: keras.Model) -> str:
-    """sha256 over the model's weight values: identifies the weights actually loaded, whatever the source."""
-    digest = hashlib.sha256()
-    for variable in model.weights:
-        digest.update(variable.path.encode())
-        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
-    return digest.hexdigest()
 
 
 def extractor_key(model_name: str, weights_sha256: str, image_size: int, policy: object) -> str:

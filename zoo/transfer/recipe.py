@@ -25,6 +25,7 @@ import numpy as np
 
 from zoo.data.folders import LabelledImages, class_weights
 from zoo.engine.bundle import CONFIG_FILE, save_bundle, write_json
+from zoo.engine.fingerprint import weights_sha256
 from zoo.errors import BadDataset, RunDirError
 from zoo.transfer import features as feature_cache
 from zoo.transfer import rundir
@@ -412,7 +413,7 @@ class _Run:
         digests = feature_cache.image_digests(paths)
         key = feature_cache.extractor_key(
             self.cfg.model,
-            feature_cache.weights_checksum(self.net.backbone),
+            weights_sha256(self.net.backbone),
             self.image_size,
             self.policy,
         )
