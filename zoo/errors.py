@@ -18,6 +18,12 @@ class ZooError(Exception):
         return self.message
 
 
+class InvalidSetting(ZooError, ValueError):
+    """A value the caller chose that zoo cannot accept (an unknown runtime, a size out of range, ...).
+
+    A ValueError too, so code that caught ValueError from earlier versions keeps working."""
+
+
 class RegistryError(ZooError):
     """registry.yaml (or a user registry) is malformed: names the entry and the field."""
 

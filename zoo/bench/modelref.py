@@ -72,7 +72,7 @@ def load_model(
     """Build (registry) or read (file, run directory) the model. `weights` applies to registry models;
     `unsafe=True` lets a model file run the code it stores (dangerous: only for files you trust)."""
     from zoo.engine.bundle import load_bundle, load_model_safely
-    from zoo.hub.verify import hash_file
+    from zoo.hashing import hash_file
 
     if ref.kind == "bundle":
         bundle = load_bundle(ref.name, unsafe=unsafe)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from zoo import config
 from zoo.errors import DiskSpaceError
+from zoo.hashing import CHUNK, Digester, Digests, read_chunks
 from zoo.hub import net
 from zoo.hub.cache import ensure_free_space
 from zoo.hub.progress import ProgressCallback
-from zoo.hub.verify import CHUNK, Digester, Digests, read_chunks
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 # network failures worth another try (with Range when the server allows it)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from zoo import config
 from zoo.errors import ChecksumMismatch, OfflineError, WeightsUnavailable
+from zoo.hashing import Digester, Digests, read_chunks
 from zoo.hub import cache, download, hf, sources
 from zoo.hub.progress import note, transfer_progress
 from zoo.hub.pull import Expected, PullResult, store_verified
-from zoo.hub.verify import Digester, Digests, check, read_chunks
+from zoo.hub.verify import check
 from zoo.registry import ModelSpec, WeightFile
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from zoo import config, registry
 from zoo.errors import UnknownModel, ZooError
+from zoo.hashing import hash_file
 from zoo.hub import cache
 from zoo.hub.cache import Manifest
 from zoo.hub.fetch import copy_verified
 from zoo.hub.pull import Expected, PullResult, resolve, store_verified
-from zoo.hub.verify import hash_file, mismatch
+from zoo.hub.verify import mismatch
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from zoo import registry
+from zoo.hashing import Digests
 from zoo.hub import cache
 from zoo.hub.progress import note
-from zoo.hub.verify import Digests
 from zoo.registry import ModelSpec, WeightFile
 
 

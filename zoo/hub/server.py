@@ -22,8 +22,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from zoo.hashing import CHUNK, hash_file
 from zoo.hub import cache
-from zoo.hub.verify import CHUNK, hash_file
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

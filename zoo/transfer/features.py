@@ -22,7 +22,7 @@ import numpy as np
 
 from zoo import config
 from zoo.atomic import atomic_path
-from zoo.hub.verify import hash_file
+from zoo.hashing import hash_file
 
 if TYPE_CHECKING:
     pass

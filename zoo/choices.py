@@ -1,0 +1,60 @@
+"""The vocabulary: every fixed set of choices zoo accepts, in one import-free module.
+
+Everything else (the library's checks, the CLI's options, the docs) reads these tuples, so adding a
+runtime, a precision or a format is one edit here. Nothing in this module imports anything of zoo's.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# ------------------------------------------------------------------------------ inference runtimes
+RUNTIMES = ("keras", "litert")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")
+# Which precision each runtime can run (keras: a frozen tf.function graph; litert: the LiteRT
+# interpreter with XNNPACK).
+RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "keras": ("fp32", "bf16", "fp16"),
+    "litert": ("fp32", "fp16", "int8", "int8-full"),
+}
+# The precisions a fine-tuning run can train in (mixed precision policies).
+TRAIN_PRECISIONS = ("fp32", "bf16")
+
+Runtime = Literal["keras", "litert"]
+Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
+
+# ------------------------------------------------------------------------------------------ images
+# What to do with a file that cannot be decoded: skip it (and report why) or stop.
+ON_BAD_IMAGE = ("skip", "fail")
+OnBadImage = Literal["skip", "fail"]
+
+# The input sizes zoo builds models at and decodes images to, in pixels per side.
+MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 1024
+
+POOLINGS = ("avg", "max")
+Pooling = Literal["avg", "max"]
+
+# What `--weights` may name where a registry model is built for measuring.
+WEIGHT_CHOICES = ("none", "imagenet")
+
+# ------------------------------------------------------------------------------------- fine-tuning
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
+CLASS_WEIGHTS = ("auto", "none")
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+
+# ------------------------------------------------------------------------------------------ outputs
+EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx")
+LIST_FORMATS = ("table", "md", "csv", "json")
+TABLE_FORMATS = (*LIST_FORMATS, "html")
+# Published tables `zoo table` can join with measured figures.
+TABLE_SOURCES = ("keras.io", "classic")
+EMBEDDING_SUFFIXES = (".npy", ".parquet")
+
+
+def image_size_problem(size: int) -> str | None:
+    """Why `size` is not an image size zoo accepts, or None when it is."""
+    if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        return f"must be between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}, got {size}"
+    return None
