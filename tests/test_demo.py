@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.demo_pipeline import format_table
+from zoo._demo import format_table
 
 
 @pytest.mark.slow

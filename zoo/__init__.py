@@ -32,7 +32,7 @@ _API = {
     "table": "zoo.bench:table",
     "finetune": "zoo.transfer:finetune",
     "register": "zoo.transfer:register",
-    "demo": "zoo.demo_pipeline:run_demo",  # a module named zoo.demo would shadow this name once imported
+    "demo": "zoo._demo:run_demo",
 }
 
 __all__ = sorted(_API)

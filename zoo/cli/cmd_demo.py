@@ -1,4 +1,4 @@
-"""`zoo demo`: the main job end to end, offline (see zoo/demo_pipeline.py)."""
+"""`zoo demo`: the main job end to end, offline (see zoo/_demo.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import typer
 
 from zoo.cli.common import print_json
 
+app = typer.Typer()
 
+
+@app.command("demo")
 def demo(
     out: Path = typer.Option(
         Path("zoo-demo"), "--out", "-o", file_okay=False, help="Folder for the dataset and the run directory."
@@ -29,7 +32,7 @@ def demo(
 
     Example: zoo demo --out /tmp/zoo-demo
     """
-    from zoo.demo_pipeline import print_summary, run_demo
+    from zoo._demo import print_summary, run_demo
 
     result = run_demo(
         out=out, model=model, image_size=image_size, epochs=epochs, fine_tune_epochs=fine_tune_epochs
@@ -48,6 +51,6 @@ def demo(
         print_summary(result)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
-    app.command("demo")(demo)
+def register(root: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    root.add_typer(app)
