@@ -90,7 +90,9 @@ def test_evaluate_a_run_directory_gives_the_constructed_accuracy(run_dir: Path, 
     result = CliRunner().invoke(app, ["evaluate", str(run_dir), str(data_dir), "--json", "--limit", "3"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["images"] == 3 and payload["top5"] is not None
+    # one image of each of the first three classes (DOG, apple_pie, cat): rank 5, rank 1, rank 3
+    assert payload["images"] == 3
+    assert (payload["top1"], payload["top5"]) == (pytest.approx(1 / 3), pytest.approx(1.0))
     assert len(read_results(kind="evaluate")) == 2
 
 
