@@ -183,7 +183,7 @@ def evaluate(
     loaded = load(ref, weights=weights, labels=labels if ref.kind == "object" else None, unsafe=unsafe)
     targets = map_classes(data.classes, *_model_classes(loaded))
     height, width = input_size(loaded.model)
-    policy = loaded.resize_policy((height, width), crop_pct=1.0)
+    policy = loaded.resize_policy((height, width), crop_pct=1.0)  # no centre crop without a registry entry
     calibration = _first_images(data, policy)
     predictor = _runtime(loaded, runtime, precision, calibration)
     scores = score(

@@ -1,5 +1,5 @@
-"""`zoo predict` and `zoo embed`: thin wrappers over zoo.engine._predict (imported inside the commands, so
-`zoo --help` never loads TensorFlow).
+"""`zoo predict` and `zoo embed`: thin wrappers over zoo.engine's predict and embed (imported inside the
+commands, so `zoo --help` never loads TensorFlow).
 
 Paths are checked before any work (a missing one is a usage error, exit 2). A file that exists but cannot
 be decoded gets a one-line `Error:` on stderr while the other files are still answered; `zoo predict` then
@@ -143,7 +143,7 @@ def predict_cmd(
     _check_runtime(runtime, precision)
     files = _expand(_existing(images, "IMAGE"))
 
-    from zoo.engine._predict import predict
+    from zoo.engine import predict
 
     target = model_dir if model_dir is not None else name
     with _image_progress("predict") as progress:
@@ -197,7 +197,7 @@ def embed_cmd(
     _check_runtime(runtime, precision)
     files = _expand(_existing(images, "IMAGE_OR_DIR"))
 
-    from zoo.engine._predict import check_embedding_output, embed
+    from zoo.engine import check_embedding_output, embed
 
     check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
     with _image_progress("embed") as progress:

@@ -24,6 +24,7 @@ _API = {
     "predict": "zoo.engine._predict:predict",
     "embed": "zoo.engine._predict:embed",
     "load_embeddings": "zoo.engine._predict:load_embeddings",
+    "check_embedding_output": "zoo.engine._predict:check_embedding_output",
     "Prediction": "zoo.engine._predict:Prediction",
     "TopK": "zoo.engine._predict:TopK",
     "Embeddings": "zoo.engine._predict:Embeddings",
