@@ -62,7 +62,7 @@ def main() -> None:
     import keras
 
     from zoo.data.decode import ResizePolicy, decode_batch, decode_image, default_workers, iter_batches
-    from zoo.engine.prediction import batch_function
+    from zoo.engine._predict import batch_function
     from zoo.engine.preprocessing import ImagenetPreprocessing
 
     policy = ResizePolicy(224, "bilinear", 0.875)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,9 @@ def test_evaluate_a_run_directory_gives_the_constructed_accuracy(run_dir: Path, 
     result = CliRunner().invoke(app, ["evaluate", str(run_dir), str(data_dir), "--json", "--limit", "3"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["images"] == 3 and payload["top5"] is not None
+    # one image of each of the first three classes (DOG, apple_pie, cat): rank 5, rank 1, rank 3
+    assert payload["images"] == 3
+    assert (payload["top1"], payload["top5"]) == (pytest.approx(1 / 3), pytest.approx(1.0))
     assert len(read_results(kind="evaluate")) == 2
 
 
@@ -135,26 +138,69 @@ def test_evaluate_a_model_object_with_its_labels(data_dir: Path) -> None:
         evaluate(colour_model(), data_dir, labels=["a", "b"])
 
 
-@pytest.mark.slow
-def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path) -> None:
-    from zoo.bench import evaluate
+REPO = Path(__file__).resolve().parent.parent
+CLASSIFIER = "mobilenet_2_5_128_tf.h5"  # the real ImageNet MobileNet v1 0.25 at 128, with its head
+CLASSIFIER_SHA256 = "fe295db7f78635f1403127e3ba8cdc6237f83262bdb745063a67c1d81190c7f8"
+# Real photos, and the rank (1 = the model's first choice) of the class each one's folder names:
+# two top-1 hits, two top-5-only hits (ranks 2 and 5), two misses (rank 6, just outside, and the last).
+PHOTOS = {
+    "glass/glass116.jpg": 1,
+    "plastic/plastic329.jpg": 1,
+    "paper/paper106.jpg": 2,
+    "cardboard/cardboard314.jpg": 5,
+    "trash/trash1.jpg": 6,
+    "metal/metal102.jpg": 1000,
+}
 
+
+@pytest.fixture(scope="module")
+def shared() -> Path:
+    """../shared (or ZOO_FIXTURES' parent): the real classifier weights and real photos."""
+    fixtures = Path(os.environ.get("ZOO_FIXTURES") or REPO.parent / "shared" / "fixtures")
+    if not (fixtures / CLASSIFIER).is_file() or not (fixtures.parent / "data" / "trashnet6").is_dir():
+        pytest.skip(f"{CLASSIFIER} or data/trashnet6 not found under {fixtures.parent}")
+    return fixtures.parent
+
+
+def plain_keras_ranking(weights: Path, photos: list[Path]) -> np.ndarray:
+    """Independently of zoo's model building: keras.applications.MobileNet + its preprocess_input on the
+    decoded pixels; each row the 1000 probabilities of one photo."""
+    import keras
+
+    from zoo import registry
+    from zoo.data.decode import ResizePolicy, decode_batch
+
+    pixels = decode_batch(photos, ResizePolicy.from_spec(registry.get("mobilenet_v1_025_128"))).images
+    model = keras.applications.MobileNet(alpha=0.25, input_shape=(128, 128, 3), weights=str(weights))
+    inputs = keras.applications.mobilenet.preprocess_input(pixels.astype(np.float32))
+    return np.asarray(model.predict(inputs, verbose=0))
+
+
+@pytest.mark.slow
+def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path, shared: Path) -> None:
+    from zoo.bench import evaluate
+    from zoo.hub.manage import import_file
+
+    photos = [shared / "data" / "trashnet6" / "val" / p for p in PHOTOS]
+    probabilities = plain_keras_ranking(shared / "fixtures" / CLASSIFIER, photos)
     wnids = imagenet_wnids()
     root = tmp_path / "val"
-    for index in (0, 999):
-        (root / wnids[index]).mkdir(parents=True)
-        for k in range(2):
-            Image.new("RGB", (150, 130), (40 * k, 90, 200)).save(root / wnids[index] / f"ILSVRC_{k}.JPEG")
-    frame = evaluate("mobilenet_v1_025_128", root, weights="none", batch_size=3)
+    for k, (photo, rank, row) in enumerate(zip(photos, PHOTOS.values(), probabilities, strict=True)):
+        order = np.argsort(-row)
+        ranked = row[order]
+        # the target's side of the top-1 and top-5 boundaries must not hang on float round-off
+        boundary = {1: 0, 2: 0, 5: 4, 6: 4}.get(rank)
+        assert boundary is None or ranked[boundary] - ranked[boundary + 1] > 5e-4, photo
+        folder = root / wnids[order[rank - 1]]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"ILSVRC_{k}.JPEG").write_bytes(photo.read_bytes())
+
+    import_file(shared / "fixtures" / CLASSIFIER, "mobilenet_v1_025_128", "top")
+    frame = evaluate("mobilenet_v1_025_128", root, batch_size=4)
     row = frame.iloc[0]
-    assert (row["model"], row["images"], row["classes"], row["image_size"]) == (
-        "mobilenet_v1_025_128",
-        4,
-        2,
-        128,
-    )
-    assert row["top1"] in (0, 0.25, 0.5, 0.75, 1) and row["top1"] <= row["top5"]
-    assert row["weights"] == "none" and row["weights_sha256"] is None
+    assert (row["model"], row["images"], row["image_size"]) == ("mobilenet_v1_025_128", 6, 128)
+    assert row["top1"] == pytest.approx(2 / 6) and row["top5"] == pytest.approx(4 / 6)
+    assert row["weights"] == "imagenet" and row["weights_sha256"] == CLASSIFIER_SHA256
 
 
 def test_unknown_imagenet_folders_fail_before_any_weights_are_fetched(

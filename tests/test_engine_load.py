@@ -222,3 +222,42 @@ def test_a_fresh_process_loads_saved_models_with_the_layer_in_safe_mode(tmp_path
     )
     result = run_python(code)
     assert result.stdout.split()[-2:] == ["ImagenetPreprocessing", "torch"], result.stderr
+
+
+# --------------------------------------------------------------------------------- model references
+def test_reference_says_what_each_model_argument_is_without_tensorflow(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")  # resolve checks which files are there, it reads none
+    (run / "labels.json").write_text('["a"]')
+    (tmp_path / "m.keras").write_bytes(b"")
+    code = f"""
+import sys
+from pathlib import Path
+from zoo.engine.reference import resolve
+from zoo.errors import RunDirError, UnknownModel
+tmp = Path({str(tmp_path)!r})
+def kind(arg):
+    ref = resolve(arg)
+    return [ref.kind, ref.name, ref.spec.name if ref.spec else None]
+def error(arg):
+    try:
+        resolve(arg)
+    except (UnknownModel, RunDirError) as exc:
+        return type(exc).__name__ + ": " + str(exc)
+print(kind("mobilenetv2"))
+print(kind(str(tmp / "run")), kind(tmp / "run"), kind(str(tmp / "m.keras")))
+print(error("mobilenet_v3"), "|", error(str(tmp)), "|", error(tmp / "gone.keras"))
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+    result = run_python(code)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "['registry', 'mobilenet_v2', 'mobilenet_v2']", result.stderr
+    run_ref = f"['bundle', '{run.resolve()}', None]"
+    assert lines[1] == f"{run_ref} {run_ref} ['file', '{(tmp_path / 'm.keras').resolve()}', None]"
+    assert lines[2] == (
+        "UnknownModel: unknown model 'mobilenet_v3'; did you mean 'mobilenet_v2'? | "
+        f"RunDirError: {tmp_path.resolve()}: not a run directory (model.keras is missing) | "
+        f"UnknownModel: {tmp_path / 'gone.keras'}: no such model file"
+    )
+    assert lines[3] == "False False"

@@ -14,11 +14,11 @@ from PIL import Image
 
 from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
+from zoo.engine._predict import embed, load_embeddings, predict
 from zoo.engine.bundle import save_bundle
 from zoo.engine.labels import imagenet_labels, imagenet_wnids, wnid_to_index
-from zoo.engine.prediction import embed, load_embeddings, predict
 from zoo.engine.runtimes import RuntimeUnavailable
-from zoo.errors import BadImage, ModelConfigError
+from zoo.errors import BadImage, InvalidSetting
 
 NAME = "test_mobilenet_predict"
 TABBY, GOLDEN = 281, 207
@@ -237,7 +237,7 @@ def test_predict_api_policies_and_errors(tmp_path, mixed_files):
     with pytest.raises(BadImage) as info:
         predict(model, mixed_files, on_bad_image="fail")
     assert info.value.path == mixed_files[1]
-    with pytest.raises(ModelConfigError, match="2 labels for a model with 3 outputs"):
+    with pytest.raises(InvalidSetting, match="the model has 3 outputs but 2 labels were given"):
         predict(model, mixed_files[:1], labels=["x", "y"])
     with pytest.raises(RuntimeUnavailable, match="unknown runtime 'onnx'"):
         predict(model, mixed_files[:1], runtime="onnx")

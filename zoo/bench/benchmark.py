@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.modelref import WEIGHT_CHOICES, resolve
 from zoo.bench.results import append_results, stamp
 from zoo.bench.worker import run_worker
-from zoo.engine.runtimes import PRECISIONS, RUNTIMES
+from zoo.choices import PRECISIONS, RUNTIMES, WEIGHT_CHOICES, image_size_problem
+from zoo.engine.reference import resolve
+from zoo.errors import InvalidSetting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,21 +99,23 @@ def check_options(
     weights: str,
     out: str | Path | None,
 ) -> None:
-    """Refuse impossible settings before any model is loaded (ValueError names the setting)."""
+    """Refuse impossible settings before any model is loaded (InvalidSetting names the setting)."""
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
-        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    if image_size is not None and not 32 <= image_size <= 1024:
-        raise ValueError(f"image size must be between 32 and 1024, got {image_size}")
+        raise InvalidSetting(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    if image_size is not None and (problem := image_size_problem(image_size)):
+        raise InvalidSetting(f"image size {problem}")
     for value, allowed, what in ((runtimes, RUNTIMES, "runtime"), (precisions, PRECISIONS, "precision")):
         bad = [v for v in value if v not in allowed]
         if bad or not value:
-            raise ValueError(f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(allowed)}")
+            raise InvalidSetting(
+                f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(allowed)}"
+            )
     if warmup < 0 or iters < 1:
-        raise ValueError(f"need warmup >= 0 and iters >= 1, got warmup={warmup}, iters={iters}")
+        raise InvalidSetting(f"need warmup >= 0 and iters >= 1, got warmup={warmup}, iters={iters}")
     if weights not in WEIGHT_CHOICES:
-        raise ValueError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
+        raise InvalidSetting(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
     if out is not None and Path(out).suffix.lower() not in OUT_SUFFIXES:
-        raise ValueError(f"--out must end in {' or '.join(OUT_SUFFIXES)}, got {out}")
+        raise InvalidSetting(f"the output file must end in {' or '.join(OUT_SUFFIXES)}, got {out}")
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.bench.modelref import LoadedModel, in_memory, input_size, load_model, resolve
 from zoo.bench.results import append_results, stamp
-from zoo.errors import BadDataset
+from zoo.engine.reference import Loaded, input_size, load, resolve
+from zoo.errors import BadDataset, InvalidSetting
 
 if TYPE_CHECKING:
     import keras
@@ -174,22 +174,16 @@ def evaluate(
     from zoo.data.folders import load_labelled
 
     if batch_size < 1 or (limit is not None and limit < 1):
-        raise ValueError(f"batch size and limit must be positive, got {batch_size} and {limit}")
+        raise InvalidSetting(f"batch size and limit must be positive, got {batch_size} and {limit}")
     root = Path(data_dir)
-    if isinstance(model, os.PathLike):  # a run directory or .keras file given as a Path
-        model = os.fspath(model)
-    if isinstance(model, str):
-        ref = resolve(model)  # a typo fails before the data is scanned
-        data = interleaved_subset(load_labelled(root), limit)
-        if ref.kind == "registry":  # ImageNet classes are known before the (maybe downloaded) weights
-            map_classes(data.classes, *_imagenet_classes())
-        loaded = load_model(ref, weights=weights, unsafe=unsafe)
-    else:
-        data = interleaved_subset(load_labelled(root), limit)
-        loaded = in_memory(model, labels)
+    ref = resolve(model)  # a typo fails before the data is scanned
+    data = interleaved_subset(load_labelled(root), limit)
+    if ref.kind == "registry":  # ImageNet classes are known before the (maybe downloaded) weights
+        map_classes(data.classes, *_imagenet_classes())
+    loaded = load(ref, weights=weights, labels=labels if ref.kind == "object" else None, unsafe=unsafe)
     targets = map_classes(data.classes, *_model_classes(loaded))
     height, width = input_size(loaded.model)
-    policy = _resize_policy(loaded, (height, width))
+    policy = loaded.resize_policy((height, width), crop_pct=1.0)  # no centre crop without a registry entry
     calibration = _first_images(data, policy)
     predictor = _runtime(loaded, runtime, precision, calibration)
     scores = score(
@@ -197,7 +191,7 @@ def evaluate(
         progress=progress,
     )  # fmt: skip
     row = {
-        "model": loaded.ref.name,
+        "model": loaded.name,
         "runtime": runtime,
         "precision": precision,
         "top1": scores.top1,
@@ -217,11 +211,11 @@ def evaluate(
     return pd.DataFrame([row])
 
 
-def _model_classes(loaded: LoadedModel) -> tuple[list[str], list[str] | None]:
+def _model_classes(loaded: Loaded) -> tuple[list[str], list[str] | None]:
     """The model's class names and, for ImageNet heads, the WordNet ids in the same order."""
     if loaded.labels is None:
         raise BadDataset(
-            f"{loaded.ref.name} has no class names to match the folders against",
+            f"{loaded.name} has no class names to match the folders against",
             hint="evaluate a registry model with its ImageNet head, or a run directory (it has labels.json)",
         )
     if loaded.ref.kind == "registry":
@@ -235,14 +229,6 @@ def _imagenet_classes() -> tuple[list[str], list[str]]:
     return list(imagenet_labels()), list(imagenet_wnids())
 
 
-def _resize_policy(loaded: LoadedModel, size: tuple[int, int]) -> ResizePolicy:
-    from zoo.data.decode import ResizePolicy
-
-    if loaded.spec is not None:
-        return ResizePolicy.from_spec(loaded.spec, size=size)
-    return ResizePolicy(size=size)
-
-
 def _first_images(data: LabelledImages, policy: ResizePolicy, count: int = 8) -> np.ndarray:
     """A few decoded images: int8 conversion calibrates on the evaluation data itself."""
     from zoo.data.decode import decode_batch
@@ -250,10 +236,10 @@ def _first_images(data: LabelledImages, policy: ResizePolicy, count: int = 8) ->
     return decode_batch(data.paths[:count], policy).images.astype(np.float32)
 
 
-def _runtime(loaded: LoadedModel, runtime: str, precision: str, calibration: np.ndarray) -> Any:
+def _runtime(loaded: Loaded, runtime: str, precision: str, calibration: np.ndarray) -> Any:
     from zoo.engine.runtimes import make_runtime
 
-    key = f"{loaded.ref.name}-{loaded.weights_sha256}" if loaded.weights_sha256 else None
+    key = f"{loaded.name}-{loaded.weights_sha256}" if loaded.weights_sha256 else None
     return make_runtime(
         loaded.model, runtime=runtime, precision=precision, calibration=calibration, cache_key=key
     )

@@ -12,6 +12,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from zoo.errors import ModelConfigError
+
 
 def count_macs(model: Any) -> int:
     """MACs for one image through `model` (a built keras.Model with concrete spatial input sizes)."""
@@ -39,7 +41,7 @@ def _spatial(shape: tuple, data_format: str | None) -> tuple:
     """The spatial dimensions of a batched shape; they must be known to count."""
     dims = shape[2:] if data_format == "channels_first" else shape[1:-1]
     if any(d is None for d in dims):
-        raise ValueError(f"unknown spatial size {shape}: build the model with a fixed input size")
+        raise ModelConfigError(f"unknown spatial size {shape}: build the model with a fixed input size")
     return dims
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from zoo.bench.flops import count_macs
-from zoo.bench.modelref import input_size, load_model, resolve
 from zoo.bench.peak import measure_peak_gflops
 from zoo.bench.timing import time_calls
-from zoo.errors import ZooError
+from zoo.engine.reference import input_size, load
+from zoo.errors import ModelConfigError, ZooError
 
 CALIBRATION_IMAGES = 8  # int8 conversion needs sample inputs; speed does not depend on what they show
 
@@ -32,7 +32,7 @@ def measure_model(
     iters: int = 20,
 ) -> list[dict[str, Any]]:
     """Rows of measured figures for `model` (a registry name, .keras file or run directory)."""
-    loaded = load_model(resolve(model), weights=weights, image_size=image_size)
+    loaded = load(model, weights=weights, image_size=image_size)
     keras_model = loaded.model
     height, width = input_size(keras_model, default=image_size or 224)
     macs = _macs_or_none(keras_model)
@@ -40,7 +40,7 @@ def measure_model(
     rng = np.random.default_rng(0)
     calibration = rng.integers(0, 256, (CALIBRATION_IMAGES, height, width, 3)).astype(np.float32)
     common = {
-        "model": loaded.ref.name,
+        "model": loaded.name,
         "weights": loaded.weights,
         "weights_sha256": loaded.weights_sha256,
         "image_size": height if height == width else f"{height}x{width}",
@@ -95,7 +95,7 @@ def _make_runtime(model: Any, runtime: str, precision: str, calibration: np.ndar
 def _macs_or_none(model: Any) -> int | None:
     try:
         return count_macs(model)
-    except ValueError:  # a model without a fixed input size: the graph holds no shapes to count
+    except ModelConfigError:  # a model without a fixed input size: the graph holds no shapes to count
         return None
 
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import registry
 from zoo.bench.results import read_results
+from zoo.choices import TABLE_FORMATS, TABLE_SOURCES
+from zoo.errors import InvalidSetting
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SOURCES = ("keras.io", "classic")
-FORMATS = ("table", "md", "csv", "json", "html")
 REFERENCE_BATCH = 32  # keras.io's "time per inference step" is for a batch of 32
 
 COLUMNS = (
@@ -42,8 +42,8 @@ def published_frame(patterns: Sequence[str] = (), source: str = "keras.io") -> p
     """One row per registry model matching `patterns` with its published figures from `source`."""
     import pandas as pd
 
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source not in TABLE_SOURCES:
+        raise InvalidSetting(f"source must be one of {', '.join(TABLE_SOURCES)}, got {source!r}")
     rows = []
     for spec in registry.load_registry().select(patterns):
         figures = spec.figures(source)
@@ -154,7 +154,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
         return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}") + "\n"
     if fmt in ("md", "table"):
         return markdown(frame) if fmt == "md" else frame.to_string(index=False, na_rep="-") + "\n"
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise InvalidSetting(f"format must be one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
 
 
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

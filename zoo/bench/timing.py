@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.errors import InvalidSetting
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -69,7 +71,7 @@ def time_calls(
     very fast models).
     """
     if iters < 1:
-        raise ValueError(f"iters must be at least 1, got {iters}")
+        raise InvalidSetting(f"iters must be at least 1, got {iters}")
     for _ in range(warmup):
         on_host(predict(batch))
     latencies: list[float] = []

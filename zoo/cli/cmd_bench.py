@@ -4,24 +4,33 @@ so `zoo --help` never loads TensorFlow or pandas)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, stdout_console, usage_error
+from zoo.choices import PRECISIONS, RUNTIMES
+from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
+from zoo.cli.options import (
+    BatchSize,
+    EvalPrecision,
+    EvalRuntime,
+    OnBadImage,
+    PrecisionList,
+    RuntimeList,
+    TableFormat,
+    TableSource,
+    Unsafe,
+    WeightChoice,
+    image_size_option,
+    json_option,
+    on_bad_image_option,
+)
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")  # zoo.engine.runtimes.PRECISIONS
-SOURCES = ("keras.io", "classic")
-FORMATS = ("table", "md", "csv", "json", "html")
-Runtime = Literal["keras", "litert"]
-Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
-Source = Literal["keras.io", "classic"]
-Format = Literal["table", "md", "csv", "json", "html"]
+app = typer.Typer()
 
 # Columns the terminal shows for a benchmark (--json and --out carry every column).
 BENCH_VIEW = {
@@ -82,132 +91,134 @@ def _view_cell(column: str, value: object) -> str:
     return cell(value)
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+@app.command("benchmark")
+def benchmark_cmd(
+    models: list[str] = typer.Argument(..., help="Registry names, .keras files or run directories."),
+    batch_size: str = typer.Option("1,8,32", "--batch-size", "-b", help="Comma-separated batch sizes."),
+    image_size: Annotated[int | None, image_size_option("--image-size")] = None,
+    runtime: RuntimeList = "keras",
+    precision: PrecisionList = "fp32",
+    warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls before timing."),
+    iters: int = typer.Option(20, "--iters", min=1, help="Timed calls per row."),
+    weights: Annotated[
+        WeightChoice,
+        typer.Option("--weights", help="Random weights are as fast as real ones and need no download."),
+    ] = "none",
+    out: Path | None = typer.Option(None, "--out", help="Also write the rows to FILE.csv or FILE.json."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=1, help="Kill a model's worker after this many seconds (reported)."
+    ),
+    as_json: Annotated[bool, json_option("Print every column as JSON.")] = False,
+) -> None:
+    """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
 
-    @app.command("benchmark")
-    def benchmark_cmd(
-        models: list[str] = typer.Argument(..., help="Registry names, .keras files or run directories."),
-        batch_size: str = typer.Option("1,8,32", "--batch-size", "-b", help="Comma-separated batch sizes."),
-        image_size: int | None = typer.Option(
-            None, "--image-size", min=32, max=1024, help="Input size (default: the model's own)."
-        ),
-        runtime: str = typer.Option("keras", "--runtime", help="Comma-separated: keras, litert."),
-        precision: str = typer.Option(
-            "fp32", "--precision", help="Comma-separated: fp32, bf16, fp16, int8, int8-full."
-        ),
-        warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls before timing."),
-        iters: int = typer.Option(20, "--iters", min=1, help="Timed calls per row."),
-        weights: Literal["none", "imagenet"] = typer.Option(
-            "none", "--weights", help="Random weights are as fast as real ones and need no download."
-        ),
-        out: Path | None = typer.Option(None, "--out", help="Also write the rows to FILE.csv or FILE.json."),
-        timeout: float | None = typer.Option(
-            None, "--timeout", min=1, help="Kill a model's worker after this many seconds (reported)."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print every column as JSON."),
-    ) -> None:
-        """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
+    Each model runs in its own process; every timing waits for the result on the host.
 
-        Each model runs in its own process; every timing waits for the result on the host.
+    Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
+    """
+    batches = _positive_ints(batch_size, "--batch-size")
+    runtimes = _choices(runtime, RUNTIMES, "--runtime")
+    precisions = _choices(precision, PRECISIONS, "--precision")
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        usage_error(f"must end in .csv or .json, got {out}", "--out")
+    from zoo.bench import benchmark
 
-        Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
-        """
-        batches = _positive_ints(batch_size, "--batch-size")
-        runtimes = _choices(runtime, RUNTIMES, "--runtime")
-        precisions = _choices(precision, PRECISIONS, "--precision")
-        if out is not None and out.suffix.lower() not in (".csv", ".json"):
-            usage_error(f"must end in .csv or .json, got {out}", "--out")
-        from zoo.bench import benchmark
+    console = stderr_console()
+    frame = benchmark(
+        models, batch_sizes=batches, image_size=image_size, runtimes=runtimes, precisions=precisions,
+        warmup=warmup, iters=iters, weights=weights, out=out, timeout_s=timeout,
+        on_model=lambda name: console.print(f"benchmarking {name} ..."),
+    )  # fmt: skip
+    if as_json:
+        print_json(_json_rows(frame))
+    else:
+        _show(frame, BENCH_VIEW, "benchmark")
+    if out is not None:
+        console.print(f"wrote {out}")
+    if len(frame) and (frame["status"] != "ok").all():  # some unsupported rows are normal; none ok is not
+        raise ZooError(
+            f"none of the {len(frame)} benchmark rows ran",
+            hint="the status column says why for each row (e.g. a model file that cannot be loaded)",
+        )
 
-        console = stderr_console()
-        frame = benchmark(
-            models, batch_sizes=batches, image_size=image_size, runtimes=runtimes, precisions=precisions,
-            warmup=warmup, iters=iters, weights=weights, out=out, timeout_s=timeout,
-            on_model=lambda name: console.print(f"benchmarking {name} ..."),
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: str = typer.Argument(..., help="A registry name, a .keras file or a run directory."),
+    data_dir: Path = typer.Argument(
+        ..., exists=True, help="Class folders (root/<class>/*.jpg; ImageNet val: root/<wnid>/*) or a CSV."
+    ),
+    runtime: EvalRuntime = "keras",
+    precision: EvalPrecision = "fp32",
+    batch_size: BatchSize = 32,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate N images, spread over classes."),
+    on_bad_image: Annotated[
+        OnBadImage, on_bad_image_option("skip: count and report undecodable images; fail: stop.")
+    ] = "skip",
+    as_json: Annotated[bool, json_option("Print the result as JSON.")] = False,
+    unsafe: Unsafe = False,
+) -> None:
+    """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
+
+    Example: zoo evaluate resnet50 ~/imagenet/val --limit 5000 --runtime litert
+    """
+    from rich.progress import Progress
+
+    from zoo.bench import evaluate
+
+    with Progress(console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("evaluating", total=None)
+        frame = evaluate(
+            model, data_dir, runtime=runtime, precision=precision, batch_size=batch_size, limit=limit,
+            on_bad_image=on_bad_image, unsafe=unsafe,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-        if as_json:
-            print_json(_json_rows(frame))
-        else:
-            _show(frame, BENCH_VIEW, "benchmark")
-        if out is not None:
-            console.print(f"wrote {out}")
-        if len(frame) and (frame["status"] != "ok").all():  # some unsupported rows are normal; none ok is not
-            raise ZooError(
-                f"none of the {len(frame)} benchmark rows ran",
-                hint="the status column says why for each row (e.g. a model file that cannot be loaded)",
-            )
+    if as_json:
+        print_json(_json_rows(frame)[0])
+        return
+    view = {c: c for c in ("model", "runtime", "precision", "top1", "top5", "images", "skipped")}
+    _show(frame, view, f"evaluation on {data_dir}")
 
-    @app.command("evaluate")
-    def evaluate_cmd(
-        model: str = typer.Argument(..., help="A registry name, a .keras file or a run directory."),
-        data_dir: Path = typer.Argument(
-            ..., exists=True, help="Class folders (root/<class>/*.jpg; ImageNet val: root/<wnid>/*) or a CSV."
-        ),
-        runtime: Runtime = typer.Option("keras", "--runtime", help="Inference runtime: keras or litert."),
-        precision: Precision = typer.Option("fp32", "--precision", help="Precision of the runtime."),
-        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
-        limit: int | None = typer.Option(
-            None, "--limit", min=1, help="Evaluate N images, spread over classes."
-        ),
-        on_bad_image: Literal["skip", "fail"] = typer.Option(
-            "skip", "--on-bad-image", help="skip: count and report undecodable images; fail: stop."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-        unsafe: bool = typer.Option(False, "--unsafe", help=UNSAFE_HELP),
-    ) -> None:
-        """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
 
-        Example: zoo evaluate resnet50 ~/imagenet/val --limit 5000 --runtime litert
-        """
-        from rich.progress import Progress
+@app.command("table")
+def table_cmd(
+    patterns: list[str] | None = typer.Argument(None, help="Glob patterns on names (default: all)."),
+    source: Annotated[TableSource, typer.Option("--source")] = "keras.io",
+    fmt: Annotated[TableFormat, typer.Option("--format", "-f")] = "table",
+    as_json: Annotated[bool, json_option("Same as --format json.")] = False,
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw accuracy vs images/s into FILE.png."),
+) -> None:
+    """Published figures and the ones measured on this machine, side by side.
 
-        from zoo.bench import evaluate
+    Example: zoo table 'resnet*' mobilenet_v2 --format md --plot speed.png
+    """
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        usage_error(f"must end in .png, .svg or .pdf, got {plot}", "--plot")
+    from zoo.bench import table
+    from zoo.bench.tables import render
 
-        with Progress(console=stderr_console(), transient=True) as bar:
-            task = bar.add_task("evaluating", total=None)
-            frame = evaluate(
-                model, data_dir, runtime=runtime, precision=precision, batch_size=batch_size, limit=limit,
-                on_bad_image=on_bad_image, unsafe=unsafe,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )  # fmt: skip
-        if as_json:
-            print_json(_json_rows(frame)[0])
-            return
-        view = {c: c for c in ("model", "runtime", "precision", "top1", "top5", "images", "skipped")}
-        _show(frame, view, f"evaluation on {data_dir}")
+    frame = table(patterns or None, source=source)
+    if as_json:
+        fmt = "json"
+    if fmt == "table":
+        _show(frame, TABLE_VIEW, f"published ({source}) vs measured here")
+    else:
+        typer.echo(render(frame, fmt), nl=False)
+    if plot is not None:
+        from zoo.bench.plots import plot_accuracy_vs_speed
 
-    @app.command("table")
-    def table_cmd(
-        patterns: list[str] | None = typer.Argument(None, help="Glob patterns on names (default: all)."),
-        source: Source = typer.Option("keras.io", "--source"),
-        fmt: Format = typer.Option("table", "--format", "-f"),
-        as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
-        plot: Path | None = typer.Option(
-            None, "--plot", help="Also draw accuracy vs images/s into FILE.png."
-        ),
-    ) -> None:
-        """Published figures and the ones measured on this machine, side by side.
+        plot_accuracy_vs_speed(frame, plot)
+        stderr_console().print(f"wrote {plot}")
 
-        Example: zoo table 'resnet*' mobilenet_v2 --format md --plot speed.png
-        """
-        if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-            usage_error(f"must end in .png, .svg or .pdf, got {plot}", "--plot")
-        from zoo.bench import table
-        from zoo.bench.tables import render
 
-        frame = table(patterns or None, source=source)
-        if as_json:
-            fmt = "json"
-        if fmt == "table":
-            _show(frame, TABLE_VIEW, f"published ({source}) vs measured here")
-        else:
-            typer.echo(render(frame, fmt), nl=False)
-        if plot is not None:
-            from zoo.bench.plots import plot_accuracy_vs_speed
+def register(root: typer.Typer) -> None:
+    """Add benchmark, evaluate and table to the root app, in the order `zoo --help` lists them.
 
-            plot_accuracy_vs_speed(frame, plot)
-            stderr_console().print(f"wrote {plot}")
+    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
+    the root registers itself, which would move these behind `zoo cache` while other groups still
+    register directly on the root.
+    """
+    root.registered_commands.extend(app.registered_commands)
 
 
 def _json_rows(frame: pd.DataFrame) -> list[dict]:

@@ -1,5 +1,5 @@
-"""`zoo predict` and `zoo embed`: thin wrappers over zoo.engine.prediction (imported inside the commands, so
-`zoo --help` never loads TensorFlow).
+"""`zoo predict` and `zoo embed`: thin wrappers over zoo.engine's predict and embed (imported inside the
+commands, so `zoo --help` never loads TensorFlow).
 
 Paths are checked before any work (a missing one is a usage error, exit 2). A file that exists but cannot
 be decoded gets a one-line `Error:` on stderr while the other files are still answered; `zoo predict` then
@@ -12,16 +12,28 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
 import typer
 
-from zoo.cli.common import UNSAFE_HELP, print_json, stderr_console, usage_error
+from zoo.choices import EMBEDDING_SUFFIXES
+from zoo.cli.common import print_json, stderr_console, usage_error
+from zoo.cli.options import (
+    BatchSize,
+    OnBadImage,
+    Pooling,
+    Precision,
+    Runtime,
+    Top,
+    Unsafe,
+    image_size_option,
+    in_words,
+    json_option,
+    on_bad_image_option,
+    weights_file_option,
+)
 
-Runtime = Literal["keras", "litert"]
-Precision = Literal["fp32", "bf16", "fp16", "int8"]
-OnBadImage = Literal["skip", "fail"]
-Pooling = Literal["avg", "max"]
+app = typer.Typer()
 
 PREDICT_HELP = """Top-k ImageNet classes for images (or a fine-tuned model's own classes with --model).
 
@@ -92,135 +104,144 @@ def _print_predictions(predictions, top: int) -> None:
             out.write(f"  {rank.probability:7.2%}  {rank.label} ({rank.index})\n")
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+@app.command("predict", help=PREDICT_HELP)
+def predict_cmd(
+    args: list[str] = typer.Argument(
+        ..., metavar="[NAME] IMAGE", help="A registry name (unless --model), then images or folders."
+    ),
+    model_dir: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="A run directory from `zoo finetune` (or a .keras file) instead of NAME.",
+    ),
+    top: Top = 5,
+    runtime: Runtime = "keras",
+    precision: Precision = "fp32",
+    weights: Annotated[
+        Path | None,
+        weights_file_option("A .h5 / .weights.h5 file instead of the registry's ImageNet weights."),
+    ] = None,
+    batch_size: BatchSize = 32,
+    as_json: Annotated[bool, json_option("Print the predictions as JSON.")] = False,
+    unsafe: Unsafe = False,
+) -> None:
+    if unsafe and model_dir is None:
+        usage_error("--unsafe applies to --model (a run directory or .keras file)", "--unsafe")
+    if model_dir is not None:
+        if weights is not None:
+            usage_error("--weights applies to a registry NAME, not to --model", "--weights")
+        if not model_dir.exists():
+            usage_error(f"no such run directory: {model_dir}", "--model")
+        name, images = None, args
+    else:
+        name, images = args[0], args[1:]
+        if not images:
+            usage_error("give at least one IMAGE after the model NAME", "IMAGE")
+    if weights is not None and not weights.is_file():
+        usage_error(f"no such weights file: {weights}", "--weights")
+    _check_runtime(runtime, precision)
+    files = _expand(_existing(images, "IMAGE"))
 
-    @app.command("predict", help=PREDICT_HELP)
-    def predict_cmd(
-        args: list[str] = typer.Argument(
-            ..., metavar="[NAME] IMAGE", help="A registry name (unless --model), then images or folders."
-        ),
-        model_dir: Path | None = typer.Option(
-            None,
-            "--model",
-            "-m",
-            help="A run directory from `zoo finetune` (or a .keras file) instead of NAME.",
-        ),
-        top: int = typer.Option(5, "--top", "-k", min=1, max=1000, help="How many classes per image."),
-        runtime: Runtime = typer.Option("keras", "--runtime", help="keras (TF graph) or litert."),
-        precision: Precision = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or int8."),
-        weights: Path | None = typer.Option(
-            None, "--weights", help="A .h5 / .weights.h5 file instead of the registry's ImageNet weights."
-        ),
-        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
-        as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
-        unsafe: bool = typer.Option(False, "--unsafe", help=UNSAFE_HELP),
-    ) -> None:
-        if unsafe and model_dir is None:
-            usage_error("--unsafe applies to --model (a run directory or .keras file)", "--unsafe")
-        if model_dir is not None:
-            if weights is not None:
-                usage_error("--weights applies to a registry NAME, not to --model", "--weights")
-            if not model_dir.exists():
-                usage_error(f"no such run directory: {model_dir}", "--model")
-            name, images = None, args
-        else:
-            name, images = args[0], args[1:]
-            if not images:
-                usage_error("give at least one IMAGE after the model NAME", "IMAGE")
-        if weights is not None and not weights.is_file():
-            usage_error(f"no such weights file: {weights}", "--weights")
-        _check_runtime(runtime, precision)
-        files = _expand(_existing(images, "IMAGE"))
+    from zoo.engine import predict
 
-        from zoo.engine.prediction import predict
+    target = model_dir if model_dir is not None else name
+    with _image_progress("predict") as progress:
+        predictions = predict(
+            target,
+            files,
+            top=top,
+            runtime=runtime,
+            precision=precision,
+            weights=weights if weights is not None else "imagenet",
+            batch_size=batch_size,
+            progress=progress,
+            unsafe=unsafe,
+        )
+    if as_json:
+        print_json([p.to_dict() for p in predictions])
+    else:
+        _print_predictions(predictions, top)
+    failed = [p for p in predictions if not p.ok]
+    for prediction in failed:
+        print(f"Error: {prediction.path}: {prediction.error}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} of {len(predictions)} images could not be read.", file=sys.stderr)
+        raise typer.Exit(1)
 
-        target = model_dir if model_dir is not None else name
-        with _image_progress("predict") as progress:
-            predictions = predict(
-                target,
-                files,
-                top=top,
-                runtime=runtime,
-                precision=precision,
-                weights=weights if weights is not None else "imagenet",
-                batch_size=batch_size,
-                progress=progress,
-                unsafe=unsafe,
-            )
-        if as_json:
-            print_json([p.to_dict() for p in predictions])
-        else:
-            _print_predictions(predictions, top)
-        failed = [p for p in predictions if not p.ok]
-        for prediction in failed:
-            print(f"Error: {prediction.path}: {prediction.error}", file=sys.stderr)
-        if failed:
-            print(f"{len(failed)} of {len(predictions)} images could not be read.", file=sys.stderr)
-            raise typer.Exit(1)
 
-    @app.command("embed", help=EMBED_HELP)
-    def embed_cmd(
-        name: str = typer.Argument(..., metavar="NAME", help="A registry name or alias."),
-        images: list[str] = typer.Argument(..., metavar="IMAGE_OR_DIR", help="Images or folders."),
-        out: Path = typer.Option(..., "--out", "-o", help="FILE.npy (+ FILE.paths.json) or FILE.parquet."),
-        pooling: Pooling = typer.Option("avg", "--pooling", help="Global pooling of the last feature map."),
-        size: int | None = typer.Option(
-            None, "--size", min=32, max=1024, help="Input size (default: the model's own)."
-        ),
-        weights: Path | None = typer.Option(
-            None, "--weights", help="A no-top .h5 / .weights.h5 file instead of the registry's weights."
-        ),
-        runtime: Runtime = typer.Option("keras", "--runtime", help="keras (TF graph) or litert."),
-        precision: Precision = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or int8."),
-        batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Images per model call."),
-        on_bad_image: OnBadImage = typer.Option(
-            "skip", "--on-bad-image", help="skip: report unreadable files and go on; fail: stop at the first."
-        ),
-        as_json: bool = typer.Option(False, "--json", help="Print a summary as JSON on stdout."),
-    ) -> None:
-        if out.suffix not in (".npy", ".parquet"):
-            usage_error(f"--out must end in .npy or .parquet, got {out.name!r}", "--out")
-        if weights is not None and not weights.is_file():
-            usage_error(f"no such weights file: {weights}", "--weights")
-        _check_runtime(runtime, precision)
-        files = _expand(_existing(images, "IMAGE_OR_DIR"))
+@app.command("embed", help=EMBED_HELP)
+def embed_cmd(
+    name: str = typer.Argument(..., metavar="NAME", help="A registry name or alias."),
+    images: list[str] = typer.Argument(..., metavar="IMAGE_OR_DIR", help="Images or folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="FILE.npy (+ FILE.paths.json) or FILE.parquet."),
+    pooling: Annotated[
+        Pooling, typer.Option("--pooling", help="Global pooling of the last feature map.")
+    ] = "avg",
+    size: Annotated[int | None, image_size_option("--size")] = None,
+    weights: Annotated[
+        Path | None, weights_file_option("A no-top .h5 / .weights.h5 file instead of the registry's weights.")
+    ] = None,
+    runtime: Runtime = "keras",
+    precision: Precision = "fp32",
+    batch_size: BatchSize = 32,
+    on_bad_image: Annotated[
+        OnBadImage, on_bad_image_option("skip: report unreadable files and go on; fail: stop at the first.")
+    ] = "skip",
+    as_json: Annotated[bool, json_option("Print a summary as JSON on stdout.")] = False,
+) -> None:
+    if out.suffix not in EMBEDDING_SUFFIXES:
+        usage_error(f"--out must end in {in_words(EMBEDDING_SUFFIXES)}, got {out.name!r}", "--out")
+    if weights is not None and not weights.is_file():
+        usage_error(f"no such weights file: {weights}", "--weights")
+    _check_runtime(runtime, precision)
+    files = _expand(_existing(images, "IMAGE_OR_DIR"))
 
-        from zoo.engine.prediction import check_embedding_output, embed
+    from zoo.engine import check_embedding_output, embed
 
-        check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
-        with _image_progress("embed") as progress:
-            embeddings = embed(
-                name,
-                files,
-                weights=weights if weights is not None else "imagenet",
-                pooling=pooling,
-                input_size=size,
-                batch_size=batch_size,
-                on_bad_image=on_bad_image,
-                runtime=runtime,
-                precision=precision,
-                progress=progress,
-            )
-        for path, reason in embeddings.skipped:
-            print(f"Skipped: {path}: {reason}", file=sys.stderr)
-        rows, dims = embeddings.features.shape
-        if rows == 0:  # an empty features file would pass for a result
-            from zoo.errors import BadDataset
+    check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
+    with _image_progress("embed") as progress:
+        embeddings = embed(
+            name,
+            files,
+            weights=weights if weights is not None else "imagenet",
+            pooling=pooling,
+            input_size=size,
+            batch_size=batch_size,
+            on_bad_image=on_bad_image,
+            runtime=runtime,
+            precision=precision,
+            progress=progress,
+        )
+    for path, reason in embeddings.skipped:
+        print(f"Skipped: {path}: {reason}", file=sys.stderr)
+    rows, dims = embeddings.features.shape
+    if rows == 0:  # an empty features file would pass for a result
+        from zoo.errors import BadDataset
 
-            raise BadDataset(f"none of the {len(files)} images could be decoded; nothing was written")
-        written = embeddings.save(out)
-        summary = {
-            "model": embeddings.model,
-            "images": rows,
-            "dimensions": dims,
-            "skipped": len(embeddings.skipped),
-            "files": [str(p) for p in written],
-        }
-        if as_json:
-            print_json(summary)
-        else:
-            stderr_console().print(
-                f"Wrote {rows} x {dims} features to {', '.join(map(str, written))}"
-                + (f" ({len(embeddings.skipped)} files skipped)" if embeddings.skipped else "")
-            )
+        raise BadDataset(f"none of the {len(files)} images could be decoded; nothing was written")
+    written = embeddings.save(out)
+    summary = {
+        "model": embeddings.model,
+        "images": rows,
+        "dimensions": dims,
+        "skipped": len(embeddings.skipped),
+        "files": [str(p) for p in written],
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        stderr_console().print(
+            f"Wrote {rows} x {dims} features to {', '.join(map(str, written))}"
+            + (f" ({len(embeddings.skipped)} files skipped)" if embeddings.skipped else "")
+        )
+
+
+def register(root: typer.Typer) -> None:
+    """Add this group's commands (predict, embed) to the root app, in the order `zoo --help` lists them.
+
+    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
+    the root registers itself, which would move these behind `zoo cache` while other groups still
+    register directly on the root.
+    """
+    root.registered_commands.extend(app.registered_commands)

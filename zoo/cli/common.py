@@ -8,12 +8,6 @@ from typing import Any, NoReturn
 
 import typer
 
-# The help of every --unsafe option (predict, evaluate): what it allows, in words that stop a careless user.
-UNSAFE_HELP = (
-    "DANGEROUS: let the model file run the code it stores (Lambda layers) with your permissions."
-    " Only for files you made yourself or fully trust."
-)
-
 
 def usage_error(message: str, param: str | None = None) -> NoReturn:
     """Exit 2 with a usage message, for checks Typer's types cannot express (before any work)."""

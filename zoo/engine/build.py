@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from zoo import choices
+from zoo.choices import POOLINGS
 from zoo.errors import ModelConfigError, WeightsUnavailable
 from zoo.registry import ModelSpec
 
@@ -20,9 +22,8 @@ if TYPE_CHECKING:
     import keras
 
 Weights = Literal["imagenet"] | str | os.PathLike[str] | None
-Pooling = Literal["avg", "max"] | None
+Pooling = choices.Pooling | None
 
-POOLINGS = ("avg", "max", None)
 WEIGHT_SUFFIXES = (".h5", ".weights.h5", ".hdf5")
 
 # The smallest input side each keras.applications family accepts (its `obtain_input_shape(min_size=...)`).
@@ -31,7 +32,10 @@ DEFAULT_MIN_INPUT_SIZE = 32
 
 
 def resolve(name: str | ModelSpec) -> ModelSpec:
-    """A ModelSpec as-is, or a registry name/alias resolved (unknown names suggest the closest one)."""
+    """A ModelSpec as-is, or a registry name/alias resolved (unknown names suggest the closest one).
+
+    Outside this module, use zoo.engine.reference (spec_of, resolve), which decides what a model
+    argument is."""
     if isinstance(name, ModelSpec):
         return name
     from zoo import registry
@@ -71,8 +75,9 @@ def plan(
     """Validate a `load` call into a BuildPlan; raises ModelConfigError for impossible combinations."""
     spec = resolve(name)
     shape = _input_shape(spec, input_shape)
-    if pooling not in POOLINGS:
-        raise ModelConfigError(f"pooling must be 'avg', 'max' or None, got {pooling!r}")
+    if pooling is not None and pooling not in POOLINGS:
+        allowed = ", ".join(map(repr, POOLINGS))
+        raise ModelConfigError(f"pooling must be {allowed} or None, got {pooling!r}")
     if not 0.0 <= dropout < 1.0:
         raise ModelConfigError(f"dropout must be in [0, 1), got {dropout}")
     if num_classes is not None and num_classes < 1:
@@ -174,7 +179,7 @@ def backbone_and_head(
     num_classes: int,
     weights: Weights = "imagenet",
     input_shape: int | tuple[int, ...] | None = None,
-    pooling: Literal["avg", "max"] = "avg",
+    pooling: choices.Pooling = "avg",
     dropout: float = 0.0,
     raw_input: bool = True,
 ) -> tuple[keras.Model, keras.Model]:

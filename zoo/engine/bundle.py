@@ -21,12 +21,13 @@ your permissions, so use it only for files you made yourself or fully trust.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.atomic import atomic_path, atomic_write_text
-from zoo.errors import RunDirError, UnknownModel, UnsafeModelError
+from zoo.errors import InvalidSetting, RunDirError, UnknownModel, UnsafeModelError
 
 if TYPE_CHECKING:
     import keras
@@ -82,6 +83,14 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
         model.save(tmp)
 
 
+def check_labels(model: keras.Model, labels: Sequence[str]) -> list[str]:
+    """`labels` as a list, when there is one per model output."""
+    outputs = int(model.output_shape[-1])
+    if len(labels) != outputs:
+        raise InvalidSetting(f"the model has {outputs} outputs but {len(labels)} labels were given")
+    return list(labels)
+
+
 def save_bundle(
     run_dir: str | Path,
     model: keras.Model,
@@ -92,9 +101,7 @@ def save_bundle(
     """Write model.keras, labels.json, config.json (and metrics.json) into `run_dir`; returns it."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    outputs = model.output_shape[-1]
-    if outputs != len(labels):
-        raise ValueError(f"the model has {outputs} outputs but {len(labels)} labels were given")
+    check_labels(model, labels)
     save_model_atomic(model, run_dir / MODEL_FILE)
     write_json(run_dir / LABELS_FILE, list(labels))
     write_json(run_dir / CONFIG_FILE, config)
@@ -132,8 +139,8 @@ def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
         raise RunDirError(f"cannot load {path}: {detail}") from None
 
 
-def load_bundle(run_dir: str | Path, *, unsafe: bool = False) -> Bundle:
-    """Read a run directory written by save_bundle (or `zoo finetune`); `unsafe` as in load_model_safely."""
+def check_run_dir(run_dir: str | Path) -> Path:
+    """The resolved path of a run directory; RunDirError when it is missing or lacks its files."""
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -143,6 +150,12 @@ def load_bundle(run_dir: str | Path, *, unsafe: bool = False) -> Bundle:
                 f"{run_dir}: not a run directory ({name} is missing)",
                 hint="a run directory is what `zoo finetune --out RUN_DIR` writes",
             )
+    return run_dir
+
+
+def load_bundle(run_dir: str | Path, *, unsafe: bool = False) -> Bundle:
+    """Read a run directory written by save_bundle (or `zoo finetune`); `unsafe` as in load_model_safely."""
+    run_dir = check_run_dir(run_dir)
     labels = read_json(run_dir / LABELS_FILE)
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise RunDirError(f"{run_dir / LABELS_FILE}: expected a JSON list of class names")

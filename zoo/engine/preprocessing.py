@@ -19,6 +19,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from zoo.errors import InvalidSetting
 from zoo.registry import PREPROCESS_MODES
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -33,7 +34,7 @@ class ImagenetPreprocessing(keras.layers.Layer):
     def __init__(self, mode: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if mode not in PREPROCESS_MODES:
-            raise ValueError(f"mode must be one of {', '.join(PREPROCESS_MODES)}, got {mode!r}")
+            raise InvalidSetting(f"mode must be one of {', '.join(PREPROCESS_MODES)}, got {mode!r}")
         self.mode = mode
 
     def call(self, inputs):

@@ -3,10 +3,7 @@
 Both decode with zoo's one decoder (zoo.data.decode) under the model's resize policy, overlap decoding of
 the next batch with inference on the current one, and run the model as a compiled graph (or through
 zoo.engine.runtimes for other runtimes/precisions). A file that cannot be decoded never stops the others
-unless on_bad_image="fail".
-
-(The module is not called `predict.py` on purpose: a submodule named like the package's `predict`
-function would replace that function as an attribute of zoo.engine once imported.)
+unless on_bad_image="fail". What the model argument names is decided by zoo.engine.reference.
 """
 
 from __future__ import annotations
@@ -21,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.data.decode import ON_BAD_IMAGE, OnBadImage, ResizePolicy, iter_batches
+from zoo.choices import EMBEDDING_SUFFIXES, ON_BAD_IMAGE, OnBadImage
+from zoo.data.decode import ResizePolicy, iter_batches
+from zoo.engine.labels import NUM_IMAGENET_CLASSES
 from zoo.errors import ModelConfigError, ZooError
 from zoo.registry import ModelSpec
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 # The decoder's policy when a bare keras.Model comes without one: the common ImageNet evaluation crop.
 DEFAULT_CROP_PCT = 0.875
-EMBEDDING_SUFFIXES = (".npy", ".parquet")
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]  # called after each batch with (files done, files in all)
@@ -191,65 +189,29 @@ def make_predictor(
     precision: str = "fp32",
     unsafe: bool = False,
 ) -> Predictor:
-    """Resolve what to run: a registry name/ModelSpec, a run directory (a Path, or a str naming a run
-    directory) or Bundle, a .keras file (a Path), or a keras.Model.
+    """What to run for `model_or_name` (anything zoo.engine.reference.resolve accepts).
 
     Labels come from, in order: `labels`, the run directory's labels.json, the shipped ImageNet names
     (for 1000 outputs); otherwise predictions name classes by index ("class_17"). `unsafe=True` lets a
     model file run the code it stores (Lambda layers): dangerous, only for files you trust.
     """
-    from zoo.engine.bundle import Bundle, is_bundle, load_bundle, load_model_safely
+    from zoo.engine.reference import load
 
-    spec: ModelSpec | None = None
-    if isinstance(model_or_name, ModelSpec) or (
-        isinstance(model_or_name, str) and not is_bundle(model_or_name)
-    ):
-        from zoo.engine.build import resolve
-
-        spec = resolve(model_or_name)
-        if spec.bundle:  # a run directory registered with `zoo register`: its own labels
-            model_or_name = Path(spec.bundle)
-    if isinstance(model_or_name, os.PathLike) or (
-        isinstance(model_or_name, str) and is_bundle(model_or_name)
-    ):
-        path = Path(model_or_name)
-        # a run directory, or a bare .keras file (safe mode; its classes are named by index)
-        model_or_name = (
-            load_model_safely(path, unsafe=unsafe)
-            if path.suffix == ".keras"
-            else load_bundle(path, unsafe=unsafe)
-        )
-    if isinstance(model_or_name, Bundle):
-        model, spec = model_or_name.model, model_or_name.spec or spec
-        labels = labels or model_or_name.labels
-        name = str(model_or_name.run_dir)
-    elif spec is not None:
-        from zoo.engine.build import load
-
-        model = load(spec, weights=weights)
-        name = spec.name
-    else:
-        model, name = model_or_name, model_or_name.name
+    loaded = load(model_or_name, weights=weights, labels=labels, unsafe=unsafe)
+    model = loaded.model
     if policy is None:
-        size = model_size(model)
-        policy = (
-            ResizePolicy.from_spec(spec, size=size)
-            if spec is not None
-            else ResizePolicy(size, "bilinear", DEFAULT_CROP_PCT)
-        )
-    outputs = int(model.output_shape[-1])
-    if labels is None and outputs == 1000:
+        policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
+    labels = loaded.labels
+    if labels is None and int(model.output_shape[-1]) == NUM_IMAGENET_CLASSES:
         from zoo.engine.labels import imagenet_labels
 
         labels = imagenet_labels()
-    if labels is not None and len(labels) != outputs:
-        raise ModelConfigError(f"{len(labels)} labels for a model with {outputs} outputs")
     return Predictor(
         run=batch_function(model, runtime, precision),
-        labels=list(labels) if labels is not None else None,
+        labels=labels,
         policy=policy,
         probabilities=outputs_probabilities(model),
-        name=name,
+        name=loaded.name,
     )
 
 
@@ -331,21 +293,13 @@ def embed(
     if out is not None:
         check_embedding_output(Path(out))
     from zoo.data.folders import list_images
+    from zoo.engine.reference import load
 
     paths = [p for item in _as_paths(paths_or_dirs) for p in list_images(item)]
-    if isinstance(name, (str, ModelSpec)):
-        from zoo.engine.build import load, resolve
-
-        spec = resolve(name)
-        if spec.bundle:
-            model = _bundle_features(spec)
-        else:
-            model = load(spec, weights=weights, include_top=False, pooling=pooling, input_shape=input_size)
-        policy = ResizePolicy.from_spec(spec, size=model_size(model))
-        label = spec.name
-    else:
-        model, label = name, name.name
-        policy = ResizePolicy(model_size(model), "bilinear", DEFAULT_CROP_PCT)
+    loaded = load(name, weights=weights, image_size=input_size, features=pooling)
+    model = loaded.model
+    policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
+    label = loaded.ref.spec.name if loaded.ref.spec is not None else loaded.name
     run = batch_function(model, runtime, precision)
     rows, kept, skipped = [], [], []
     for batch in iter_batches(paths, policy, batch_size, on_bad_image=on_bad_image):
@@ -363,22 +317,6 @@ def embed(
     return embeddings
 
 
-def _bundle_features(spec: ModelSpec) -> keras.Model:
-    """A registered run directory's pooled backbone features: everything up to its "logits" head."""
-    import keras
-
-    from zoo.engine.bundle import load_bundle
-
-    model = load_bundle(spec.bundle).model
-    try:
-        head = model.get_layer("logits")
-    except ValueError:
-        raise ModelConfigError(
-            f"{spec.name}: the saved model has no 'logits' layer to cut its head at"
-        ) from None
-    return keras.Model(model.inputs, head.input, name=f"{spec.name}_features")
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 def _as_paths(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     if isinstance(images, (str, os.PathLike)):
@@ -388,7 +326,8 @@ def _as_paths(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]])
 
 def _check_on_bad_image(on_bad_image: str) -> None:
     if on_bad_image not in ON_BAD_IMAGE:
-        raise ModelConfigError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+        allowed = " or ".join(map(repr, ON_BAD_IMAGE))
+        raise ModelConfigError(f"on_bad_image must be {allowed}, got {on_bad_image!r}")
 
 
 __all__ = [

@@ -1,0 +1,91 @@
+"""The options several commands share, declared once (as huggingface_hub's `cli/_cli_utils.py` does).
+
+Each is an `Annotated[type, typer.Option(...)]` a command uses as a parameter's type, with the default
+in the signature (`runtime: Runtime = "keras"`), or a factory where commands word the help their own
+way. Choices come from zoo.choices, so a new runtime or precision is one edit there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import typer
+
+from zoo.choices import (
+    MAX_IMAGE_SIZE,
+    MIN_IMAGE_SIZE,
+    ON_BAD_IMAGE,
+    POOLINGS,
+    PRECISIONS,
+    RUNTIMES,
+    TABLE_FORMATS,
+    TABLE_SOURCES,
+    WEIGHT_CHOICES,
+)
+
+# The help of every --unsafe option (predict, evaluate): what it allows, in words that stop a careless user.
+UNSAFE_HELP = (
+    "DANGEROUS: let the model file run the code it stores (Lambda layers) with your permissions."
+    " Only for files you made yourself or fully trust."
+)
+# predict and embed have no calibration images, which "int8-full" needs.
+UNCALIBRATED_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8-full")
+
+
+def one_of(values: tuple[str, ...]) -> Any:
+    """A Literal of `values`: Typer offers them as the option's choices and completes them."""
+    return Literal[values]  # type: ignore[valid-type]
+
+
+def in_words(values: tuple[str, ...]) -> str:
+    """("a", "b", "c") -> "a, b or c"."""
+    return f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
+
+
+def runtime_option(help: str) -> Any:
+    return typer.Option("--runtime", help=help)
+
+
+def precision_option(help: str) -> Any:
+    return typer.Option("--precision", help=help)
+
+
+def on_bad_image_option(help: str) -> Any:
+    return typer.Option("--on-bad-image", help=help)
+
+
+def json_option(help: str) -> Any:
+    return typer.Option("--json", help=help)
+
+
+def weights_file_option(help: str) -> Any:
+    return typer.Option("--weights", help=help)
+
+
+def image_size_option(*names: str) -> Any:
+    return typer.Option(
+        *names, min=MIN_IMAGE_SIZE, max=MAX_IMAGE_SIZE, help="Input size (default: the model's own)."
+    )
+
+
+# predict and embed
+Runtime = Annotated[one_of(RUNTIMES), runtime_option("keras (TF graph) or litert.")]
+Precision = Annotated[
+    one_of(UNCALIBRATED_PRECISIONS), precision_option(f"{in_words(UNCALIBRATED_PRECISIONS)}.")
+]
+# evaluate
+EvalRuntime = Annotated[one_of(RUNTIMES), runtime_option(f"Inference runtime: {in_words(RUNTIMES)}.")]
+EvalPrecision = Annotated[one_of(PRECISIONS), precision_option("Precision of the runtime.")]
+# benchmark: comma-separated lists, checked by the command
+RuntimeList = Annotated[str, runtime_option(f"Comma-separated: {', '.join(RUNTIMES)}.")]
+PrecisionList = Annotated[str, precision_option(f"Comma-separated: {', '.join(PRECISIONS)}.")]
+
+OnBadImage = one_of(ON_BAD_IMAGE)
+Pooling = one_of(POOLINGS)
+WeightChoice = one_of(WEIGHT_CHOICES)
+TableSource = one_of(TABLE_SOURCES)
+TableFormat = one_of(TABLE_FORMATS)
+
+BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")]
+Top = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes per image.")]
+Unsafe = Annotated[bool, typer.Option("--unsafe", help=UNSAFE_HELP)]
