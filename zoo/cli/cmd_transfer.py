@@ -26,7 +26,7 @@ from zoo.choices import (
 )
 from zoo.cli.common import print_json, usage_error
 from zoo.errors import InvalidSetting, RunDirError, ZooError
-from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT
+from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
 from zoo.transfer.settings import FinetuneConfig, merge_settings, parse_augment, resume_settings_file
 
 app = typer.Typer()
@@ -80,6 +80,36 @@ def _int_or_usage(text: str, option: str) -> int:
         return int(text)
     except ValueError:
         usage_error(f"expected a number of layers or 'all', got {text!r}", option)
+
+
+def _checked_settings(ctx: typer.Context) -> FinetuneConfig:
+    """The run's settings, from --config (or the run to resume) and the options; exit 2 on any problem."""
+    model, data, config, out, resume = (ctx.params[k] for k in ("model", "data", "config", "out", "resume"))
+    weights, workers, worker_index = (ctx.params[k] for k in ("weights", "workers", "worker_index"))
+    if resume and out is None:
+        usage_error("--resume needs --out RUN_DIR (the run to continue)", "--resume")
+    if config is None:
+        try:
+            config = resume_settings_file(out, resume=resume, model=model, data=data)
+        except RunDirError as exc:
+            usage_error(exc.message, "--out")
+    if config is None and (model is None or data is None):
+        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
+    if weights not in WEIGHT_CHOICES and not Path(weights).expanduser().is_file():
+        usage_error(f"{weights!r} is neither imagenet, none, nor an existing weights file", "--weights")
+    try:
+        cfg = merge_settings(model, data, config=config, settings=_given_settings(ctx))
+    except ZooError as exc:
+        usage_error(exc.message, "--config")
+    option_name = _option_names(ctx)
+    problems = cfg.problems(option_name)
+    if problems:
+        usage_error("; ".join(problems))
+    try:
+        resolve_cluster(cfg.strategy, workers, worker_index, name=option_name)
+    except InvalidSetting as exc:
+        usage_error(str(exc), "--workers" if workers is not None else "--strategy")
+    return cfg
 
 
 @app.command("finetune")
@@ -190,32 +220,7 @@ def finetune_command(
     Two machines: zoo finetune mobilenet_v2 ./flowers --out runs/flowers --strategy multi-worker
     --workers host1:2222,host2:2222 --worker-index 0 (and --worker-index 1 on host2)
     """
-    if resume and out is None:
-        usage_error("--resume needs --out RUN_DIR (the run to continue)", "--resume")
-    if config is None:
-        try:
-            config = resume_settings_file(out, resume=resume, model=model, data=data)
-        except RunDirError as exc:
-            usage_error(exc.message, "--out")
-    if config is None and (model is None or data is None):
-        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
-    if weights not in WEIGHT_CHOICES and not Path(weights).expanduser().is_file():
-        usage_error(f"{weights!r} is neither imagenet, none, nor an existing weights file", "--weights")
-    try:
-        cfg = merge_settings(model, data, config=config, settings=_given_settings(ctx))
-    except ZooError as exc:
-        usage_error(exc.message, "--config")
-    option_name = _option_names(ctx)
-    problems = cfg.problems(option_name)
-    if problems:
-        usage_error("; ".join(problems))
-    from zoo.transfer.distribute import resolve_cluster
-
-    try:
-        resolve_cluster(cfg.strategy, workers, worker_index, name=option_name)
-    except InvalidSetting as exc:
-        usage_error(str(exc), "--workers" if workers is not None else "--strategy")
-
+    cfg = _checked_settings(ctx)
     from zoo.registry import get
 
     get(cfg.model)  # an unknown name fails now, with a suggestion, before any data is read

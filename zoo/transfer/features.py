@@ -1,5 +1,7 @@
 """The backbone-feature cache under ZOO_HOME/features: pooled backbone outputs, computed once per content.
 
+`features_for` is stage 1's way in: the features of a run's images, from the cache or computed and stored.
+
 A frozen backbone in inference mode maps an image to the same vector every time, so stage 1 (no
 augmentation) needs it once per image and model. The cache key covers everything that changes the vector:
     extractor key = sha256(model name, checksum of the backbone's weight values, image size, resize policy)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.choices import OPTIMIZERS
+from zoo.errors import InvalidSetting
+
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-
-from zoo.choices import OPTIMIZERS
-from zoo.errors import InvalidSetting
 
 PROGRESS_UPDATES = 20  # progress-bar updates per epoch (train steps run in that many graph calls)
 

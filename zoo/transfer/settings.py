@@ -174,7 +174,7 @@ def merge_settings(
     if config is not None:
         return dataclasses.replace(FinetuneConfig.load(config), **given, **settings)
     if model is None or data is None:
-        raise InvalidSetting("finetune needs a model name and a data folder (or a config.json to repeat)")
+        raise InvalidSetting("finetune needs a model name and a data folder (or config=...)")
     return FinetuneConfig(**given, **settings)
 
 
