@@ -182,7 +182,7 @@ def test_predict_run_directory_uses_its_labels_and_softmax(tmp_path, capsys):
 
 
 def test_registered_run_directory_predicts_and_embeds_by_name(tmp_path):
-    from zoo.transfer.registering import register
+    from zoo.transfer import register
 
     config = {"model": "mobilenet_v1_025_224", "image_size": 32}
     run = save_bundle(tmp_path / "run", tiny_logits_model(size=32), ["red", "green", "blue"], config)

@@ -12,8 +12,9 @@ import pytest
 
 import zoo
 from zoo.data.synthetic import render_dataset
-from zoo.errors import BadDataset, BadImage, RegistryError, RunDirError
-from zoo.transfer.recipe import FinetuneResult, finetune, unfreeze_top, weighted_layers
+from zoo.errors import BadDataset, BadImage, InvalidSetting, RegistryError, RunDirError
+from zoo.transfer import FinetuneResult, finetune
+from zoo.transfer.network import unfreeze_top, weighted_layers
 from zoo.transfer.settings import FinetuneConfig
 
 MODEL = "mobilenet_v1_025_224"
@@ -179,7 +180,7 @@ def test_data_errors_stop_the_run_before_training(tmp_path: Path) -> None:
     with pytest.raises(BadDataset, match="lacks: star"):
         finetune(MODEL, train, val=str(val), out=str(tmp_path / "r3"), weights="none", verbose=False)
     assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))
-    with pytest.raises(ValueError, match="--batch-size"):
+    with pytest.raises(InvalidSetting, match="batch_size: must be at least 1"):
         finetune(MODEL, train, batch_size=0, verbose=False)
 
 

@@ -1,78 +1,62 @@
 """`zoo finetune`, `zoo register`, `zoo export`: thin wrappers over zoo.transfer and zoo.engine.
 
-Every option is checked (exit 2) before data is scanned or TensorFlow is imported.
+Every option is checked (exit 2) before data is scanned or TensorFlow is imported. `zoo finetune`'s
+defaults are FinetuneConfig's, and its settings are put together by zoo.transfer.settings, as
+`zoo.finetune`'s are.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from zoo.choices import (
+    CLASS_WEIGHTS,
+    EXPORT_FORMATS,
+    ON_BAD_IMAGE,
+    OPTIMIZERS,
+    STRATEGIES,
+    TRAIN_PRECISIONS,
+    WEIGHT_CHOICES,
+)
 from zoo.cli.common import print_json, usage_error
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, RunDirError, ZooError
+from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
+from zoo.transfer.settings import FinetuneConfig, merge_settings, parse_augment, resume_settings_file
+
+app = typer.Typer()
 
 
-class Optimizer(StrEnum):
-    adam = "adam"
-    adamw = "adamw"
-    sgd = "sgd"
-    rmsprop = "rmsprop"
-    adagrad = "adagrad"
+def _choices(name: str, values: Iterable[str]) -> type[StrEnum]:
+    """A StrEnum of `values` (Typer lists an Enum's values as the option's choices)."""
+    return StrEnum(name, {value: value for value in values})  # type: ignore[return-value]
 
 
-class Precision(StrEnum):
-    fp32 = "fp32"
-    bf16 = "bf16"
+Optimizer = _choices("Optimizer", OPTIMIZERS)
+Precision = _choices("Precision", TRAIN_PRECISIONS)
+ClassWeight = _choices("ClassWeight", CLASS_WEIGHTS)
+OnBadImage = _choices("OnBadImage", ON_BAD_IMAGE)
+Strategy = _choices("Strategy", STRATEGIES)
+ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
+
+# FinetuneConfig's fields that `zoo finetune` sets with an option of the same name
+_SETTINGS = tuple(f.name for f in dataclasses.fields(FinetuneConfig) if f.name not in ("model", "data"))
 
 
-class OnOff(StrEnum):
-    auto = "auto"
-    none = "none"
-
-
-class OnBadImage(StrEnum):
-    skip = "skip"
-    fail = "fail"
-
-
-class Strategy(StrEnum):
-    auto = "auto"
-    default = "default"
-    mirrored = "mirrored"
-    multi_worker = "multi-worker"
-
-
-class ExportFormat(StrEnum):
-    keras = "keras"
-    savedmodel = "savedmodel"
-    litert = "litert"
-    litert_int8 = "litert-int8"
-    onnx = "onnx"
-
-
-# CLI parameter name -> FinetuneConfig field, for the options that map one to one.
-_FIELDS = (
-    "val", "val_split", "weights", "epochs", "fine_tune_epochs", "unfreeze", "lr", "fine_tune_lr",
-    "optimizer", "momentum", "nesterov", "weight_decay", "batch_size", "image_size", "augment", "dropout",
-    "label_smoothing", "class_weight", "precision", "on_bad_image", "seed", "early_stopping",
-    "tensorboard", "out", "strategy",
-)  # fmt: skip
-
-
-def _settings_from_cli(ctx: typer.Context, values: dict[str, Any], only_given: bool) -> dict[str, Any]:
-    """FinetuneConfig fields from the options (with --config: only those typed on the command line)."""
-    from zoo.transfer.settings import parse_augment
-
+def _given_settings(ctx: typer.Context) -> dict[str, Any]:
+    """The FinetuneConfig fields typed on the command line (the others keep their defaults, or the values
+    of --config)."""
     out = {}
-    for name in _FIELDS:
+    for name in _SETTINGS:
         source = ctx.get_parameter_source(name)
-        if only_given and getattr(source, "name", None) != "COMMANDLINE":  # Typer may vendor its own click
+        if getattr(source, "name", None) != "COMMANDLINE":  # Typer may vendor its own click
             continue
-        value = values[name]
+        value = ctx.params[name]
         if isinstance(value, StrEnum):
             value = value.value
         elif isinstance(value, Path):
@@ -85,6 +69,12 @@ def _settings_from_cli(ctx: typer.Context, values: dict[str, Any], only_given: b
     return out
 
 
+def _option_names(ctx: typer.Context) -> Callable[[str], str]:
+    """Spells a setting as this command's option (`batch_size` -> `--batch-size`) in library messages."""
+    options = {param.name: param.opts[0] for param in ctx.command.params if param.opts[0].startswith("--")}
+    return lambda name: options.get(name, name)
+
+
 def _int_or_usage(text: str, option: str) -> int:
     try:
         return int(text)
@@ -92,6 +82,37 @@ def _int_or_usage(text: str, option: str) -> int:
         usage_error(f"expected a number of layers or 'all', got {text!r}", option)
 
 
+def _checked_settings(ctx: typer.Context) -> FinetuneConfig:
+    """The run's settings, from --config (or the run to resume) and the options; exit 2 on any problem."""
+    model, data, config, out, resume = (ctx.params[k] for k in ("model", "data", "config", "out", "resume"))
+    weights, workers, worker_index = (ctx.params[k] for k in ("weights", "workers", "worker_index"))
+    if resume and out is None:
+        usage_error("--resume needs --out RUN_DIR (the run to continue)", "--resume")
+    if config is None:
+        try:
+            config = resume_settings_file(out, resume=resume, model=model, data=data)
+        except RunDirError as exc:
+            usage_error(exc.message, "--out")
+    if config is None and (model is None or data is None):
+        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
+    if weights not in WEIGHT_CHOICES and not Path(weights).expanduser().is_file():
+        usage_error(f"{weights!r} is neither imagenet, none, nor an existing weights file", "--weights")
+    try:
+        cfg = merge_settings(model, data, config=config, settings=_given_settings(ctx))
+    except ZooError as exc:
+        usage_error(exc.message, "--config")
+    option_name = _option_names(ctx)
+    problems = cfg.problems(option_name)
+    if problems:
+        usage_error("; ".join(problems))
+    try:
+        resolve_cluster(cfg.strategy, workers, worker_index, name=option_name)
+    except InvalidSetting as exc:
+        usage_error(str(exc), "--workers" if workers is not None else "--strategy")
+    return cfg
+
+
+@app.command("finetune")
 def finetune_command(
     ctx: typer.Context,
     model: str | None = typer.Argument(None, metavar="NAME", help="Registered model to start from."),
@@ -101,37 +122,79 @@ def finetune_command(
     config: Path | None = typer.Option(
         None, "--config", exists=True, dir_okay=False, help="Repeat a run: its RUN_DIR/config.json."
     ),
-    weights: str = typer.Option("imagenet", "--weights", help="imagenet, none, or a .h5 weights file."),
-    val: Path | None = typer.Option(None, "--val", exists=True, help="Validation folder or CSV."),
-    val_split: float = typer.Option(0.2, "--val-split", help="Share held out when --val is not given."),
-    epochs: int = typer.Option(10, "--epochs", help="Stage 1 epochs (head only, frozen backbone)."),
-    fine_tune_epochs: int = typer.Option(5, "--fine-tune-epochs", help="Stage 2 epochs (top unfrozen)."),
-    unfreeze: str = typer.Option("20", "--unfreeze", help="Stage 2: last N weighted layers, or 'all'."),
-    lr: float = typer.Option(1e-3, "--lr", help="Stage 1 learning rate."),
-    fine_tune_lr: float = typer.Option(1e-5, "--fine-tune-lr", help="Stage 2 learning rate."),
-    optimizer: Optimizer = typer.Option(Optimizer.adam, "--optimizer", help="Optimizer (both stages)."),
-    momentum: float = typer.Option(0.9, "--momentum", help="Momentum (sgd, rmsprop)."),
-    nesterov: bool = typer.Option(False, "--nesterov", help="Nesterov momentum (sgd)."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Decoupled weight decay."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Global batch size (split across replicas)."),
-    image_size: int | None = typer.Option(None, "--image-size", help="Input size (default: the model's)."),
+    weights: str = typer.Option(
+        FinetuneConfig.weights, "--weights", help="imagenet, none, or a .h5 weights file."
+    ),
+    val: Path | None = typer.Option(
+        FinetuneConfig.val, "--val", exists=True, help="Validation folder or CSV."
+    ),
+    val_split: float = typer.Option(
+        FinetuneConfig.val_split, "--val-split", help="Share held out when --val is not given."
+    ),
+    epochs: int = typer.Option(
+        FinetuneConfig.epochs, "--epochs", help="Stage 1 epochs (head only, frozen backbone)."
+    ),
+    fine_tune_epochs: int = typer.Option(
+        FinetuneConfig.fine_tune_epochs, "--fine-tune-epochs", help="Stage 2 epochs (top unfrozen)."
+    ),
+    unfreeze: str = typer.Option(
+        str(FinetuneConfig.unfreeze), "--unfreeze", help="Stage 2: last N weighted layers, or 'all'."
+    ),
+    lr: float = typer.Option(FinetuneConfig.lr, "--lr", help="Stage 1 learning rate."),
+    fine_tune_lr: float = typer.Option(
+        FinetuneConfig.fine_tune_lr, "--fine-tune-lr", help="Stage 2 learning rate."
+    ),
+    optimizer: Optimizer = typer.Option(
+        Optimizer(FinetuneConfig.optimizer), "--optimizer", help="Optimizer (both stages)."
+    ),
+    momentum: float = typer.Option(FinetuneConfig.momentum, "--momentum", help="Momentum (sgd, rmsprop)."),
+    nesterov: bool = typer.Option(FinetuneConfig.nesterov, "--nesterov", help="Nesterov momentum (sgd)."),
+    weight_decay: float = typer.Option(
+        FinetuneConfig.weight_decay, "--weight-decay", help="Decoupled weight decay."
+    ),
+    batch_size: int = typer.Option(
+        FinetuneConfig.batch_size, "--batch-size", help="Global batch size (split across replicas)."
+    ),
+    image_size: int | None = typer.Option(
+        FinetuneConfig.image_size, "--image-size", help="Input size (default: the model's)."
+    ),
     augment: str | None = typer.Option(
-        None, "--augment", help="flip,rotate,zoom,contrast or none (default: none, then flip in stage 2)."
+        FinetuneConfig.augment,
+        "--augment",
+        help="flip,rotate,zoom,contrast or none (default: none, then flip in stage 2).",
     ),
-    dropout: float = typer.Option(0.2, "--dropout", help="Dropout before the new head."),
-    label_smoothing: float = typer.Option(0.0, "--label-smoothing", help="Label smoothing."),
-    class_weight: OnOff = typer.Option(OnOff.auto, "--class-weight", help="auto: balance class frequencies."),
-    precision: Precision = typer.Option(Precision.fp32, "--precision", help="fp32 or bf16 (mixed)."),
+    dropout: float = typer.Option(FinetuneConfig.dropout, "--dropout", help="Dropout before the new head."),
+    label_smoothing: float = typer.Option(
+        FinetuneConfig.label_smoothing, "--label-smoothing", help="Label smoothing."
+    ),
+    class_weight: ClassWeight = typer.Option(
+        ClassWeight(FinetuneConfig.class_weight), "--class-weight", help="auto: balance class frequencies."
+    ),
+    precision: Precision = typer.Option(
+        Precision(FinetuneConfig.precision), "--precision", help="fp32 or bf16 (mixed)."
+    ),
     on_bad_image: OnBadImage = typer.Option(
-        OnBadImage.skip, "--on-bad-image", help="skip (listed in skipped.txt) or fail."
+        OnBadImage(FinetuneConfig.on_bad_image),
+        "--on-bad-image",
+        help="skip (listed in skipped.txt) or fail.",
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split, the data order and the head."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default: runs/NAME-TIME)."),
+    seed: int = typer.Option(
+        FinetuneConfig.seed, "--seed", help="Seed of the split, the data order and the head."
+    ),
+    out: Path | None = typer.Option(
+        FinetuneConfig.out, "--out", "-o", help="Run directory (default: runs/NAME-TIME)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
-    early_stopping: int | None = typer.Option(None, "--early-stopping", help="Patience (epochs, val loss)."),
-    tensorboard: bool = typer.Option(True, "--tensorboard/--no-tensorboard", help="TensorBoard logs."),
+    early_stopping: int | None = typer.Option(
+        FinetuneConfig.early_stopping, "--early-stopping", help="Patience (epochs, val loss)."
+    ),
+    tensorboard: bool = typer.Option(
+        FinetuneConfig.tensorboard, "--tensorboard/--no-tensorboard", help="TensorBoard logs."
+    ),
     strategy: Strategy = typer.Option(
-        Strategy.auto, "--strategy", help="auto (several GPUs: mirrored), default, mirrored, multi-worker."
+        Strategy(FinetuneConfig.strategy),
+        "--strategy",
+        help="auto (several GPUs: mirrored), default, mirrored, multi-worker.",
     ),
     workers: str | None = typer.Option(
         None, "--workers", help="multi-worker: every worker's host:port, the chief first (else TF_CONFIG)."
@@ -140,7 +203,10 @@ def finetune_command(
         None, "--worker-index", help="multi-worker: this worker's place in --workers (0 = chief)."
     ),
     peer_timeout: float = typer.Option(
-        120.0, "--peer-timeout", min=1.0, help="multi-worker: seconds to wait for the other workers."
+        DEFAULT_PEER_TIMEOUT,
+        "--peer-timeout",
+        min=1.0,
+        help="multi-worker: seconds to wait for the other workers.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON on stdout."),
 ) -> None:
@@ -154,39 +220,7 @@ def finetune_command(
     Two machines: zoo finetune mobilenet_v2 ./flowers --out runs/flowers --strategy multi-worker
     --workers host1:2222,host2:2222 --worker-index 0 (and --worker-index 1 on host2)
     """
-    from zoo.transfer.settings import FinetuneConfig
-
-    values = dict(ctx.params)
-    if resume and out is None:
-        usage_error("--resume needs --out RUN_DIR (the run to continue)", "--resume")
-    if resume and config is None and (model is None or data is None):
-        config = out / "config.json"  # type: ignore[operator]  (out is set: checked above)
-        if not config.is_file():
-            usage_error(f"{out}: nothing to resume (no config.json)", "--out")
-    if config is None and (model is None or data is None):
-        usage_error("give NAME and DATA_DIR (or --config RUN_DIR/config.json)")
-    if weights not in ("imagenet", "none") and not Path(weights).expanduser().is_file():
-        usage_error(f"{weights!r} is neither imagenet, none, nor an existing weights file", "--weights")
-    if config is not None:
-        try:
-            base = FinetuneConfig.load(config)
-        except ZooError as exc:
-            usage_error(exc.message, "--config")
-        overrides = _settings_from_cli(ctx, values, only_given=True)
-        overrides.update({k: str(v) for k, v in (("model", model), ("data", data)) if v is not None})
-        cfg = dataclasses.replace(base, **overrides)
-    else:
-        cfg = FinetuneConfig(model=str(model), data=str(data), **_settings_from_cli(ctx, values, False))
-    problems = cfg.problems()
-    if problems:
-        usage_error("; ".join(problems))
-    from zoo.transfer.distribute import resolve_cluster
-
-    try:
-        resolve_cluster(cfg.strategy, workers, worker_index)
-    except ValueError as exc:
-        usage_error(str(exc), "--workers" if workers is not None else "--strategy")
-
+    cfg = _checked_settings(ctx)
     from zoo.registry import get
 
     get(cfg.model)  # an unknown name fails now, with a suggestion, before any data is read
@@ -194,9 +228,9 @@ def finetune_command(
         from zoo.transfer.datasets import load_data
 
         load_data(cfg)  # data errors (one class, an empty class, ...) before TensorFlow loads
-    from zoo.transfer.recipe import run
+    from zoo.transfer import train
 
-    result = run(
+    result = train(
         cfg,
         resume=resume,
         verbose=True,
@@ -210,6 +244,7 @@ def finetune_command(
         typer.echo(str(result.run_dir))
 
 
+@app.command("register")
 def register_command(
     run_dir: Path = typer.Argument(
         ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A finished run directory."
@@ -223,17 +258,20 @@ def register_command(
 
     Example: zoo register runs/flowers --name flowers-v1
     """
-    from zoo.transfer.registering import register
+    from zoo import transfer
 
-    typer.echo(str(register(run_dir, name, force=force)))
+    typer.echo(str(transfer.register(run_dir, name, force=force)))
 
 
+@app.command("export")
 def export_command(
     run_dir: Path = typer.Argument(
         ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A run directory."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.keras, .tflite, .onnx) or folder."),
-    export_format: ExportFormat = typer.Option(ExportFormat.keras, "--format", "-f", help="Target format."),
+    export_format: ExportFormat = typer.Option(
+        ExportFormat("keras"), "--format", "-f", help="Target format."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
 ) -> None:
@@ -264,8 +302,6 @@ def export_command(
     typer.echo(str(result.path))
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
-    app.command("finetune")(finetune_command)
-    app.command("register")(register_command)
-    app.command("export")(export_command)
+def register(root: typer.Typer) -> None:
+    """Add this group's commands to the root app."""
+    root.add_typer(app)

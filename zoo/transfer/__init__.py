@@ -1,8 +1,12 @@
 """Transfer learning: the two-stage recipe on a tf.distribute loop, the feature cache, run directories.
 
-    finetune(model, data, ...)   zoo.transfer.recipe       train; returns a FinetuneResult (run directory)
-    register(run_dir, name)      zoo.transfer.registering  add a run to the user registry
-    FinetuneConfig               zoo.transfer.settings     every setting of a run (config.json)
+    finetune(model, data, ...)   zoo.transfer._finetune  train; returns a FinetuneResult (run directory)
+    register(run_dir, name)      zoo.transfer._register  add a run to the user registry
+    train(config, ...)           zoo.transfer._finetune  the same, from a FinetuneConfig (zoo finetune)
+    FinetuneConfig               zoo.transfer.settings   every setting of a run (config.json)
+
+The package is the public face: the private modules are named after what they hold, and a function
+exported here is never shadowed by a submodule of the same name.
 
 Importing this package (or zoo.transfer.settings, which the CLI validates with) does not import
 TensorFlow; the public names are resolved on first use.
@@ -13,10 +17,11 @@ from __future__ import annotations
 from zoo._lazy import lazy_exports
 
 _API = {
-    "finetune": "zoo.transfer.recipe:finetune",
-    "FinetuneResult": "zoo.transfer.recipe:FinetuneResult",
-    "register": "zoo.transfer.registering:register",
+    "finetune": "zoo.transfer._finetune:finetune",
+    "FinetuneResult": "zoo.transfer._finetune:FinetuneResult",
+    "register": "zoo.transfer._register:register",
     "FinetuneConfig": "zoo.transfer.settings:FinetuneConfig",
+    "train": "zoo.transfer._finetune:train",
 }
 
 __all__ = sorted(_API)

@@ -20,16 +20,16 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ZooError
+from zoo.choices import STRATEGIES
+from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 DEFAULT_PEER_TIMEOUT = 120.0  # seconds a worker waits for its peers to start
 
 
@@ -61,16 +61,16 @@ class Cluster:
 
 
 def parse_workers(text: str) -> tuple[str, ...]:
-    """'h1:2222,h2:2222' -> ('h1:2222', 'h2:2222'); ValueError names the entry that is not host:port."""
+    """'h1:2222,h2:2222' -> ('h1:2222', 'h2:2222'); InvalidSetting names the entry that is not host:port."""
     workers = tuple(part.strip() for part in text.split(",") if part.strip())
     if not workers:
-        raise ValueError("expected host:port,host:port,...")
+        raise InvalidSetting("expected host:port,host:port,...")
     for worker in workers:
         host, _, port = worker.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{worker!r} is not host:port (a port between 1 and 65535)")
+            raise InvalidSetting(f"{worker!r} is not host:port (a port between 1 and 65535)")
     if len(set(workers)) != len(workers):
-        raise ValueError("the same host:port is listed twice")
+        raise InvalidSetting("the same host:port is listed twice")
     return workers
 
 
@@ -78,12 +78,12 @@ def tf_config_for(workers: Sequence[str], index: int) -> dict[str, Any]:
     """The TF_CONFIG of worker `index` of `workers` (worker 0 is the chief)."""
     if not 0 <= index < len(workers):
         last = len(workers) - 1
-        raise ValueError(f"worker index {index} is out of range for {len(workers)} workers (0..{last})")
+        raise InvalidSetting(f"worker index {index} is out of range for {len(workers)} workers (0..{last})")
     return {"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}}
 
 
 def cluster_from_tf_config(text: str) -> Cluster:
-    """The cluster described by a TF_CONFIG value; ValueError says what is inconsistent."""
+    """The cluster described by a TF_CONFIG value; InvalidSetting says what is inconsistent."""
     try:
         doc = json.loads(text)
         jobs, task = doc["cluster"], doc["task"]
@@ -92,17 +92,21 @@ def cluster_from_tf_config(text: str) -> Cluster:
         workers = [str(a) for a in jobs.get("worker", [])]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         expected = "{'cluster': {'worker': [...]}, 'task': {'type': ..., 'index': ...}}"
-        raise ValueError(f"TF_CONFIG is not {expected}: {exc}") from None
+        raise InvalidSetting(f"TF_CONFIG is not {expected}: {exc}") from None
     unknown = sorted(set(jobs) - {"chief", "worker"})
     if unknown:
-        raise ValueError(f"TF_CONFIG: jobs {', '.join(unknown)} are not used by MultiWorkerMirroredStrategy")
+        raise InvalidSetting(
+            f"TF_CONFIG: jobs {', '.join(unknown)} are not used by MultiWorkerMirroredStrategy"
+        )
     if len(chief) > 1:
-        raise ValueError(f"TF_CONFIG: at most one chief, got {len(chief)}")
+        raise InvalidSetting(f"TF_CONFIG: at most one chief, got {len(chief)}")
     if task_type not in ("chief", "worker"):
-        raise ValueError(f"TF_CONFIG: task type must be chief or worker, got {task_type!r}")
+        raise InvalidSetting(f"TF_CONFIG: task type must be chief or worker, got {task_type!r}")
     size = len(chief) if task_type == "chief" else len(workers)
     if not 0 <= index < size:
-        raise ValueError(f"TF_CONFIG: task {task_type} {index} is out of range ({size} {task_type} tasks)")
+        raise InvalidSetting(
+            f"TF_CONFIG: task {task_type} {index} is out of range ({size} {task_type} tasks)"
+        )
     parse_workers(",".join([*chief, *workers]))  # every address is host:port, none twice
     return Cluster(tuple(chief + workers), index, task_type, chief_job=bool(chief))
 
@@ -112,25 +116,28 @@ def resolve_cluster(
     workers: str | None = None,
     worker_index: int | None = None,
     environ: Mapping[str, str] | None = None,
+    name: Callable[[str], str] = str,
 ) -> Cluster | None:
-    """The cluster of a multi-worker run (None for the other strategies); ValueError on any mismatch.
+    """The cluster of a multi-worker run (None for the other strategies); InvalidSetting on any mismatch.
 
-    Called before any work, so that a wrong worker list or index is refused as a usage error."""
+    Called before any work, so that a wrong worker list or index is refused as a usage error. `name`
+    spells a setting's name in messages (the CLI spells `worker_index` as `--worker-index`)."""
     environ = os.environ if environ is None else environ
+    strategy_, workers_, index_ = name("strategy"), name("workers"), name("worker_index")
     if strategy not in STRATEGIES:
-        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        raise InvalidSetting(f"{strategy_} must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     if strategy != "multi-worker":
         if workers is not None or worker_index is not None:
-            raise ValueError("--workers and --worker-index need --strategy multi-worker")
+            raise InvalidSetting(f"{workers_} and {index_} need {strategy_} multi-worker")
         return None
     if workers is None:
         if worker_index is not None:
-            raise ValueError("--worker-index needs --workers")
+            raise InvalidSetting(f"{index_} needs {workers_}")
         if not environ.get("TF_CONFIG"):
-            raise ValueError("multi-worker needs --workers host:port,... --worker-index I, or TF_CONFIG")
+            raise InvalidSetting(f"multi-worker needs {workers_} host:port,... {index_} I, or TF_CONFIG")
         return cluster_from_tf_config(environ["TF_CONFIG"])
     if worker_index is None:
-        raise ValueError("--workers needs --worker-index (this worker's place in the list, 0 = chief)")
+        raise InvalidSetting(f"{workers_} needs {index_} (this worker's place in the list, 0 = chief)")
     listed = parse_workers(workers)
     tf_config_for(listed, worker_index)  # the range check
     return Cluster(listed, worker_index)
@@ -188,7 +195,7 @@ def _new_strategy(name: str, cluster: Cluster | None, peer_timeout: float) -> tf
         devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     if cluster is None:
-        raise ValueError("multi-worker needs a cluster (resolve_cluster)")
+        raise InvalidSetting("multi-worker needs a cluster (resolve_cluster)")
     return _multi_worker(cluster, peer_timeout)
 
 

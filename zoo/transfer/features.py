@@ -1,5 +1,7 @@
 """The backbone-feature cache under ZOO_HOME/features: pooled backbone outputs, computed once per content.
 
+`features_for` is stage 1's way in: the features of a run's images, from the cache or computed and stored.
+
 A frozen backbone in inference mode maps an image to the same vector every time, so stage 1 (no
 augmentation) needs it once per image and model. The cache key covers everything that changes the vector:
     extractor key = sha256(model name, checksum of the backbone's weight values, image size, resize policy)
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +25,11 @@ import numpy as np
 
 from zoo import config
 from zoo.atomic import atomic_path
+from zoo.engine.fingerprint import weights_sha256
 from zoo.hashing import hash_file
 
 if TYPE_CHECKING:
-    pass
+    import keras
 
 FORMAT_VERSION = 1
 
@@ -102,3 +106,63 @@ class FeatureCache:
                 bad_reasons=np.asarray(list(bad.values()), dtype=str),
             )
         return path
+
+
+@dataclass
+class ImageFeatures:
+    """Stage 1's input: each decodable image's features (in the order of the paths asked for), the images
+    the decoder refused (with why), and whether the cache already held them."""
+
+    by_path: dict[Path, np.ndarray]
+    skipped: list[tuple[Path, str]]
+    cache_hit: bool
+
+
+# () -> (features of every decodable image, in path order; the images the decoder refused, with why)
+Compute = Callable[[], tuple[np.ndarray, list[tuple[Path, str]]]]
+
+
+def features_for(
+    paths: Sequence[Path],
+    model_name: str,
+    backbone: keras.Model,
+    image_size: int,
+    policy: object,
+    compute: Compute,
+    log: Callable[[str], None],
+) -> ImageFeatures:
+    """The backbone features of `paths`: from the cache, or computed (by `compute`) and cached."""
+    digests = image_digests(paths)
+    cache = FeatureCache(extractor_key(model_name, weights_sha256(backbone), image_size, policy))
+    cached = cache.load(digests)
+    hit = cached is not None
+    if cached is None:
+        started = time.perf_counter()
+        features, skipped = compute()
+        refused = {path for path, _ in skipped}
+        digest_of = dict(zip(paths, digests, strict=True))
+        bad = {digest_of[p]: reason for p, reason in skipped}
+        cache.store([digest_of[p] for p in paths if p not in refused], features, bad)
+        cached = cache.load(digests)
+        assert cached is not None
+        log(f"computed backbone features in {time.perf_counter() - started:.1f}s (cached)")
+    else:
+        log(f"backbone features: cache hit ({len(cached.by_digest)} images)")
+    by_path = {}
+    skipped = []
+    for path, digest in zip(paths, digests, strict=True):
+        if digest in cached.bad:
+            skipped.append((path, cached.bad[digest]))
+        else:
+            by_path[path] = cached.by_digest[digest]
+    return ImageFeatures(by_path, skipped, hit)
+
+
+def extract(extractor: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """The extractor's outputs (inference mode) for raw RGB images, float32, in batches."""
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    batch = max(batch_size, 32)
+    chunks = [forward(tf.constant(images[i : i + batch], tf.float32)) for i in range(0, len(images), batch)]
+    return np.concatenate([np.asarray(c, np.float32) for c in chunks])

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.choices import OPTIMIZERS
+from zoo.errors import InvalidSetting
+
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
-
-from zoo.transfer.settings import OPTIMIZERS
 
 PROGRESS_UPDATES = 20  # progress-bar updates per epoch (train steps run in that many graph calls)
 
@@ -57,7 +58,7 @@ def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
         return keras.optimizers.RMSprop(lr, momentum=settings.momentum, weight_decay=wd)
     if settings.name == "adagrad":
         return keras.optimizers.Adagrad(lr, weight_decay=wd)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {settings.name!r}")
+    raise InvalidSetting(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {settings.name!r}")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.atomic import atomic_write_bytes, atomic_write_text
-from zoo.engine.bundle import read_json, write_json
+from zoo.engine.bundle import CONFIG_FILE, read_json, write_json
 from zoo.errors import RunDirError
 
 HISTORY_FIELDS = (
@@ -64,6 +66,81 @@ def read_state(run_dir: Path) -> RunState | None:
 
 def write_state(run_dir: Path, state: RunState) -> None:
     write_json(state_path(run_dir), asdict(state))
+
+
+def start_state(run_dir: Path, resume: bool) -> RunState:
+    """The state a run starts from: the run's own when resuming, a fresh one for a new run."""
+    existing = read_state(run_dir) if run_dir.is_dir() else None
+    if resume:
+        if existing is None or not (run_dir / CONFIG_FILE).is_file():
+            raise RunDirError(
+                f"{run_dir}: nothing to resume (no checkpoint state)",
+                hint="start the run without --resume",
+            )
+        return existing
+    if existing is not None:
+        raise RunDirError(
+            f"{run_dir} already holds a run",
+            hint="pass --resume to continue it, or choose another --out",
+        )
+    return RunState()
+
+
+def restore_weights(checkpoint: Any, path: Path) -> None:
+    """Restore a weights-only checkpoint written with `checkpoint.write` (it has no save counter)."""
+    checkpoint.restore(str(path)).expect_partial().assert_nontrivial_match()
+
+
+def restore_final(run_dir: Path, stage: int, variables: list) -> None:
+    """Load the weights stage `stage` ended with into `variables`."""
+    import tensorflow as tf
+
+    restore_weights(
+        tf.train.Checkpoint(weights=variables), checkpoints_dir(run_dir) / f"stage{stage}" / "final"
+    )
+
+
+class StageCheckpoints:
+    """The checkpoints of one stage: one per completed epoch (weights and optimizer, to resume), and the
+    best and final weights (early stopping restores the best; the next stage starts from the final)."""
+
+    def __init__(self, run_dir: Path, stage: int, variables: list, optimizer: Any) -> None:
+        import tensorflow as tf
+
+        self.folder = checkpoints_dir(run_dir) / f"stage{stage}"
+        self._epochs = tf.train.Checkpoint(weights=variables, optimizer=optimizer)
+        self._weights = tf.train.Checkpoint(weights=variables)
+        self._manager = tf.train.CheckpointManager(
+            self._epochs, str(self.folder), max_to_keep=2, checkpoint_name="ckpt"
+        )
+
+    def save_epoch(self, epoch: int) -> None:
+        self._manager.save(checkpoint_number=epoch)
+
+    def restore_epoch(self, epoch: int) -> None:
+        self._epochs.restore(str(self.folder / f"ckpt-{epoch}")).assert_existing_objects_matched()
+
+    def write_weights(self, name: str) -> None:
+        """Write the weights alone as `name` ("best", "final")."""
+        self._weights.write(str(self.folder / name))
+
+    def restore_weights(self, name: str) -> None:
+        restore_weights(self._weights, self.folder / name)
+
+
+@contextlib.contextmanager
+def worker_dir(run_dir: Path) -> Iterator[Path]:
+    """Where a worker that is not the chief writes its checkpoints (collective saves need every worker to
+    save): a temporary directory, starting as a copy of the run's checkpoints for a resume, removed at
+    the end. Only the chief writes the run directory."""
+    write_dir = Path(tempfile.mkdtemp(prefix="zoo-worker-"))
+    try:
+        source = checkpoints_dir(run_dir)
+        if source.is_dir():  # a resume: every worker restores the chief's last checkpoint
+            shutil.copytree(source, checkpoints_dir(write_dir))
+        yield write_dir
+    finally:
+        shutil.rmtree(write_dir, ignore_errors=True)
 
 
 def write_history_csv(history: Sequence[dict[str, Any]], path: Path) -> Path:

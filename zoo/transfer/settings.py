@@ -1,22 +1,36 @@
-"""Every setting of a fine-tuning run, validated, and saved as RUN_DIR/config.json to repeat the run."""
+"""Every setting of a fine-tuning run, validated, and saved as RUN_DIR/config.json to repeat the run.
+
+`resume_settings_file` and `merge_settings` are the one place where a run's settings are put together from
+a previous run's config.json and the settings given now; `zoo.finetune` and `zoo finetune` both use them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import RunDirError
-from zoo.transfer.distribute import STRATEGIES
+from zoo.choices import (
+    AUGMENTATIONS,
+    CLASS_WEIGHTS,
+    ON_BAD_IMAGE,
+    OPTIMIZERS,
+    STRATEGIES,
+    TRAIN_PRECISIONS,
+    image_size_problem,
+)
+from zoo.engine.bundle import CONFIG_FILE
+from zoo.errors import InvalidSetting, RunDirError
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
-AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
 DEFAULT_FINE_TUNE_AUGMENT = ("flip",)
-PRECISIONS = ("fp32", "bf16")
-CLASS_WEIGHTS = ("auto", "none")
-ON_BAD_IMAGE = ("skip", "fail")
+
+
+def setting_name(field: str) -> str:
+    """How messages name a setting: its field name (the CLI passes its own, e.g. `--batch-size`)."""
+    return field
 
 
 @dataclass(frozen=True)
@@ -58,43 +72,49 @@ class FinetuneConfig:
         if isinstance(self.unfreeze, str) and self.unfreeze.isdigit():
             object.__setattr__(self, "unfreeze", int(self.unfreeze))
 
-    def problems(self) -> list[str]:
-        """Every invalid value, as `--option: what is wrong` lines (empty when all is well)."""
-        out = []
+    def problems(self, name: Callable[[str], str] = setting_name) -> list[str]:
+        """Every invalid value, as `setting: what is wrong` lines (empty when all is well).
+
+        `name` spells a field's name in the message (the CLI spells it as its option)."""
         checks = [
-            ("--val-split", 0.0 < self.val_split < 1.0, f"must be between 0 and 1, got {self.val_split}"),
-            ("--epochs", self.epochs >= 0, f"must be 0 or more, got {self.epochs}"),
-            ("--fine-tune-epochs", self.fine_tune_epochs >= 0, f">= 0, got {self.fine_tune_epochs}"),
-            ("--lr", self.lr > 0, f"must be positive, got {self.lr}"),
-            ("--fine-tune-lr", self.fine_tune_lr > 0, f"must be positive, got {self.fine_tune_lr}"),
-            ("--momentum", 0.0 <= self.momentum < 1.0, f"must be in [0, 1), got {self.momentum}"),
-            ("--weight-decay", self.weight_decay >= 0, f"must be 0 or more, got {self.weight_decay}"),
-            ("--batch-size", self.batch_size >= 1, f"must be at least 1, got {self.batch_size}"),
-            ("--dropout", 0.0 <= self.dropout < 1.0, f"must be in [0, 1), got {self.dropout}"),
-            ("--label-smoothing", 0 <= self.label_smoothing < 1, f"in [0, 1), got {self.label_smoothing}"),
-            ("--optimizer", self.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
-            ("--class-weight", self.class_weight in CLASS_WEIGHTS, "must be auto or none"),
-            ("--precision", self.precision in PRECISIONS, "must be fp32 or bf16"),
-            ("--on-bad-image", self.on_bad_image in ON_BAD_IMAGE, "must be skip or fail"),
-            ("--strategy", self.strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
+            ("val_split", 0.0 < self.val_split < 1.0, f"must be between 0 and 1, got {self.val_split}"),
+            ("epochs", self.epochs >= 0, f"must be 0 or more, got {self.epochs}"),
+            ("fine_tune_epochs", self.fine_tune_epochs >= 0, f">= 0, got {self.fine_tune_epochs}"),
+            ("lr", self.lr > 0, f"must be positive, got {self.lr}"),
+            ("fine_tune_lr", self.fine_tune_lr > 0, f"must be positive, got {self.fine_tune_lr}"),
+            ("momentum", 0.0 <= self.momentum < 1.0, f"must be in [0, 1), got {self.momentum}"),
+            ("weight_decay", self.weight_decay >= 0, f"must be 0 or more, got {self.weight_decay}"),
+            ("batch_size", self.batch_size >= 1, f"must be at least 1, got {self.batch_size}"),
+            ("dropout", 0.0 <= self.dropout < 1.0, f"must be in [0, 1), got {self.dropout}"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, f"in [0, 1), got {self.label_smoothing}"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
+            ("class_weight", self.class_weight in CLASS_WEIGHTS, f"must be {' or '.join(CLASS_WEIGHTS)}"),
+            ("precision", self.precision in TRAIN_PRECISIONS, f"must be {' or '.join(TRAIN_PRECISIONS)}"),
+            ("on_bad_image", self.on_bad_image in ON_BAD_IMAGE, f"must be {' or '.join(ON_BAD_IMAGE)}"),
+            ("strategy", self.strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
         ]  # fmt: skip
-        out += [f"{name}: {message}" for name, ok, message in checks if not ok]
+        out = [f"{name(field)}: {message}" for field, ok, message in checks if not ok]
         if self.epochs + self.fine_tune_epochs < 1:
-            out.append("--epochs/--fine-tune-epochs: at least one epoch must run")
-        # the same range as `zoo embed --size` / `zoo benchmark --image-size`: 100000 would try to decode
-        # every image to 30 GB before failing
-        if self.image_size is not None and not 32 <= self.image_size <= 1024:
-            out.append(f"--image-size: must be between 32 and 1024, got {self.image_size}")
+            out.append(f"{name('epochs')}/{name('fine_tune_epochs')}: at least one epoch must run")
+        size_problem = None if self.image_size is None else image_size_problem(self.image_size)
+        if size_problem:
+            out.append(f"{name('image_size')}: {size_problem}")
         if not (self.unfreeze == "all" or isinstance(self.unfreeze, int) and self.unfreeze >= 0):
-            out.append(f"--unfreeze: must be a number of layers or 'all', got {self.unfreeze!r}")
+            out.append(f"{name('unfreeze')}: must be a number of layers or 'all', got {self.unfreeze!r}")
         unknown = sorted(set(self.augment or ()) - set(AUGMENTATIONS))
         if unknown:
-            out.append(
-                f"--augment: unknown {', '.join(unknown)} (choose from {', '.join(AUGMENTATIONS)}, or none)"
-            )
+            choices = ", ".join(AUGMENTATIONS)
+            out.append(f"{name('augment')}: unknown {', '.join(unknown)} (choose from {choices}, or none)")
         if self.early_stopping is not None and self.early_stopping < 1:
-            out.append(f"--early-stopping: patience must be at least 1, got {self.early_stopping}")
+            out.append(f"{name('early_stopping')}: patience must be at least 1, got {self.early_stopping}")
         return out
+
+    def check(self) -> FinetuneConfig:
+        """This config, or InvalidSetting naming every invalid value."""
+        problems = self.problems()
+        if problems:
+            raise InvalidSetting("; ".join(problems))
+        return self
 
     def stage_augment(self, stage: int) -> tuple[str, ...]:
         if self.augment is not None:
@@ -126,6 +146,36 @@ class FinetuneConfig:
             raise RunDirError(f"{path}: expected a JSON object of settings")
         settings = data.get("settings", data)
         return cls.from_dict(settings)
+
+
+def resume_settings_file(
+    out: str | Path | None, *, resume: bool, model: str | None, data: str | Path | None
+) -> Path | None:
+    """RUN_DIR/config.json when a resume of the run in `out` names no model or no data (the run's own
+    settings then supply them); None otherwise. RunDirError when that run has no config.json."""
+    if not resume or out is None or (model is not None and data is not None):
+        return None
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise RunDirError(f"{out}: nothing to resume (no config.json)")
+    return path
+
+
+def merge_settings(
+    model: str | None,
+    data: str | Path | None,
+    *,
+    config: str | Path | None = None,
+    settings: Mapping[str, Any],
+) -> FinetuneConfig:
+    """A run's settings: a previous run's config.json (`config`) with `model`, `data` and `settings`
+    (FinetuneConfig fields) given now over it; without `config`, `settings` over the defaults."""
+    given = {k: str(v) if k == "data" else v for k, v in (("model", model), ("data", data)) if v is not None}
+    if config is not None:
+        return dataclasses.replace(FinetuneConfig.load(config), **given, **settings)
+    if model is None or data is None:
+        raise InvalidSetting("finetune needs a model name and a data folder (or config=...)")
+    return FinetuneConfig(**given, **settings)
 
 
 def parse_augment(text: str) -> tuple[str, ...]:

@@ -1,0 +1,111 @@
+"""The network a run trains: the registry backbone with a new head, the views of it the stages train
+(raw RGB -> features, features -> logits), the augmenters, and which backbone layers stage 2 unfreezes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.registry import ModelSpec
+    from zoo.transfer.settings import FinetuneConfig
+
+
+@dataclass
+class Network:
+    """The classifier (raw RGB -> logits) and views of it that share its layers."""
+
+    classifier: keras.Model
+    backbone: keras.Model  # the pooled keras.applications model, nested in the classifier
+    extractor: keras.Model  # raw RGB -> pooled features
+    head: keras.Model  # pooled features -> logits
+    augmenters: dict[int, keras.Model | None]
+
+    def tracked_variables(self, stage: int) -> list:
+        """What a checkpoint of `stage` must hold: the weights that stage changes, and the dropout and
+        augmentation RNG states. Stage 1 never changes the frozen backbone (it is rebuilt identically
+        from its weights and seed on resume), so its checkpoints hold the head only: small and fast."""
+        extra = [v for model in self.augmenters.values() if model is not None for v in model.variables]
+        changed = self.head.variables if stage == 1 else self.classifier.variables
+        return [*changed, *extra]
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    import keras
+
+    previous = keras.config.dtype_policy()
+    if precision == "bf16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_network(cfg: FinetuneConfig, spec: ModelSpec, image_size: int, num_classes: int) -> Network:
+    import keras
+
+    from zoo.engine import backbone_and_head
+
+    weights = None if cfg.weights == "none" else cfg.weights
+    classifier, backbone = backbone_and_head(
+        spec, num_classes, weights=weights, input_shape=image_size, dropout=cfg.dropout
+    )
+    backbone.trainable = False
+    # the backbone's output inside the classifier graph (backbone.output is its own inner graph's)
+    features_out = classifier.get_layer("dropout" if cfg.dropout else "logits").input
+    extractor = keras.Model(classifier.input, features_out, name="extractor")
+    features_in = keras.Input(shape=features_out.shape[1:], name="features")
+    x = classifier.get_layer("dropout")(features_in) if cfg.dropout else features_in
+    head = keras.Model(features_in, classifier.get_layer("logits")(x), name="head")
+    augmenters = {stage: make_augmenter(cfg.stage_augment(stage), cfg.seed + stage) for stage in (1, 2)}
+    return Network(classifier, backbone, extractor, head, augmenters)
+
+
+def make_augmenter(names: tuple[str, ...], seed: int) -> keras.Model | None:
+    """Keras preprocessing layers on raw RGB 0-255, applied inside the train step."""
+    if not names:
+        return None
+    import keras
+
+    factories = {
+        "flip": lambda: keras.layers.RandomFlip("horizontal", seed=seed),
+        "rotate": lambda: keras.layers.RandomRotation(0.1, seed=seed + 1),
+        "zoom": lambda: keras.layers.RandomZoom(0.1, seed=seed + 2),
+        "contrast": lambda: keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed + 3),
+    }
+    return keras.Sequential([factories[name]() for name in names], name="augment")
+
+
+def weighted_layers(model: keras.Model) -> list:
+    """The leaf layers that hold weights, in order (nested models flattened)."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            out.extend(weighted_layers(layer))
+        elif layer.weights:
+            out.append(layer)
+    return out
+
+
+def unfreeze_top(backbone: keras.Model, count: int | str) -> int:
+    """Make the last `count` weighted layers trainable (all with "all"); BatchNorm stays frozen.
+
+    Returns how many layers became trainable."""
+    import keras
+
+    backbone.trainable = True
+    layers = weighted_layers(backbone)
+    chosen = layers if count == "all" else layers[len(layers) - int(count) :] if int(count) else []
+    for layer in layers:
+        layer.trainable = False
+    trainable = 0
+    for layer in chosen:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        trainable += layer.trainable
+    return trainable

@@ -1,0 +1,352 @@
+"""The stages of a run: decode the data, stage 1 (the head), stage 2 (the top of the backbone), evaluate,
+and write the run directory.
+
+Stage 1 trains the head (dropout + dense logits) on a frozen backbone. Without augmentation the backbone's
+pooled features are computed once (and cached, zoo.transfer.features) and the head trains on them; with
+augmentation the frozen backbone runs in inference mode inside the loop. Stage 2 unfreezes the top N
+backbone layers that hold weights (BatchNorm stays frozen, and in inference mode, since the backbone is
+called with training=False) and trains with a lower learning rate and flips.
+
+Every completed epoch is checkpointed; a resume continues from the last one (zoo.transfer.rundir). Under a
+multi-worker strategy every worker trains (and checkpoints, as collective saves need), but only the chief
+writes the run directory; the others write into a temporary directory (rundir.worker_dir).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.data.folders import LabelledImages, class_weights
+from zoo.engine.bundle import CONFIG_FILE, save_bundle, write_json
+from zoo.errors import BadDataset, BadImage
+from zoo.transfer import features as feature_cache
+from zoo.transfer import rundir
+from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, Cluster, create_strategy, describe_strategy
+from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
+from zoo.transfer.network import Network, build_network, dtype_policy, unfreeze_top
+from zoo.transfer.plots import plot_confusion, plot_history
+from zoo.transfer.progress import TrainingProgress
+from zoo.transfer.scores import classification_scores
+from zoo.transfer.settings import FinetuneConfig
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from zoo.data.decode import ResizePolicy
+
+
+@dataclass
+class Arrays:
+    """Decoded images (uint8) or features (float32), with labels, for training and validation."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class Run:
+    """One run: its settings, data and network (built by `prepare`), and what the stages learn."""
+
+    cfg: FinetuneConfig
+    run_dir: Path
+    write_dir: Path  # the run directory, or a worker's temporary stand-in (rundir.worker_dir)
+    state: rundir.RunState
+    train: LabelledImages
+    val: LabelledImages
+    cluster: Cluster | None
+    strategy: tf.distribute.Strategy
+    image_size: int
+    policy: ResizePolicy
+    config_doc: dict[str, Any]  # config.json
+    net: Network
+    tensorboard: rundir.TensorBoardLog
+    class_weight: np.ndarray | None
+    progress: TrainingProgress
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    cache_hit: bool | None = None  # None: stage 1 did not use the feature cache
+    images: Arrays | None = None
+    features: Arrays | None = None
+    trainer: Trainer | None = None  # the last stage's
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.cluster is None or self.cluster.is_chief
+
+    @property
+    def paths(self) -> list[Path]:
+        return [*self.train.paths, *self.val.paths]
+
+
+def execute(
+    cfg: FinetuneConfig,
+    run_dir: Path,
+    state: rundir.RunState,
+    train: LabelledImages,
+    val: LabelledImages,
+    *,
+    verbose: bool = True,
+    cluster: Cluster | None = None,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+) -> Run:
+    """Train and evaluate (the chief writes the run directory); the finished run, metrics included."""
+    # before any other TensorFlow op: MultiWorkerMirroredStrategy configures the process's collectives
+    strategy = create_strategy(cfg.strategy, cluster, peer_timeout)
+    if cluster is None or cluster.is_chief:
+        run = prepare(cfg, run_dir, run_dir, state, train, val, cluster, strategy, verbose)
+        return _train(run)
+    with rundir.worker_dir(run_dir) as write_dir:
+        return _train(prepare(cfg, run_dir, write_dir, state, train, val, cluster, strategy, verbose))
+
+
+def _train(run: Run) -> Run:
+    cfg = run.cfg
+    with run.progress:
+        run.progress.log(describe_strategy(run.strategy, run.cluster))
+        if cfg.epochs:
+            run_stage(run, 1, cfg.epochs, stage1_arrays(run))
+        if cfg.fine_tune_epochs:
+            run_stage(run, 2, cfg.fine_tune_epochs, image_arrays(run))
+        run.metrics = finish(run)
+    return run
+
+
+def prepare(
+    cfg: FinetuneConfig,
+    run_dir: Path,
+    write_dir: Path,
+    state: rundir.RunState,
+    train: LabelledImages,
+    val: LabelledImages,
+    cluster: Cluster | None,
+    strategy: tf.distribute.Strategy,
+    verbose: bool,
+) -> Run:
+    """Write config.json, seed every RNG, build the network and the run's loggers."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.data.decode import ResizePolicy
+    from zoo.engine.build import resolve
+
+    is_chief = cluster is None or cluster.is_chief
+    spec = resolve(cfg.model)
+    image_size = cfg.image_size or spec.input_size
+    policy = ResizePolicy.from_spec(spec, image_size)
+    write_dir.mkdir(parents=True, exist_ok=True)
+    config_doc = {
+        "settings": cfg.to_dict(),
+        "model": spec.name,
+        "arch": spec.arch,
+        "image_size": image_size,
+        "classes": list(train.classes),
+    }
+    if is_chief:
+        write_json(run_dir / CONFIG_FILE, config_doc)
+
+    keras.utils.set_random_seed(cfg.seed)
+    if not tf.config.list_physical_devices("GPU"):
+        # reproducible CPU runs; on GPUs some kernels have no deterministic version and would raise
+        tf.config.experimental.enable_op_determinism()
+    with dtype_policy(cfg.precision), strategy.scope():
+        net = build_network(cfg, spec, image_size, len(train.classes))
+    tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief)
+    weights = class_weights(train.labels, len(train.classes)) if cfg.class_weight == "auto" else None
+    progress = TrainingProgress(cfg.epochs + cfg.fine_tune_epochs, verbose)
+    return Run(cfg, run_dir, write_dir, state, train, val, cluster, strategy, image_size, policy,
+               config_doc, net, tensorboard, weights, progress)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- data
+def image_arrays(run: Run) -> Arrays:
+    """Decode every train and val image once (skipped images are recorded for skipped.txt)."""
+    if run.images is not None:
+        return run.images
+    from zoo.data.decode import decode_batch
+
+    started = time.perf_counter()
+    decoded = decode_batch(run.paths, run.policy, on_bad_image=run.cfg.on_bad_image)  # type: ignore[arg-type]
+    run.skipped = list(decoded.skipped)
+    row = {p: i for i, p in enumerate(decoded.paths)}
+    run.images = _split(run, decoded.images, row)
+    run.progress.log(
+        f"decoded {len(decoded)} images in {time.perf_counter() - started:.1f}s"
+        + (f", skipped {len(run.skipped)} (see skipped.txt)" if run.skipped else "")
+    )
+    return run.images
+
+
+def stage1_arrays(run: Run) -> Arrays:
+    """Cached features (no augmentation) or the decoded images (augmentation in the loop)."""
+    if run.cfg.stage_augment(1):
+        return image_arrays(run)
+    if run.features is not None:
+        return run.features
+
+    def compute() -> tuple[np.ndarray, list[tuple[Path, str]]]:
+        images = image_arrays(run)
+        pixels = np.concatenate([images.x_train, images.x_val])
+        return feature_cache.extract(run.net.extractor, pixels, run.cfg.batch_size), run.skipped
+
+    found = feature_cache.features_for(
+        run.paths, run.cfg.model, run.net.backbone, run.image_size, run.policy, compute, run.progress.log
+    )
+    run.cache_hit, run.skipped = found.cache_hit, found.skipped
+    if run.cfg.on_bad_image == "fail" and run.skipped:
+        raise BadImage(*run.skipped[0])
+    stacked = np.stack(list(found.by_path.values()))
+    run.features = _split(run, stacked, {p: i for i, p in enumerate(found.by_path)})
+    return run.features
+
+
+def _split(run: Run, rows: np.ndarray, index: dict[Path, int]) -> Arrays:
+    """The rows of the train and val images (`index`: path -> row; images not in it were skipped)."""
+    out = []
+    for subset in (run.train, run.val):
+        keep = [i for i, p in enumerate(subset.paths) if p in index]
+        out.append(rows[[index[subset.paths[i]] for i in keep]])
+        out.append(np.asarray([subset.labels[i] for i in keep], np.int32))
+    arrays = Arrays(*out)
+    if len(arrays.y_val) == 0 or len(np.unique(arrays.y_train)) < 2:
+        rundir.write_skipped(run.skipped, run.write_dir / "skipped.txt")
+        raise BadDataset(
+            f"too few decodable images left to train and validate ({len(run.skipped)} skipped)",
+            hint=f"see {run.write_dir / 'skipped.txt'} for each file and why",
+        )
+    return arrays
+
+
+# -------------------------------------------------------------------------------------------- stages
+def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
+    """Train `stage` for its remaining epochs (all of them, unless a resume finds some done)."""
+    cfg, state = run.cfg, run.state
+    if state.stage > stage or (state.stage == stage and state.stage_done):
+        return  # finished before a resume
+    if stage == 2:
+        unfrozen = unfreeze_top(run.net.backbone, cfg.unfreeze)
+        run.progress.log(f"stage 2: {unfrozen} backbone layers unfrozen (BatchNorm stays frozen)")
+    lr = cfg.lr if stage == 1 else cfg.fine_tune_lr
+    run.trainer = _stage_trainer(run, stage, lr)
+    variables = run.net.tracked_variables(stage)
+    checkpoints = rundir.StageCheckpoints(run.write_dir, stage, variables, run.trainer.optimizer)
+    if state.stage == stage and state.epochs_done:
+        checkpoints.restore_epoch(state.epochs_done)
+    else:
+        if stage == 2 and cfg.epochs:
+            rundir.restore_final(run.write_dir, 1, run.net.tracked_variables(1))
+        state.stage, state.epochs_done, state.stage_done = stage, 0, False
+        state.best_value, state.best_epoch, state.wait = None, None, 0
+    _run_epochs(run, stage, epochs, arrays, lr, checkpoints)
+    if cfg.early_stopping and state.best_epoch is not None:
+        checkpoints.restore_weights("best")
+    checkpoints.write_weights("final")
+    state.stage_done = True
+    rundir.write_state(run.write_dir, state)
+
+
+def _stage_trainer(run: Run, stage: int, lr: float) -> Trainer:
+    """The trainer of `stage`: the head on cached features, or the whole classifier on images."""
+    cfg, net = run.cfg, run.net
+    on_features = stage == 1 and not cfg.stage_augment(1)
+    settings = OptimizerSettings(cfg.optimizer, lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+    model = net.head if on_features else net.classifier
+    with run.strategy.scope():
+        optimizer = make_optimizer(settings)
+        optimizer.build(model.trainable_variables)
+    return Trainer(
+        model,
+        optimizer,
+        num_classes=len(run.train.classes),
+        label_smoothing=cfg.label_smoothing,
+        class_weight=run.class_weight,
+        augment=None if on_features else net.augmenters[stage],
+        strategy=run.strategy,
+    )
+
+
+def _run_epochs(
+    run: Run, stage: int, epochs: int, arrays: Arrays, lr: float, checkpoints: rundir.StageCheckpoints
+) -> None:
+    """Each epoch: train, validate, checkpoint, record; early stopping ends the loop."""
+    cfg, state = run.cfg, run.state
+    for epoch in range(state.epochs_done + 1, epochs + 1):
+        row = _epoch(run, arrays, stage, epoch, lr)
+        improved = state.best_value is None or row["val_loss"] < state.best_value
+        if improved:
+            state.best_value, state.best_epoch, state.wait = row["val_loss"], row["epoch"], 0
+            if cfg.early_stopping:
+                checkpoints.write_weights("best")
+        else:
+            state.wait += 1
+        checkpoints.save_epoch(epoch)
+        state.history.append(row)
+        state.epochs_done = epoch
+        rundir.write_state(run.write_dir, state)
+        run.tensorboard.epoch(row)
+        run.progress.end_epoch(row, len(state.history))
+        if cfg.early_stopping and state.wait >= cfg.early_stopping:
+            run.progress.log(f"early stopping: no val_loss improvement for {state.wait} epochs")
+            break
+
+
+def _epoch(run: Run, arrays: Arrays, stage: int, epoch: int, lr: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    batch = run.cfg.batch_size
+    steps = -(-len(arrays.y_train) // batch)
+    run.progress.start_epoch(stage, epoch, steps)
+    order = epoch_order(len(arrays.y_train), run.cfg.seed, stage, epoch)
+    stats = run.trainer.train_epoch(arrays.x_train, arrays.y_train, batch, order, run.progress.step)
+    val_stats, _ = run.trainer.evaluate(arrays.x_val, arrays.y_val, batch)
+    return {
+        "epoch": len(run.state.history) + 1,
+        "stage": stage,
+        "loss": stats.loss,
+        "accuracy": stats.accuracy,
+        "val_loss": val_stats.loss,
+        "val_accuracy": val_stats.accuracy,
+        "learning_rate": lr,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+# ------------------------------------------------------------------------------------------- outputs
+def finish(run: Run) -> dict[str, Any]:
+    """Evaluate the final weights on the validation set; the chief writes the run directory's files."""
+    net, cfg = run.net, run.cfg
+    last_stage = 2 if cfg.fine_tune_epochs else 1
+    rundir.restore_final(run.write_dir, last_stage, net.tracked_variables(last_stage))
+    if last_stage == 1 and not cfg.stage_augment(1):
+        arrays, model = stage1_arrays(run), net.head
+    else:
+        arrays, model = image_arrays(run), net.classifier
+    evaluator = run.trainer  # reuse its traced functions, unless a resume finds the stages all done
+    if evaluator is None or evaluator.model is not model:
+        evaluator = Trainer(model, None, num_classes=len(run.train.classes), strategy=run.strategy)  # type: ignore[arg-type]
+    _, logits = evaluator.evaluate(arrays.x_val, arrays.y_val, cfg.batch_size)
+    classes = list(run.train.classes)
+    metrics = classification_scores(arrays.y_val, logits, classes)
+    metrics.update(
+        train_count=int(len(arrays.y_train)),
+        skipped=len(run.skipped),
+        epochs_run=len(run.state.history),
+        best_epoch=run.state.best_epoch,
+    )
+    history = run.state.history
+    if run.is_chief:
+        save_bundle(run.run_dir, net.classifier, classes, run.config_doc, metrics)
+        rundir.write_history_csv(history, run.run_dir / "history.csv")
+        rundir.write_skipped(run.skipped, run.run_dir / "skipped.txt")
+        plot_history(history, run.run_dir / "history.png")
+        plot_confusion(metrics["confusion"], classes, run.run_dir / "confusion.png")
+    where = run.run_dir if run.is_chief else f"{run.run_dir} (written by the chief)"
+    run.progress.log(
+        f"done: val accuracy {metrics['val_accuracy']:.4f}, val loss {metrics['val_loss']:.4f} -> {where}"
+    )
+    return metrics
