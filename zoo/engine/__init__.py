@@ -3,9 +3,7 @@
     load(name, ...)             zoo.engine.build       a ready keras.Model (raw RGB 0-255 in)
     predict(model_or_name, ...) zoo.engine.prediction  top-k labels per image file
     embed(name, paths, ...)     zoo.engine.prediction  pooled features, one row per image
-    export(...)                 zoo.engine.export      (import it from there: the submodule and the
-                                                        function share a name, so the package attribute
-                                                        `zoo.engine.export` is the module once imported)
+    export(model_or_run, out)   zoo.engine._export     a checked export (keras, savedmodel, litert, onnx)
 
 Importing zoo.engine is cheap (no Keras): the public functions are imported on first use. Code that
 deserializes `.keras` files imports zoo.engine.preprocessing first, which registers zoo's serializable
@@ -21,6 +19,7 @@ _API = {
     "backbone_and_head": "zoo.engine.build:backbone_and_head",
     "predict": "zoo.engine.prediction:predict",
     "embed": "zoo.engine.prediction:embed",
+    "export": "zoo.engine._export:export",
 }
 
 __all__ = sorted(_API)

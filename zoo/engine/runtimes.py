@@ -32,15 +32,13 @@ import numpy as np
 from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
+from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
 from zoo.engine.fingerprint import update_with_weights
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import keras
 
-RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")
-SUPPORTED = {"keras": ("fp32", "bf16", "fp16"), "litert": ("fp32", "fp16", "int8", "int8-full")}
 # Samples the int8-full converter calibrates on: more adds conversion time, not accuracy.
 MAX_CALIBRATION_SAMPLES = 200
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
@@ -78,7 +76,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     reference = np.asarray(reference, dtype=np.float64)
     candidate = np.asarray(candidate, dtype=np.float64)
     if reference.shape != candidate.shape:
-        raise ValueError(f"output shapes differ: {reference.shape} vs {candidate.shape}")
+        raise InvalidSetting(f"output shapes differ: {reference.shape} vs {candidate.shape}")
     ref = reference.reshape(len(reference), -1)
     cand = candidate.reshape(len(candidate), -1)
     max_abs = float(np.max(np.abs(ref - cand))) if ref.size else 0.0
@@ -133,7 +131,7 @@ class Runtime(ABC):
         sample = batch.shape[1:]
         if not shape_fits(expected, sample):
             shown = ", ".join("any" if e is None else str(e) for e in expected)
-            raise ValueError(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
+            raise InvalidSetting(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.precision}>"
@@ -172,11 +170,11 @@ def check_choice(runtime: str, precision: str) -> None:
         raise RuntimeUnavailable(
             f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}"
         )
-    if precision not in SUPPORTED[runtime]:
-        other = next(r for r in RUNTIMES if precision in SUPPORTED[r])
+    if precision not in RUNTIME_PRECISIONS[runtime]:
+        other = next(r for r in RUNTIMES if precision in RUNTIME_PRECISIONS[r])
         raise RuntimeUnavailable(
             f"the {runtime} runtime has no {precision} precision",
-            hint=f"use runtime={other!r} for {precision}, or one of {', '.join(SUPPORTED[runtime])}",
+            hint=f"use runtime={other!r} for {precision}, or one of {', '.join(RUNTIME_PRECISIONS[runtime])}",
         )
 
 
