@@ -21,7 +21,8 @@ from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.data.folders import load_labelled, stratified_split
 from zoo.engine import _export, export
 from zoo.engine._export import ExportCheckFailed, require_agreement
-from zoo.engine.runtimes import compare, convert_to_litert
+from zoo.engine.agreement import compare
+from zoo.engine.runtimes import convert_to_litert
 from zoo.errors import InvalidSetting, ZooError
 
 SIZE = 96

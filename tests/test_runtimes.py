@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from realdata import photos, pretrained_features, wrong_outputs
 
+from zoo.engine.agreement import compare
 from zoo.engine.folding import Passthrough, fold_batch_norms
 from zoo.engine.runtimes import (
     PREDICT_CHUNK,
     KerasRuntime,
     LiteRTRuntime,
     RuntimeUnavailable,
-    compare,
     converted_path,
     make_runtime,
 )

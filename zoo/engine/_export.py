@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.choices import EXPORT_FORMATS
+from zoo.engine.agreement import Agreement, compare
 from zoo.engine.runtimes import (
-    Agreement,
     KerasRuntime,
     LiteRTRuntime,
     RuntimeUnavailable,
     check_single_io,
-    compare,
     convert_to_litert,
     export_saved_model,
     sample_shape,
