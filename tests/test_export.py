@@ -8,6 +8,7 @@ or one constant output, fails the check (random pixels into a random model would
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from realdata import photo_paths, photos, pretrained_features, wrong_outputs
 
 from zoo.choices import EXPORT_FORMATS
+from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.data.folders import load_labelled, stratified_split
 from zoo.engine import _export, export
@@ -166,6 +168,15 @@ def test_a_run_directory_is_checked_on_its_own_validation_images(
     assert result.agreement.samples == 4
     assert result.agreement.max_abs == pytest.approx(expected.max_abs, rel=1e-5)
     assert result.agreement.mean_cosine == pytest.approx(expected.mean_cosine, rel=1e-6)
+
+    # `zoo export` prints the same one line as before, now about those real images
+    capfd.readouterr()
+    assert main(["export", str(run_dir), "--format", "litert", "--out", str(tmp_path / "cli.tflite")]) == 0
+    lines = capfd.readouterr().err.splitlines()
+    checked = [line for line in lines if line.startswith("checked on")]
+    assert len(checked) == 1, lines
+    assert re.fullmatch(r"checked on 4 inputs: top-1 agreement 100%, max abs difference \S+", checked[0])
+    assert not any(NOISE_WARNING in line for line in lines)
 
 
 def test_random_inputs_are_the_last_resort_and_say_so(
