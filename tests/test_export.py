@@ -143,18 +143,24 @@ def test_an_export_whose_file_computes_something_else_is_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+def two_class_photos(data: Path) -> Path:
+    """data/cardboard and data/glass, 5 real photos each."""
+    for path in photo_paths(per_class=5, split="train")[:10]:
+        (data / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, data / path.parent.name / path.name)
+    return data
+
+
 @pytest.mark.slow
 def test_a_run_directory_is_checked_on_its_own_validation_images(
     features: keras.Model, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from zoo.engine.bundle import save_bundle
 
-    data = tmp_path / "data"
-    for path in photo_paths(per_class=5, split="train")[:10]:  # 5 cardboard and 5 glass photos
-        (data / path.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, data / path.parent.name / path.name)
+    data = two_class_photos(tmp_path / "data")
     labels = [f"feature{i}" for i in range(256)]
-    config = {"data": str(data), "val_split": 0.4, "seed": 3, "image_size": SIZE}
+    settings = {"data": str(data), "val": None, "val_split": 0.4, "seed": 3, "image_size": SIZE}
+    config = {"image_size": SIZE, "settings": settings}  # the layout `zoo finetune` writes
     run_dir = save_bundle(tmp_path / "run", features, labels, config)
 
     result = export(run_dir, tmp_path / "run.tflite", "litert-int8")
@@ -184,7 +190,7 @@ def test_random_inputs_are_the_last_resort_and_say_so(
 ) -> None:
     from zoo.engine.bundle import save_bundle
 
-    gone = {"data": str(tmp_path / "deleted"), "val_split": 0.2, "seed": 0, "image_size": 16}
+    gone = {"image_size": 16, "settings": {"data": str(tmp_path / "deleted"), "val_split": 0.2, "seed": 0}}
     run_dir = save_bundle(tmp_path / "run", tiny_model(), ["cat", "dog", "fox"], gone)
     result = export(run_dir, tmp_path / "run.keras", "keras")
     assert result.checked_on == "random inputs"
@@ -257,3 +263,20 @@ def test_an_export_that_does_not_agree_is_refused_and_not_written(tmp_path: Path
     assert list(tmp_path.iterdir()) == []
     # the same model exports fine in fp32: the check measures the format, not the model
     assert export(cancelling_model(), out, "litert", check_inputs=inputs).agreement.max_rel <= 1e-4
+
+
+@pytest.mark.slow
+def test_a_finetuned_run_is_checked_on_the_photos_it_held_out(
+    fixture_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zoo
+
+    data = two_class_photos(tmp_path / "data")
+    run = zoo.finetune(
+        "mobilenet_v1_025_224", data, weights=str(fixture_weights), image_size=32, epochs=1,
+        fine_tune_epochs=0, batch_size=4, tensorboard=False, out=str(tmp_path / "run"), verbose=False,
+    )  # fmt: skip
+    capsys.readouterr()
+    result = export(run.run_dir, tmp_path / "run.keras", "keras")
+    assert result.checked_on == f"2 validation images of {data}"  # val_split 0.2 of 5: one per class
+    assert NOISE_WARNING not in capsys.readouterr().err

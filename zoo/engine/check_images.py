@@ -1,6 +1,7 @@
 """Real images to check a run directory's conversions on: its own validation images, re-derived.
 
-A run's config.json records its data (`data`, and `val` or `val_split` + `seed`); zoo.data splits the
+A run's config.json records its settings (`data`, and `val` or `val_split` + `seed`, under "settings" as
+zoo.transfer writes them, or at the top level as zoo.transfer also reads them); zoo.data splits the
 same way training did (zoo.transfer.datasets), so the validation files come back without reading any
 training code. A run whose settings name no split gives its training images; a run whose data is gone
 gives none (the caller says so).
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
 def run_check_images(bundle: Bundle, shape: tuple[int, ...], count: int) -> tuple[np.ndarray, str]:
     """Up to `count` of the run's images decoded to `shape` (H, W, 3), one class after another, and
     what they are; no images (and why) when the run's data cannot be read any more."""
-    config = bundle.config
-    if not isinstance(config.get("data"), str):
+    settings = bundle.config.get("settings", bundle.config)
+    if not isinstance(settings, dict) or not isinstance(settings.get("data"), str):
         return np.zeros((0, *shape), np.uint8), "the run records no data folder"
     try:
-        images, kind = _held_out(config)
+        images, kind = _held_out(settings)
     except (ZooError, OSError, TypeError, ValueError) as exc:
         return np.zeros((0, *shape), np.uint8), f"the run's data cannot be read: {exc}"
     policy = ResizePolicy.from_spec(bundle.spec, shape[:2]) if bundle.spec else ResizePolicy(shape[:2])
@@ -36,15 +37,16 @@ def run_check_images(bundle: Bundle, shape: tuple[int, ...], count: int) -> tupl
     decoded = decode_batch(spread_over_classes(images, 2 * count), policy, on_bad_image="skip")
     if not len(decoded):
         return decoded.images, f"none of the run's {kind} images decodes"
-    return decoded.images[:count], f"{min(count, len(decoded))} {kind} images of {config['data']}"
+    return decoded.images[:count], f"{min(count, len(decoded))} {kind} images of {settings['data']}"
 
 
-def _held_out(config: dict[str, Any]) -> tuple[LabelledImages, str]:
-    train = load_labelled(Path(config["data"]).expanduser())
-    if isinstance(config.get("val"), str):
-        return align_classes(train, load_labelled(Path(config["val"]).expanduser())), "validation"
-    if "val_split" in config and "seed" in config:
-        return stratified_split(train, float(config["val_split"]), seed=int(config["seed"]))[1], "validation"
+def _held_out(settings: dict[str, Any]) -> tuple[LabelledImages, str]:
+    train = load_labelled(Path(settings["data"]).expanduser())
+    if isinstance(settings.get("val"), str):
+        return align_classes(train, load_labelled(Path(settings["val"]).expanduser())), "validation"
+    if "val_split" in settings and "seed" in settings:
+        split = stratified_split(train, float(settings["val_split"]), seed=int(settings["seed"]))
+        return split[1], "validation"
     return train, "training"
 
 
