@@ -178,7 +178,7 @@ def write_bad_images(folder: Path) -> list[BadInput]:
 
 
 def unreadable_file(folder: Path) -> BadInput:
-    """A valid image with mode 000 (readable anyway by root: callers check `os.access`)."""
+    """A valid image with mode 000 (root reads it anyway: the test drops to `nobody` to try it)."""
     path = good_image(folder / "locked.png", seed=13)
     path.chmod(0)
     return BadInput("unreadable", path, "skipped", "permission denied")

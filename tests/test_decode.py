@@ -120,6 +120,39 @@ def test_exif_orientation_is_applied(tmp_path):
     assert_all(pixels[20:28], BLUE, atol=6)
 
 
+YELLOW = (255, 255, 0)
+# The transpose that stores an upright picture so that EXIF orientation N displays it upright again
+# (orientation 3: rotate 180 to display; 6: rotate 90 clockwise; 8: rotate 90 counter-clockwise).
+STORED_AS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def quadrants(width: int, height: int) -> Image.Image:
+    """Upright: top-left red, top-right green, bottom-left blue, bottom-right yellow."""
+    image = Image.new("RGB", (width, height), RED)
+    image.paste(GREEN, (width // 2, 0, width, height // 2))
+    image.paste(BLUE, (0, height // 2, width // 2, height))
+    image.paste(YELLOW, (width // 2, height // 2, width, height))
+    return image
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_exif_rotated_photo_is_upright_before_a_non_square_resize_and_crop(tmp_path, orientation):
+    # upright 100 wide x 50 high; the policy wants 24 high x 40 wide, so it resizes to 48x24 and crops
+    # the width: the orientation must be applied first, or the shape and the quadrants come out wrong
+    path = tmp_path / f"orientation{orientation}.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    quadrants(100, 50).transpose(STORED_AS[orientation]).save(path, exif=exif, quality=95)
+    assert Image.open(path).size == ((100, 50) if orientation == 3 else (50, 100))  # stored sideways
+
+    pixels = decode_image(path, ResizePolicy((24, 40)))
+    assert pixels.shape == (24, 40, 3)
+    assert_all(pixels[3:9, 5:15], RED, atol=12)
+    assert_all(pixels[3:9, 25:35], GREEN, atol=12)
+    assert_all(pixels[15:21, 5:15], BLUE, atol=12)
+    assert_all(pixels[15:21, 25:35], YELLOW, atol=12)
+
+
 # --------------------------------------------------------------------------------- documented refusals
 def refused(path: Path, **kwargs) -> BadImage:
     with pytest.raises(BadImage) as info:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -292,11 +293,29 @@ def test_embed_matches_the_feature_model_and_round_trips(
 def test_embed_output_format_is_checked_first(tmp_path, mixed_files, capsys):
     code, _, err = zoo_cli(capsys, "embed", "anything", str(mixed_files[0]), "--out", str(tmp_path / "f.csv"))
     assert code == 2 and "--out must end in .npy or .parquet" in err
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        code, _, err = zoo_cli(
-            capsys, "embed", "anything", str(mixed_files[0]), "--out", str(tmp_path / "f.parquet")
-        )
-        assert code == 1
-        assert "needs the pyarrow package" in err and "pip install pyarrow" in err
+
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+
+
+@pytest.mark.skipif(HAS_PYARROW, reason="pyarrow is installed: .parquet is written (the next test)")
+def test_parquet_without_pyarrow_is_a_clear_error_before_any_work(tmp_path, mixed_files, capsys):
+    out = tmp_path / "f.parquet"
+    code, _, err = zoo_cli(capsys, "embed", "anything", str(mixed_files[0]), "--out", str(out))
+    assert code == 1  # refused before the (unknown) model name is even looked up
+    assert "needs the pyarrow package" in err and "pip install pyarrow" in err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow is not installed (the previous test runs instead)")
+def test_parquet_output_holds_the_same_rows_as_npy(
+    tmp_path, mixed_files, capsys, user_registry, fixture_weights
+):
+    folder = mixed_files[0].parent
+    common = ("embed", NAME, str(folder), "--weights", str(fixture_weights), "--size", "96")
+    for suffix in (".npy", ".parquet"):
+        code, _, err = zoo_cli(capsys, *common, "--out", str(tmp_path / f"f{suffix}"))
+        assert code == 0, err
+    as_npy, as_parquet = load_embeddings(tmp_path / "f.npy"), load_embeddings(tmp_path / "f.parquet")
+    assert as_parquet.paths == as_npy.paths and len(as_npy.paths) == 3
+    np.testing.assert_allclose(as_parquet.features, as_npy.features, atol=1e-6)

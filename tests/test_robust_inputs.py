@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -114,15 +116,50 @@ def test_each_kind_has_its_documented_outcome(kind: str, tmp_path: Path) -> None
         assert case.reason in batch.skipped[0][1]
 
 
+NOBODY = 65534  # the unprivileged user and group of Debian-like systems
+
+
+def decoded_as_nobody(path: Path) -> list[tuple[Path, str]]:
+    """decode_batch([path]).skipped, run in a forked child that has dropped root for `nobody`.
+
+    Root reads a mode-000 file anyway, and the test interpreter lives where `nobody` cannot start it, so
+    the child is a fork of this process (zoo's decoder already imported) that gives up its privileges."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            skipped = decode_batch([path], ResizePolicy(16), workers=1).skipped
+            os.write(write_end, json.dumps([[str(p), reason] for p, reason in skipped]).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read()
+    assert os.waitpid(child, 0)[1] == 0, "the unprivileged child failed"
+    return [(Path(p), reason) for p, reason in json.loads(answer)]
+
+
 def test_unreadable_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
-    case = unreadable_file(tmp_path)
-    if os.access(case.path, os.R_OK):
-        pytest.skip(
-            "running as root: mode 000 does not stop root from reading (and the interpreter "
-            "lives where an unprivileged user cannot run it, so privileges cannot be dropped)"
-        )
-    predictions = zoo.predict(tiny_classifier(), [case.path], labels=["a", "b"])
-    assert predictions[0].error is not None and case.reason in predictions[0].error
+    if os.geteuid() != 0:
+        case = unreadable_file(tmp_path)
+        predictions = zoo.predict(tiny_classifier(), [case.path], labels=["a", "b"])
+        assert predictions[0].error is not None and case.reason in predictions[0].error
+        return
+    # as root: the file sits in a folder `nobody` may enter (pytest's own tmp folders are root-only)
+    folder = Path(tempfile.mkdtemp(prefix="zoo-unreadable-"))
+    try:
+        folder.chmod(0o755)
+        case = unreadable_file(folder)
+        assert decoded_as_nobody(case.path) == [(case.path, "cannot read: permission denied")]
+        assert decode_batch([case.path], ResizePolicy(16)).skipped == []  # root itself still reads it
+    finally:
+        shutil.rmtree(folder)
 
 
 # ---------------------------------------------------------------------------------------------- predict

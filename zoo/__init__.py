@@ -26,7 +26,7 @@ _API = {
     "load": "zoo.engine:load",
     "predict": "zoo.engine:predict",
     "embed": "zoo.engine:embed",
-    "export": "zoo.engine.export:export",  # not zoo.engine:export: importing the submodule shadows it
+    "export": "zoo.engine:export",
     "benchmark": "zoo.bench:benchmark",
     "evaluate": "zoo.bench:evaluate",
     "table": "zoo.bench:table",

@@ -287,7 +287,7 @@ def export_command(
     if out.exists() and not overwrite:
         usage_error(f"{out} already exists (pass --overwrite to replace it)", "--out")
     from zoo.cli.common import stderr_console
-    from zoo.engine.export import export
+    from zoo.engine import export
 
     result = export(run_dir, out, format=export_format.value, overwrite=overwrite)
     if as_json:

@@ -27,12 +27,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from zoo.errors import BadImage
+from zoo.choices import ON_BAD_IMAGE, OnBadImage
+from zoo.errors import BadImage, InvalidSetting
 
 # 100 megapixels (e.g. 10000x10000). Pillow's own guard warns above ~89 MP and refuses above ~179 MP;
 # zoo enforces its own limit from the header instead, so Pillow's warning is redundant noise.
@@ -47,9 +48,6 @@ RESAMPLING = {
     "box": Image.Resampling.BOX,
     "hamming": Image.Resampling.HAMMING,
 }
-
-OnBadImage = Literal["skip", "fail"]
-ON_BAD_IMAGE = ("skip", "fail")
 
 _BACKGROUND = (255, 255, 255)  # alpha is composited on white
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
@@ -72,14 +70,14 @@ class ResizePolicy:
     def __post_init__(self) -> None:
         size = (self.size, self.size) if isinstance(self.size, int) else tuple(int(s) for s in self.size)
         if len(size) != 2 or min(size) < 1:
-            raise ValueError(f"size must be a positive int or (height, width), got {self.size!r}")
+            raise InvalidSetting(f"size must be a positive int or (height, width), got {self.size!r}")
         object.__setattr__(self, "size", size)
         if self.interpolation not in RESAMPLING:
-            raise ValueError(
+            raise InvalidSetting(
                 f"interpolation must be one of {', '.join(RESAMPLING)}, got {self.interpolation!r}"
             )
         if not 0.0 < self.crop_pct <= 1.0:
-            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
+            raise InvalidSetting(f"crop_pct must be in (0, 1], got {self.crop_pct}")
 
     @classmethod
     def from_spec(cls, spec: Any, size: int | tuple[int, int] | None = None) -> ResizePolicy:
@@ -249,7 +247,7 @@ def decode_batch(
     """Decode many files in parallel, in order. "skip" records bad files in `.skipped`; "fail" raises
     the first BadImage (in input order)."""
     if on_bad_image not in ON_BAD_IMAGE:
-        raise ValueError(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+        raise InvalidSetting(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
     path_list = [Path(p) for p in paths]
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
         results = pool.map(lambda p: _try_decode(p, policy, max_pixels), path_list)
@@ -298,7 +296,7 @@ def iter_batches(
     Each yielded batch holds the images decoded from its chunk (fewer when files were skipped).
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise InvalidSetting(f"batch_size must be at least 1, got {batch_size}")
     path_list = [Path(p) for p in paths]
     chunks = [path_list[i : i + batch_size] for i in range(0, len(path_list), batch_size)]
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import BadDataset
+from zoo.errors import BadDataset, InvalidSetting
 
 # Extensions Pillow decodes that image datasets actually use (compared lowercase).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -33,7 +33,7 @@ class LabelledImages:
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.labels):
-            raise ValueError("paths and labels must have the same length")
+            raise InvalidSetting("paths and labels must have the same length")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -177,7 +177,7 @@ def stratified_split(
     A class with enough images also gets at least one validation image, so every class is measured.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise InvalidSetting(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
     labels = np.asarray(data.labels)
     train_idx: list[int] = []

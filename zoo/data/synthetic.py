@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from zoo.errors import InvalidSetting
+
 SHAPES = ("circle", "square", "triangle", "star")
 
 
@@ -38,7 +40,7 @@ def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tu
             a = angle + k * math.pi / 5
             points.append((cx + radius * math.cos(a), cy + radius * math.sin(a)))
         return points
-    raise ValueError(f"unknown shape {kind!r}")
+    raise InvalidSetting(f"unknown shape {kind!r}")
 
 
 def render_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:

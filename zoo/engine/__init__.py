@@ -5,7 +5,7 @@
     predict(model_or_name, ...) zoo.engine._predict    top-k labels per image file
     embed(name, paths, ...)     zoo.engine._predict    pooled features, one row per image
     load_embeddings(file)       zoo.engine._predict    read what Embeddings.save wrote
-    export(...)                 zoo.engine.export      a model in another format, checked against it
+    export(model_or_run, out)   zoo.engine._export     a checked export (keras, savedmodel, litert, onnx)
 
 What a model argument names, and how it is built or read, is decided in one place: zoo.engine.reference.
 
@@ -28,6 +28,7 @@ _API = {
     "Prediction": "zoo.engine._predict:Prediction",
     "TopK": "zoo.engine._predict:TopK",
     "Embeddings": "zoo.engine._predict:Embeddings",
+    "export": "zoo.engine._export:export",
 }
 
 __all__ = sorted(_API)

@@ -23,7 +23,6 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,15 +31,14 @@ import numpy as np
 from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
+from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
+from zoo.engine.agreement import Agreement, compare
 from zoo.engine.fingerprint import update_with_weights
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import keras
 
-RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")
-SUPPORTED = {"keras": ("fp32", "bf16", "fp16"), "litert": ("fp32", "fp16", "int8", "int8-full")}
 # Samples the int8-full converter calibrates on: more adds conversion time, not accuracy.
 MAX_CALIBRATION_SAMPLES = 200
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
@@ -49,60 +47,6 @@ PREDICT_CHUNK = 64
 
 class RuntimeUnavailable(ZooError):
     """A runtime/precision combination this machine or zoo cannot run."""
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How closely a runtime's outputs follow a reference's, on the same inputs.
-
-    max_abs: the largest absolute difference of any output value.
-    max_rel: max_abs relative to the largest reference magnitude (an element-wise relative error is
-             meaningless for values near zero, which ReLU features are full of).
-    mean_cosine / min_cosine: cosine similarity of each sample's output vector with the reference's.
-    top1_agreement: the share of samples whose argmax is the same as the reference's.
-    """
-
-    max_abs: float
-    max_rel: float
-    mean_cosine: float
-    min_cosine: float
-    top1_agreement: float
-    samples: int
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def compare(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
-    """The Agreement of `candidate` outputs with `reference` outputs (same shape, batch first)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    candidate = np.asarray(candidate, dtype=np.float64)
-    if reference.shape != candidate.shape:
-        raise ValueError(f"output shapes differ: {reference.shape} vs {candidate.shape}")
-    ref = reference.reshape(len(reference), -1)
-    cand = candidate.reshape(len(candidate), -1)
-    max_abs = float(np.max(np.abs(ref - cand))) if ref.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-    cosines = _row_cosines(ref, cand)
-    top1 = float(np.mean(np.argmax(ref, axis=1) == np.argmax(cand, axis=1))) if ref.size else 1.0
-    return Agreement(
-        max_abs=max_abs,
-        max_rel=max_rel,
-        mean_cosine=float(np.mean(cosines)) if len(cosines) else 1.0,
-        min_cosine=float(np.min(cosines)) if len(cosines) else 1.0,
-        top1_agreement=top1,
-        samples=len(ref),
-    )
-
-
-def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    dots = np.sum(a * b, axis=1)
-    both_zero = (np.linalg.norm(a, axis=1) == 0) & (np.linalg.norm(b, axis=1) == 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cosines = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
-    return np.where(both_zero, 1.0, cosines)
 
 
 class Runtime(ABC):
@@ -133,7 +77,7 @@ class Runtime(ABC):
         sample = batch.shape[1:]
         if not shape_fits(expected, sample):
             shown = ", ".join("any" if e is None else str(e) for e in expected)
-            raise ValueError(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
+            raise InvalidSetting(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.precision}>"
@@ -172,11 +116,11 @@ def check_choice(runtime: str, precision: str) -> None:
         raise RuntimeUnavailable(
             f"unknown precision {precision!r}", hint=f"choose one of {', '.join(PRECISIONS)}"
         )
-    if precision not in SUPPORTED[runtime]:
-        other = next(r for r in RUNTIMES if precision in SUPPORTED[r])
+    if precision not in RUNTIME_PRECISIONS[runtime]:
+        other = next(r for r in RUNTIMES if precision in RUNTIME_PRECISIONS[r])
         raise RuntimeUnavailable(
             f"the {runtime} runtime has no {precision} precision",
-            hint=f"use runtime={other!r} for {precision}, or one of {', '.join(SUPPORTED[runtime])}",
+            hint=f"use runtime={other!r} for {precision}, or one of {', '.join(RUNTIME_PRECISIONS[runtime])}",
         )
 
 

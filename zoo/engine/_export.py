@@ -6,6 +6,11 @@ Each export is written to a temporary path next to `out`, loaded back with the f
 (Keras with safe_mode, tf.saved_model, LiteRT, onnxruntime), run on a few inputs and compared with the
 original model; only an export that agrees is renamed to `out`. A run directory's labels are written
 beside the export as `<out>.labels.json`, so a .tflite or .onnx file still knows its class names.
+
+The check runs on real images, because only outputs that differ from input to input show a wrong export
+(random pixels into a model give near-identical outputs, so outputs of other inputs would agree too): the
+`check_inputs` or `calibration` given, else a run directory's own validation images (re-derived from its
+config.json), else its training images. Random pixels are the last resort, and say so on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,23 +27,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.choices import EXPORT_FORMATS
+from zoo.engine.agreement import Agreement, compare
 from zoo.engine.runtimes import (
-    Agreement,
     KerasRuntime,
     LiteRTRuntime,
     RuntimeUnavailable,
     check_single_io,
-    compare,
     convert_to_litert,
     export_saved_model,
     sample_shape,
 )
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import keras
 
-FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx")
+    from zoo.engine.bundle import Bundle
+
 ONNX_OPSET = 17
 CHECK_SAMPLES = 4
 # Spatial size of the check inputs for models that accept any size.
@@ -60,6 +67,7 @@ class ExportResult:
     format: str
     agreement: Agreement
     labels_path: Path | None = None
+    checked_on: str = ""  # which inputs the check ran on, e.g. "4 validation images of data/flowers"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,15 +96,17 @@ def export(
         pixels in 0-255, the range of zoo's raw-input models).
     overwrite: replace an existing `out` (otherwise an existing `out` is an error, before any work).
     """
-    if format not in FORMATS:
-        raise ZooError(f"unknown export format {format!r}", hint=f"choose one of {', '.join(FORMATS)}")
+    if format not in EXPORT_FORMATS:
+        raise InvalidSetting(
+            f"unknown export format {format!r}", hint=f"choose one of {', '.join(EXPORT_FORMATS)}"
+        )
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise ZooError(f"{out} already exists", hint="choose another output path or remove it first")
     writer, loader = _FORMATS[format]
-    model, labels = _resolve(model_or_run_dir)
+    model, bundle = _resolve(model_or_run_dir)
     check_single_io(model)
-    inputs = _check_inputs(model, calibration, check_inputs)
+    inputs, checked_on = _check_inputs(model, bundle, calibration, check_inputs)
     reference = KerasRuntime(model).predict(inputs)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,19 +114,19 @@ def export(
     try:
         writer(model, staging, calibration)
         agreement = compare(reference, loader(staging, inputs))
-        _require_agreement(format, agreement, out)
+        require_agreement(format, agreement, out.name)
         if out.exists():
             _remove(out)
         os.replace(staging, out)
     finally:
         if staging.exists():
             _remove(staging)
-    labels_path = _write_labels(out, labels) if labels is not None else None
-    return ExportResult(out, format, agreement, labels_path)
+    labels_path = _write_labels(out, bundle.labels) if bundle is not None else None
+    return ExportResult(out, format, agreement, labels_path, checked_on)
 
 
-def _resolve(model_or_run_dir: Any) -> tuple[keras.Model, list[str] | None]:
-    """The model to export and, for a run directory, its class names."""
+def _resolve(model_or_run_dir: Any) -> tuple[keras.Model, Bundle | None]:
+    """The model to export and, for a run directory, the run (its class names and settings)."""
     if not isinstance(model_or_run_dir, str | os.PathLike):
         return model_or_run_dir, None
     from zoo.engine.bundle import is_bundle, load_bundle, load_model_safely
@@ -127,26 +137,40 @@ def _resolve(model_or_run_dir: Any) -> tuple[keras.Model, list[str] | None]:
     if path.is_dir() and not is_bundle(path):
         raise ZooError(f"{path} is not a run directory (model.keras and labels.json)")
     bundle = load_bundle(path)
-    return bundle.model, list(bundle.labels)
+    return bundle.model, bundle
 
 
-def _check_inputs(model: Any, calibration: np.ndarray | None, check_inputs: np.ndarray | None) -> np.ndarray:
+def _check_inputs(
+    model: Any, bundle: Bundle | None, calibration: np.ndarray | None, check_inputs: np.ndarray | None
+) -> tuple[np.ndarray, str]:
+    """The inputs the export is checked on, and what they are (real images first, noise only if none)."""
     if check_inputs is not None:
-        return np.asarray(check_inputs, dtype=np.float32)
+        return np.asarray(check_inputs, dtype=np.float32), "the inputs given"
     if calibration is not None and len(calibration):
-        return np.asarray(calibration[:CHECK_SAMPLES], dtype=np.float32)
+        return np.asarray(calibration[:CHECK_SAMPLES], dtype=np.float32), "calibration images"
     shape = tuple(DEFAULT_CHECK_SIZE if d is None else d for d in sample_shape(model))
-    return np.random.default_rng(0).uniform(0, 255, (CHECK_SAMPLES, *shape)).astype(np.float32)
+    why = "no run directory"
+    if bundle is not None:
+        from zoo.engine.check_images import run_check_images
+
+        images, source = run_check_images(bundle, shape, CHECK_SAMPLES)
+        if len(images):
+            return images.astype(np.float32), source
+        why = source
+    print(f"Warning: checked on random inputs: no real images given ({why})", file=sys.stderr, flush=True)
+    noise = np.random.default_rng(0).uniform(0, 255, (CHECK_SAMPLES, *shape)).astype(np.float32)
+    return noise, "random inputs"
 
 
-def _require_agreement(format: str, agreement: Agreement, out: Path) -> None:
+def require_agreement(format: str, agreement: Agreement, name: str) -> None:
+    """Refuse an export whose outputs do not reproduce the original's (ExportCheckFailed)."""
     if format == "litert-int8":
         ok, bound = agreement.min_cosine >= INT8_MIN_COSINE, f"min cosine >= {INT8_MIN_COSINE}"
     else:
         ok, bound = agreement.max_rel <= FLOAT_MAX_REL, f"max relative difference <= {FLOAT_MAX_REL:g}"
     if not ok:
         raise ExportCheckFailed(
-            f"the {format} export of {out.name} does not reproduce the original model ({bound} required; "
+            f"the {format} export of {name} does not reproduce the original model ({bound} required; "
             f"got max_rel={agreement.max_rel:.3g}, min_cosine={agreement.min_cosine:.4f}); nothing written",
             hint="try another format (litert for fp32), or report the model so we can look",
         )
