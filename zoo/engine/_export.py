@@ -104,7 +104,10 @@ def export(
     if out.exists() and not overwrite:
         raise ZooError(f"{out} already exists", hint="choose another output path or remove it first")
     writer, loader = _FORMATS[format]
-    model, bundle = _resolve(model_or_run_dir)
+    from zoo.engine.reference import load
+
+    loaded = load(model_or_run_dir)
+    model, bundle = loaded.model, loaded.bundle
     check_single_io(model)
     inputs, checked_on = _check_inputs(model, bundle, calibration, check_inputs)
     reference = KerasRuntime(model).predict(inputs)
@@ -123,21 +126,6 @@ def export(
             _remove(staging)
     labels_path = _write_labels(out, bundle.labels) if bundle is not None else None
     return ExportResult(out, format, agreement, labels_path, checked_on)
-
-
-def _resolve(model_or_run_dir: Any) -> tuple[keras.Model, Bundle | None]:
-    """The model to export and, for a run directory, the run (its class names and settings)."""
-    if not isinstance(model_or_run_dir, str | os.PathLike):
-        return model_or_run_dir, None
-    from zoo.engine.bundle import is_bundle, load_bundle, load_model_safely
-
-    path = Path(model_or_run_dir).expanduser()
-    if path.is_file() and path.suffix == ".keras":
-        return load_model_safely(path), None
-    if path.is_dir() and not is_bundle(path):
-        raise ZooError(f"{path} is not a run directory (model.keras and labels.json)")
-    bundle = load_bundle(path)
-    return bundle.model, bundle
 
 
 def _check_inputs(
