@@ -34,12 +34,14 @@ def make_spec(
     sources: list[str] = (),  # type: ignore[assignment]
     *,
     checksum: str | None = "sha256",
+    checksum_source: str = "published",
     name: str = "tiny",
     file: str = FILE,
     variant: str = "top",
     size: int | None = -1,
 ) -> ModelSpec:
-    """A ModelSpec with one weight file; `checksum` is "sha256", "md5" or None (nothing published)."""
+    """A ModelSpec with one weight file; `checksum` is "sha256", "md5" or None (none in the registry),
+    vouched for by `checksum_source` ("published" by the weights' owner or "pinned" by the registry)."""
     weight = WeightFile(
         variant,
         file,
@@ -47,20 +49,28 @@ def make_spec(
         sha256=sha256(data) if checksum == "sha256" else None,
         md5=md5(data) if checksum == "md5" else None,
         sources=tuple(sources),
+        checksum_source=checksum_source if checksum else None,
     )
     return ModelSpec(name=name, arch="MobileNet", args={"alpha": 0.25}, weights={variant: weight})
 
 
-def write_registry(path: Path, spec: ModelSpec) -> Path:
-    """A user registry YAML holding `spec` (for the CLI, which looks models up by name)."""
-    weights = {
-        v: {k: val for k, val in w.__dict__.items() if k != "variant" and val is not None}
-        for v, w in spec.weights.items()
-    }
-    for w in weights.values():
-        w["sources"] = list(w.get("sources", ()))
-    entry = {"arch": spec.arch, "args": dict(spec.args), "preprocess": "tf", "weights": weights}
-    path.write_text(yaml.safe_dump({"models": {spec.name: entry}}), encoding="utf-8")
+def write_registry(path: Path, *specs: ModelSpec) -> Path:
+    """A user registry YAML holding `specs` (for the CLI, which looks models up by name)."""
+    models = {}
+    for spec in specs:
+        weights = {
+            v: {k: val for k, val in w.__dict__.items() if k != "variant" and val is not None}
+            for v, w in spec.weights.items()
+        }
+        for w in weights.values():
+            w["sources"] = list(w.get("sources", ()))
+        models[spec.name] = {
+            "arch": spec.arch,
+            "args": dict(spec.args),
+            "preprocess": "tf",
+            "weights": weights,
+        }
+    path.write_text(yaml.safe_dump({"models": models}), encoding="utf-8")
     return path
 
 

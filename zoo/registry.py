@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from zoo import config
+from zoo.choices import image_size_problem
 from zoo.errors import RegistryError, UnknownModel
 
 # keras.applications constructors a registry entry may name. A registry file can only pick one of these:
@@ -59,6 +60,12 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 VARIANTS = ("top", "notop")
 FIGURE_FIELDS = ("size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
 SOURCE_SCHEMES = ("https://", "http://", "hf://")
+# Who vouches for a weight file's checksum: the weights' owner published it (Keras' own file_hash), or this
+# registry pinned it from a copy of the file. A file without either is held to what its first pull saw.
+CHECKSUM_PUBLISHED = "published"
+CHECKSUM_PINNED = "pinned"
+CHECKSUM_SOURCES = (CHECKSUM_PUBLISHED, CHECKSUM_PINNED)
+WEIGHT_FIELDS = ("file", "size", "sha256", "md5", "checksum_source", "sources")
 
 # libyaml's safe loader when present (7x faster: `zoo list` parses the registry on every call); both
 # construct only plain data, never Python objects.
@@ -118,10 +125,20 @@ class WeightFile:
     sha256: str | None = None
     md5: str | None = None
     sources: tuple[str, ...] = ()
+    checksum_source: str | None = None  # CHECKSUM_SOURCES; None without a checksum
 
     @property
     def has_checksum(self) -> bool:
         return bool(self.sha256 or self.md5)
+
+    @property
+    def checksum_trust(self) -> str | None:
+        """Who vouches for the checksum ("published" or "pinned"), None when there is none to vouch for.
+
+        A checksum whose source nobody stated counts as pinned: only the weights' owner can publish one."""
+        if not self.has_checksum:
+            return None
+        return self.checksum_source or CHECKSUM_PINNED
 
 
 @dataclass(frozen=True)
@@ -295,6 +312,9 @@ def _parse_weight(entry: _Entry, variant: str, raw: Any) -> WeightFile:
         entry.fail("weights", f"unknown variant {variant!r} (expected {', '.join(VARIANTS)})")
     if not isinstance(raw, dict):
         entry.fail(key, "must be a mapping")
+    unknown = set(raw) - set(WEIGHT_FIELDS)
+    if unknown:
+        entry.fail(key, f"has unknown keys: {', '.join(sorted(map(str, unknown)))}")
     sub = _Entry(entry.name, raw, entry.origin)
     sub.fail = lambda k, problem: entry.fail(f"{key}.{k}" if k else key, problem)  # type: ignore[method-assign]
     file = sub.get("file", str, required=True)
@@ -309,13 +329,26 @@ def _parse_weight(entry: _Entry, variant: str, raw: Any) -> WeightFile:
     md5 = sub.get("md5", str)
     if md5 is not None and not _MD5.match(md5):
         sub.fail("md5", f"must be 32 lowercase hex digits, got {md5!r}")
+    checksum_source = _parse_checksum_source(sub, has_checksum=bool(sha256 or md5))
     sources = sub.strings("sources")
     for src in sources:
         if not src.startswith(SOURCE_SCHEMES):
             sub.fail("sources", f"{src!r} is not an https://, http:// or hf:// URL")
         if src.startswith("hf://") and not _HF_SOURCE.match(src):
             sub.fail("sources", f"{src!r} must look like hf://org/repo/path/to/file[@revision]")
-    return WeightFile(variant, file, size, sha256, md5, sources)
+    return WeightFile(variant, file, size, sha256, md5, sources, checksum_source)
+
+
+def _parse_checksum_source(sub: _Entry, *, has_checksum: bool) -> str | None:
+    """Who vouches for the entry's checksum; unstated means pinned (only the owner can publish one)."""
+    value = sub.get("checksum_source", str)
+    if value is None:
+        return CHECKSUM_PINNED if has_checksum else None
+    if value not in CHECKSUM_SOURCES:
+        sub.fail("checksum_source", f"must be one of {', '.join(CHECKSUM_SOURCES)}; got {value!r}")
+    if not has_checksum:
+        sub.fail("checksum_source", "names who vouches for a checksum, but the entry gives no sha256 or md5")
+    return value
 
 
 def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
@@ -343,8 +376,8 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
     if isinstance(paper, str):
         paper = {"url": paper}
     input_size = entry.get("input_size", int, 224)
-    if not 32 <= input_size <= 1024:
-        entry.fail("input_size", f"must be between 32 and 1024, got {input_size}")
+    if problem := image_size_problem(input_size):
+        entry.fail("input_size", problem)
     crop_pct = entry.get("crop_pct", float, 0.875)
     if not 0.0 < crop_pct <= 1.0:
         entry.fail("crop_pct", f"must be in (0, 1], got {crop_pct}")
@@ -526,3 +559,8 @@ def load_registry(extra: Iterable[str | Path] = ()) -> Registry:
 def get(name: str, extra: Iterable[str | Path] = ()) -> ModelSpec:
     """Shortcut: resolve one model name through the full registry."""
     return load_registry(extra).get(name)
+
+
+def resolve(name_or_spec: str | ModelSpec, extra: Iterable[str | Path] = ()) -> ModelSpec:
+    """A ModelSpec as-is, or a name or alias looked up (an unknown name suggests the closest one)."""
+    return name_or_spec if isinstance(name_or_spec, ModelSpec) else get(name_or_spec, extra)
