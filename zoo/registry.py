@@ -306,6 +306,11 @@ def _parse_args(entry: _Entry, input_size: int) -> dict[str, Any]:
     return dict(args)
 
 
+def is_bare_file_name(name: str) -> bool:
+    """A file name that stays in its folder: no separator, no NUL, not "", "." or ".."."""
+    return not any(c in name for c in "/\\\x00") and name not in ("", ".", "..")
+
+
 def _parse_weight(entry: _Entry, variant: str, raw: Any) -> WeightFile:
     key = f"weights.{variant}"
     if variant not in VARIANTS:
@@ -318,7 +323,7 @@ def _parse_weight(entry: _Entry, variant: str, raw: Any) -> WeightFile:
     sub = _Entry(entry.name, raw, entry.origin)
     sub.fail = lambda k, problem: entry.fail(f"{key}.{k}" if k else key, problem)  # type: ignore[method-assign]
     file = sub.get("file", str, required=True)
-    if "/" in file or "\\" in file or file in (".", ".."):
+    if not is_bare_file_name(file):
         sub.fail("file", f"must be a bare file name, got {file!r}")
     size = sub.get("size", int)
     if size is not None and size <= 0:
