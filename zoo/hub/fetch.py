@@ -53,7 +53,7 @@ def local_candidates(weight: WeightFile) -> list[tuple[str, Path]]:
 
 def adopt_local(spec: ModelSpec, weight: WeightFile, expected: Expected) -> PullResult | None:
     if not weight.has_checksum:
-        return None  # never adopt silently what nobody published a checksum for (`zoo cache import`)
+        return None  # never adopt silently what the registry has no checksum for (`zoo cache import`)
     for label, path in local_candidates(weight):
         if expected.size is not None and path.stat().st_size != expected.size:
             continue

@@ -91,7 +91,7 @@ def _check_manifest(manifest: Manifest, weight: WeightFile | None) -> str | None
 
 
 def import_file(path: Path, name: str, variant: str = "top") -> PullResult:
-    """Store a local file as `name`'s `variant`, checking the published checksum when there is one."""
+    """Store a local file as `name`'s `variant`, checking the registry's checksum when there is one."""
     spec = registry.resolve(name)
     weight = spec.weight(variant)
     expected = Expected.from_registry(weight) or Expected(None, None, None, cache.TRUST_IMPORTED)

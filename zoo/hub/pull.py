@@ -1,6 +1,6 @@
 """`zoo.pull`: deliver a verified weight file from the cache, a local cache to adopt, a mirror or the web.
 
-Order (DESIGN §4): the zoo cache -> Keras' and Hugging Face's caches (only with a published checksum)
+Order (DESIGN §4): the zoo cache -> Keras' and Hugging Face's caches (only with a registry checksum)
 -> mirrors -> the registry's sources (zoo.hub.fetch). A mismatch names the source and the next source
 is tried.
 """
