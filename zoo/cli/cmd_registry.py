@@ -207,5 +207,9 @@ def _kwargs(args: dict) -> str:
 
 
 def register(root: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
-    root.add_typer(app)
+    """Add list and info to the root app, in the order `zoo --help` lists them.
+
+    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
+    the root registers itself.
+    """
+    root.registered_commands.extend(app.registered_commands)
