@@ -54,23 +54,16 @@ def make_spec(
     return ModelSpec(name=name, arch="MobileNet", args={"alpha": 0.25}, weights={variant: weight})
 
 
-def write_registry(path: Path, *specs: ModelSpec) -> Path:
-    """A user registry YAML holding `specs` (for the CLI, which looks models up by name)."""
-    models = {}
-    for spec in specs:
-        weights = {
-            v: {k: val for k, val in w.__dict__.items() if k != "variant" and val is not None}
-            for v, w in spec.weights.items()
-        }
-        for w in weights.values():
-            w["sources"] = list(w.get("sources", ()))
-        models[spec.name] = {
-            "arch": spec.arch,
-            "args": dict(spec.args),
-            "preprocess": "tf",
-            "weights": weights,
-        }
-    path.write_text(yaml.safe_dump({"models": models}), encoding="utf-8")
+def write_registry(path: Path, spec: ModelSpec) -> Path:
+    """A user registry YAML holding `spec` (for the CLI, which looks models up by name)."""
+    weights = {
+        v: {k: val for k, val in w.__dict__.items() if k != "variant" and val is not None}
+        for v, w in spec.weights.items()
+    }
+    for w in weights.values():
+        w["sources"] = list(w.get("sources", ()))
+    entry = {"arch": spec.arch, "args": dict(spec.args), "preprocess": "tf", "weights": weights}
+    path.write_text(yaml.safe_dump({"models": {spec.name: entry}}), encoding="utf-8")
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -55,7 +56,8 @@ def test_trust_labels_say_who_vouches_for_the_checksum(tmp_path, monkeypatch, ca
         make_spec(owned, name="owned", file="owned.h5", checksum="md5", checksum_source="published"),
         make_spec(pinned, name="pinned", file="pinned.h5", checksum="sha256", checksum_source="pinned"),
     ]
-    monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", *specs)))
+    files = [str(write_registry(tmp_path / f"{spec.name}.yaml", spec)) for spec in specs]
+    monkeypatch.setenv("ZOO_REGISTRY", os.pathsep.join(files))
     with FaultServer({"owned.h5": owned, "pinned.h5": pinned}) as mirror:
         code, _, err = run(capsys, "pull", "owned", "--mirror", mirror.url)
         assert code == 0 and f"verified sha256:{sha256(owned)} (published) " in err
