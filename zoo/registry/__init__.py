@@ -2,7 +2,7 @@
 
 This module never imports TensorFlow or pandas: `zoo list` and `zoo info` run on it alone.
 The file format is documented in docs/registry.md; `ModelSpec` is its typed form. The records live in
-zoo/_registry_records.py and the schema and its validation in zoo/_registry_schema.py, both re-exported here.
+_records.py and the schema and its validation in _schema.py, both re-exported here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import yaml
 
 from zoo import config
-from zoo._registry_records import (
+from zoo.errors import RegistryError, UnknownModel
+from zoo.registry._records import (
     CHECKSUM_PINNED,
     CHECKSUM_PUBLISHED,
     CHECKSUM_SOURCES,
@@ -29,7 +30,7 @@ from zoo._registry_records import (
     parse_count,
     parse_number,
 )
-from zoo._registry_schema import (
+from zoo.registry._schema import (
     CONSTRUCTOR_ARGS,
     FIGURE_FIELDS,
     INTERPOLATIONS,
@@ -41,7 +42,6 @@ from zoo._registry_schema import (
     WEIGHT_FIELDS,
     parse_entry,
 )
-from zoo.errors import RegistryError, UnknownModel
 
 __all__ = [
     "CHECKSUM_PINNED", "CHECKSUM_PUBLISHED", "CHECKSUM_SOURCES", "CONSTRUCTOR_ARGS", "FIGURE_FIELDS",

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from zoo._registry_records import (
+from zoo.choices import image_size_problem
+from zoo.errors import RegistryError
+from zoo.registry._records import (
     CHECKSUM_PINNED,
     CHECKSUM_SOURCES,
     Figures,
@@ -22,8 +24,6 @@ from zoo._registry_records import (
     parse_count,
     parse_number,
 )
-from zoo.choices import image_size_problem
-from zoo.errors import RegistryError
 
 # keras.applications constructors a registry entry may name. A registry file can only pick one of these:
 # it can never make zoo import or run anything else. tests/test_registry.py checks this list against keras.
