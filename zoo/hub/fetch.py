@@ -86,7 +86,7 @@ def from_sources(
     if not candidates:
         raise WeightsUnavailable(
             f"{spec.name} ({weight.variant}) lists no sources and no mirror is configured",
-            hint="name a mirror (ZOO_MIRROR, or the mirrors of the pull), or `zoo cache import FILE`",
+            hint="configure a mirror (ZOO_MIRROR, or a mirror given to the pull), or `zoo cache import FILE`",
         )
     failures: list[str] = []
     for source in candidates:
