@@ -34,12 +34,14 @@ def make_spec(
     sources: list[str] = (),  # type: ignore[assignment]
     *,
     checksum: str | None = "sha256",
+    checksum_source: str = "published",
     name: str = "tiny",
     file: str = FILE,
     variant: str = "top",
     size: int | None = -1,
 ) -> ModelSpec:
-    """A ModelSpec with one weight file; `checksum` is "sha256", "md5" or None (nothing published)."""
+    """A ModelSpec with one weight file; `checksum` is "sha256", "md5" or None (none in the registry),
+    vouched for by `checksum_source` ("published" by the weights' owner or "pinned" by the registry)."""
     weight = WeightFile(
         variant,
         file,
@@ -47,6 +49,7 @@ def make_spec(
         sha256=sha256(data) if checksum == "sha256" else None,
         md5=md5(data) if checksum == "md5" else None,
         sources=tuple(sources),
+        checksum_source=checksum_source if checksum else None,
     )
     return ModelSpec(name=name, arch="MobileNet", args={"alpha": 0.25}, weights={variant: weight})
 

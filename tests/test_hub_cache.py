@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hub_fixtures import FILE, make_spec, payload, sha256, write_registry
@@ -45,6 +47,32 @@ def test_pull_prints_digest_and_path_and_json(registered, capsys):
     code, out, _ = run(capsys, "pull", "tiny", "--json")
     [record] = json.loads(out)
     assert record["path"] == str(path) and record["cached"] is True and record["trust"] == "published"
+
+
+def test_trust_labels_say_who_vouches_for_the_checksum(tmp_path, monkeypatch, capsys):
+    """`published` only for a checksum the weights' owner published; a registry's own pin says `pinned`."""
+    owned, pinned = DATA, payload(100_000, seed=3)
+    specs = [
+        make_spec(owned, name="owned", file="owned.h5", checksum="md5", checksum_source="published"),
+        make_spec(pinned, name="pinned", file="pinned.h5", checksum="sha256", checksum_source="pinned"),
+    ]
+    files = [str(write_registry(tmp_path / f"{spec.name}.yaml", spec)) for spec in specs]
+    monkeypatch.setenv("ZOO_REGISTRY", os.pathsep.join(files))
+    with FaultServer({"owned.h5": owned, "pinned.h5": pinned}) as mirror:
+        code, _, err = run(capsys, "pull", "owned", "--mirror", mirror.url)
+        assert code == 0 and f"verified sha256:{sha256(owned)} (published) " in err
+        code, _, err = run(capsys, "pull", "pinned", "--mirror", mirror.url)
+        assert code == 0 and f"verified sha256:{sha256(pinned)} (pinned) " in err
+    code, out, _ = run(capsys, "cache", "ls")
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:]}
+    assert code == 0 and rows == {"owned": "published", "pinned": "pinned"}
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 0 and sorted(line.split()[-1] for line in out.splitlines()) == ["(pinned)", "(published)"]
+    # a cache labelled before the registry said who pinned the checksum is relabelled on the next pull
+    manifest = cache.read_manifest("pinned", "top")
+    cache.write_manifest(replace(manifest, trust="published"))
+    assert pull_weights("pinned", progress=False).trust == "pinned"
+    assert cache.read_manifest("pinned", "top").trust == "pinned"
 
 
 def test_pull_usage_and_runtime_errors(registered, capsys, monkeypatch):
@@ -170,7 +198,7 @@ def test_demo_flow_pulls_the_shipped_file_through_a_plain_folder_mirror(fixture_
 
     with serve(fixture_weights.parent, log=None) as mirror:
         result = pull_weights("mobilenet_v1_025_224", "notop", mirrors=[mirror.url], progress=False)
-    assert result.sha256 == FIXTURE_SHA256 and result.trust == "published"
+    assert result.sha256 == FIXTURE_SHA256 and result.trust == "pinned"  # Keras publishes none for it
     assert result.path.name == fixture_weights.name
     assert mirror.requests == [("GET", f"/{fixture_weights.name}")]
 

@@ -137,3 +137,38 @@ def test_zoo_serve_refuses_a_missing_folder(tmp_path):
     flat = re.sub(r"[│╭╮╰╯─\s]+", " ", result.stderr)  # rich draws the usage error in a box
     assert result.returncode == 2 and "does not exist" in flat
     assert os.listdir(tmp_path) == []
+
+
+def _manifest(root, model: str, file: str, digest: str) -> None:
+    path = root / "manifests" / model / "top.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"model": model, "variant": "top", "file": file, "sha256": digest, "size": 1}))
+
+
+def test_a_zoo_cache_never_serves_what_a_manifest_points_outside_its_blobs(tmp_path):
+    """A manifest naming `../../x`, or a blob that is a symlink leaving the cache: 404, not in /index.json."""
+    root = tmp_path / "weights"
+    good = root / "blobs" / sha256(DATA) / FILE
+    good.parent.mkdir(parents=True)
+    good.write_bytes(DATA)
+    _manifest(root, "good", FILE, sha256(DATA))
+    # blobs/<sha>/../../x is <root>/x: inside the served folder, but no blob of the cache
+    escaping = b"not a blob: a file two levels up"
+    (root / "x").write_bytes(escaping)
+    (root / "blobs" / sha256(escaping)).mkdir()
+    _manifest(root, "escaping", "../../x", sha256(escaping))
+    _manifest(root, "a-shadow", "../../x", sha256(DATA))  # listed first: would answer for DATA's hash
+    # a blob that is a symlink to a file outside the served folder
+    outside = b"outside the served folder"
+    (tmp_path / "secret.txt").write_bytes(outside)
+    link = root / "blobs" / sha256(outside) / "leak.h5"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(tmp_path / "secret.txt")
+    _manifest(root, "leak", "leak.h5", sha256(outside))
+    with serve(root, log=None) as server:
+        _, body = request(server.url, "/index.json")
+        assert json.loads(body) == [{"file": FILE, "size": len(DATA), "sha256": sha256(DATA)}]
+        assert request(server.url, f"/sha256/{sha256(DATA)}")[1] == DATA  # the cache itself is served
+        for path in (f"/sha256/{sha256(escaping)}", f"/sha256/{sha256(outside)}", "/leak.h5", "/x"):
+            response, body = request(server.url, path)
+            assert response.status == 404 and body == b"404 Not Found\n", path

@@ -102,6 +102,21 @@ def test_valid_user_entry_loads_next_to_builtins(tmp_path: Path) -> None:
             "URL",
         ),
         (entry(weights={"mid": {"file": "w.h5"}}), "weights", "unknown variant 'mid'"),
+        (
+            entry(weights={"notop": {"file": "w.h5", "md5": "a" * 32, "checksum_source": "vendor"}}),
+            "weights.notop.checksum_source",
+            "must be one of published, pinned; got 'vendor'",
+        ),
+        (
+            entry(weights={"notop": {"file": "w.h5", "checksum_source": "published"}}),
+            "weights.notop.checksum_source",
+            "gives no sha256 or md5",
+        ),
+        (
+            entry(weights={"notop": {"file": "w.h5", "sha256": "a" * 64, "checksum_sorce": "published"}}),
+            "weights.notop",
+            "unknown keys: checksum_sorce",
+        ),
     ],
 )
 def test_malformed_entry_names_entry_and_field(tmp_path: Path, raw: dict, field: str, problem: str) -> None:
@@ -109,6 +124,25 @@ def test_malformed_entry_names_entry_and_field(tmp_path: Path, raw: dict, field:
     assert f"model 'mine': field '{field}'" in message
     assert problem in message
     assert str(tmp_path / "user.yaml") in message
+
+
+def test_checksum_source_is_read_and_unstated_means_pinned(tmp_path: Path) -> None:
+    weights = {
+        "top": {"file": "t.h5", "md5": "b" * 32, "checksum_source": "published"},
+        "notop": {"file": "n.h5", "sha256": "a" * 64},  # nobody said who vouches for it
+    }
+    spec = load_registry([write_registry(tmp_path, {"mine": entry(weights=weights)})]).get("mine")
+    assert spec.weight("top").checksum_trust == "published"
+    notop = spec.weight("notop")
+    assert notop.checksum_source == "pinned" and notop.checksum_trust == "pinned"
+
+
+def test_resolve_takes_a_spec_as_is_or_looks_a_name_up() -> None:
+    spec = reg.get("resnet50")
+    assert reg.resolve(spec) is spec
+    assert reg.resolve(" ResNet50 ") is spec
+    with pytest.raises(UnknownModel, match="did you mean 'resnet50'"):
+        reg.resolve("resnt50")
 
 
 def test_unknown_field_and_bad_name_are_rejected(tmp_path: Path) -> None:
@@ -251,11 +285,15 @@ def test_weight_facts_match_the_installed_keras_source() -> None:
             keras_hash = w.md5 or (w.sha256 if spec.family == "convnext" else None)
             if keras_hash:
                 assert f'"{keras_hash}"' in keras_source, (spec.name, w.variant)
+            for digest in filter(None, (w.md5, w.sha256)):  # "published" exactly when Keras publishes it
+                in_keras = f'"{digest}"' in keras_source
+                assert w.checksum_source == ("published" if in_keras else "pinned"), (spec.name, w.variant)
             if spec.family in ("mobilenet_v1", "mobilenet_v2"):  # keras publishes no hash for these
                 assert w.md5 is None
     fixture = load_registry().get("mobilenet_v1_025_224").weight("notop")
     assert (fixture.file, fixture.size) == ("mobilenet_2_5_224_tf_no_top.h5", 2_108_140)
     assert fixture.sha256 == "dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf"
+    assert fixture.checksum_source == "pinned"  # hashed by this project from a copy: Keras publishes none
 
 
 def test_published_figures_cover_the_keras_io_table_and_the_classic_table() -> None:

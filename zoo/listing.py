@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, ZooError
 from zoo.registry import Figures, ModelSpec, Registry, load_registry, parse_count
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SOURCE = "keras.io"
 SORT_KEYS = ("name", "family", "params", "size_mb", "top1", "top5", "depth", "input_size", "pulled")
-FORMATS = ("table", "md", "csv", "json")
 PUBLISHED_FIELDS = ("size_mb", "top1", "top5", "params", "depth")
 # A row's values as numbers (fractions for accuracy, MB for size); rows also carry "published": the text.
 FRAME_COLUMNS = (
@@ -38,7 +37,7 @@ Row = dict[str, Any]
 
 
 class UnknownSource(ZooError):
-    """A --source that no registry entry publishes figures for."""
+    """A figures source that no registry entry publishes figures for."""
 
 
 # ------------------------------------------------------------------------------------------------ rows
@@ -88,7 +87,7 @@ def parse_param_limit(value: float | int | str | None) -> float | None:
         return value
     parsed = parse_count(value)
     if parsed is None:
-        raise ValueError(f"not a parameter count: {value!r} (examples: 5M, 25.6M, 3500000)")
+        raise InvalidSetting(f"not a parameter count: {value!r} (examples: 5M, 25.6M, 3500000)")
     return float(parsed)
 
 
@@ -115,7 +114,7 @@ def model_rows(
             hint=f"known sources: {', '.join(known_sources(registry))}",
         )
     if sort is not None and sort not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {sort!r} (expected one of {', '.join(SORT_KEYS)})")
+        raise InvalidSetting(f"unknown sort key {sort!r} (expected one of {', '.join(SORT_KEYS)})")
     figures_source = source or DEFAULT_SOURCE
     specs = registry.select(
         patterns,

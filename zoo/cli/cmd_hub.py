@@ -10,6 +10,13 @@ import typer
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.errors import ChecksumMismatch, ZooError
 
+app = typer.Typer()
+cache_app = typer.Typer(
+    help="Inspect and manage the weight cache (ZOO_HOME/weights).\n\nExample: zoo cache ls",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
 
 class PullVariant(StrEnum):
     top = "top"
@@ -29,6 +36,7 @@ def _check_mirrors(mirrors: list[str]) -> list[str]:
     return mirrors
 
 
+@app.command("pull")
 def pull_command(
     names: list[str] = typer.Argument(..., metavar="NAME...", help="Model names or aliases."),
     variant: PullVariant = typer.Option(PullVariant.top, "--variant", "-v", help="Which weights."),
@@ -42,7 +50,8 @@ def pull_command(
 
     Example: zoo pull resnet50 --variant notop --mirror http://10.0.0.5:8000
     """
-    from zoo.hub.pull import pull_weights, resolve
+    from zoo.hub.pull import pull_weights
+    from zoo.registry import resolve
 
     mirrors = _check_mirrors(mirror)
     specs = [resolve(name) for name in names]  # unknown names fail before any download
@@ -58,6 +67,7 @@ def pull_command(
             typer.echo(f"{r.sha256}  {r.path}")
 
 
+@app.command("serve")
 def serve_command(
     directory: Path | None = typer.Argument(
         None, exists=True, file_okay=False, help="Folder to serve (default: the zoo weight cache)."
@@ -91,11 +101,7 @@ def serve_command(
         server.httpd.server_close()
 
 
-cache_app = typer.Typer(
-    help="Inspect and manage the weight cache (ZOO_HOME/weights).\n\nExample: zoo cache ls",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("ls")
@@ -135,7 +141,7 @@ def cache_path(
     Example: zoo cache path mobilenet --variant notop
     """
     from zoo.hub import cache
-    from zoo.hub.pull import resolve
+    from zoo.registry import resolve
 
     if name is None:
         typer.echo(str(cache.weights_root()))
@@ -183,8 +189,8 @@ def cache_verify(
         print_json([{**r.__dict__, "path": str(r.path)} for r in results])
     else:
         for r in results:
-            typer.echo(f"{'ok' if r.ok else 'CORRUPT'}  {r.model} {r.variant}  {r.path}"
-                       + (f"  ({r.problem})" if r.problem else ""))  # fmt: skip
+            status = "ok" if r.ok else "CORRUPT"  # ok: who vouches for the checksum; CORRUPT: what is wrong
+            typer.echo(f"{status}  {r.model} {r.variant}  {r.path}  ({r.problem or r.trust})")
     if bad:
         listing = "; ".join(f"{r.model} {r.variant}: {r.problem}" for r in bad)
         raise ChecksumMismatch(f"{len(bad)} of {len(results)} cached files are corrupted: {listing}",
@@ -230,8 +236,11 @@ def cache_link_keras(
             typer.echo(str(target))
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
-    app.command("pull")(pull_command)
-    app.command("serve")(serve_command)
-    app.add_typer(cache_app, name="cache")
+def register(root: typer.Typer) -> None:
+    """Add pull and serve, and the `cache` group, to the root app, in the order `zoo --help` lists them.
+
+    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
+    the root registers itself (and the `cache` group inside it right after serve instead of last).
+    """
+    root.registered_commands.extend(app.registered_commands)
+    root.registered_groups.extend(app.registered_groups)

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import typer
 
+from zoo.choices import LIST_FORMATS
 from zoo.cli.common import print_json, stdout_console, usage_error
-from zoo.listing import FORMATS, SORT_KEYS
+from zoo.errors import InvalidSetting
+from zoo.listing import SORT_KEYS
 
 SortKey = StrEnum("SortKey", {key: key for key in SORT_KEYS})
-OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in FORMATS})
+OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in LIST_FORMATS})
+
+app = typer.Typer()
 
 REGISTRY_HELP = "An extra registry YAML file (user entries, validated like the built-in one)."
 
@@ -22,6 +26,7 @@ def _registry_option() -> typer.models.OptionInfo:
     )
 
 
+@app.command("list")
 def list_command(
     patterns: list[str] | None = typer.Argument(
         None, metavar="PATTERN", help="Glob patterns on names and aliases, e.g. 'efficientnet*'."
@@ -68,7 +73,7 @@ def list_command(
 
     try:
         max_params_value = listing.parse_param_limit(max_params)
-    except ValueError as exc:
+    except InvalidSetting as exc:
         usage_error(str(exc), "--max-params")
     reg = load_registry([registry] if registry else [])
     if source is not None and source not in listing.known_sources(reg):
@@ -116,6 +121,7 @@ def _print_table(rows: list[dict], columns: list) -> None:
         typer.echo("No model matches these filters.", err=True)
 
 
+@app.command("info")
 def info_command(
     name: str = typer.Argument(..., help="A model name or alias, e.g. resnet50 or mobilenet."),
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
@@ -180,7 +186,7 @@ def _print_info(data: dict) -> None:
     for header in ("variant", "file", "size", "checksum", "cached at", "sources"):
         weights.add_column(header, overflow="fold")
     for variant, w in data["weights"].items():
-        checksum = f"sha256:{w['sha256']}" if w["sha256"] else (f"md5:{w['md5']}" if w["md5"] else "none")
+        checksum = _checksum_cell(w)
         size = f"{w['size'] / 1e6:.1f} MB" if w["size"] else "-"
         weights.add_row(
             variant, w["file"], size, checksum, data["cached"].get(variant) or "-", "\n".join(w["sources"])
@@ -188,11 +194,22 @@ def _print_info(data: dict) -> None:
     console.print(weights)
 
 
+def _checksum_cell(weight: dict) -> str:
+    """The checksum and who vouches for it: published by the weights' owner, or pinned by this registry."""
+    if not (weight["sha256"] or weight["md5"]):
+        return "none (trust on first use)"
+    digest = f"sha256:{weight['sha256']}" if weight["sha256"] else f"md5:{weight['md5']}"
+    return f"{digest} ({weight['checksum_source'] or 'pinned'})"
+
+
 def _kwargs(args: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
-def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
-    app.command("list")(list_command)
-    app.command("info")(info_command)
+def register(root: typer.Typer) -> None:
+    """Add list and info to the root app, in the order `zoo --help` lists them.
+
+    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
+    the root registers itself.
+    """
+    root.registered_commands.extend(app.registered_commands)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from zoo.hub.cache import cached_path, is_pulled
+from zoo.hub.cache import PullResult, cached_path, is_pulled
 
 # Bound after the submodule import on purpose: `zoo.hub.pull` is the function, not the module zoo/hub/pull.py.
-from zoo.hub.pull import PullResult, pull, pull_weights
+from zoo.hub.pull import pull, pull_weights
 
 _LAZY = {"serve": "zoo.hub.server", "MirrorServer": "zoo.hub.server"}
 

@@ -4,7 +4,8 @@ Layout (docs/hub.md):
     blobs/<sha256>/<file name>        the verified content, stored by content; the file keeps its
                                       registry name because Keras picks its loader by the extension
     manifests/<model>/<variant>.json  one manifest per pulled file: file, sha256, md5, size, source,
-                                      trust ("published" | "first-use" | "imported"), time
+                                      trust ("published" | "pinned" | "first-use" |
+                                      "imported"), time
     incoming/                         partial downloads (resumable); never read as a valid file
     locks/                            one lock file per weight file name (concurrent pulls)
 
@@ -27,11 +28,14 @@ from pathlib import Path
 from zoo import config
 from zoo.atomic import atomic_write_text
 from zoo.errors import DiskSpaceError
-from zoo.registry import ModelSpec, WeightFile
+from zoo.hashing import Digests
+from zoo.hub.progress import note
+from zoo.registry import CHECKSUM_PINNED, CHECKSUM_PUBLISHED, ModelSpec, WeightFile
 
-TRUST_PUBLISHED = "published"  # matched a checksum the registry publishes
-TRUST_FIRST_USE = "first-use"  # no published checksum: sha256 recorded on the first pull
-TRUST_IMPORTED = "imported"  # placed by `zoo cache import` without a published checksum
+TRUST_PUBLISHED = CHECKSUM_PUBLISHED  # matched a checksum the weights' owner published
+TRUST_PINNED = CHECKSUM_PINNED  # matched a checksum this project pinned from a copy of the file
+TRUST_FIRST_USE = "first-use"  # no checksum in the registry: sha256 recorded on the first pull
+TRUST_IMPORTED = "imported"  # placed by `zoo cache import` without a checksum in the registry
 
 
 @dataclass(frozen=True)
@@ -214,3 +218,53 @@ def ensure_free_space(folder: Path, need: int) -> None:
             f"not enough disk space in {folder}: need {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free",
             hint="free some space, or point ZOO_HOME at a larger disk",
         )
+
+
+# ------------------------------------------------------------------------------- storing a verified file
+@dataclass(frozen=True)
+class PullResult:
+    model: str
+    variant: str
+    file: str
+    path: Path
+    sha256: str
+    md5: str | None
+    size: int
+    source: str
+    trust: str
+    cached: bool  # True when the file was already in the zoo cache (no network, no copy)
+
+    @classmethod
+    def from_manifest(cls, m: Manifest, *, cached: bool) -> PullResult:
+        return cls(m.model, m.variant, m.file, m.blob, m.sha256, m.md5, m.size, m.source, m.trust, cached)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class Expected:
+    sha256: str | None
+    md5: str | None
+    size: int | None
+    trust: str  # the trust level a file that matches these values gets
+
+    @classmethod
+    def from_registry(cls, weight: WeightFile) -> Expected | None:
+        """The registry's checksum and who vouches for it ("published" or "pinned"); None when it has none."""
+        trust = weight.checksum_trust
+        return None if trust is None else cls(weight.sha256, weight.md5, weight.size, trust)
+
+
+def store_verified(
+    spec: ModelSpec, weight: WeightFile, tmp: Path, digests: Digests, source: str, expected: Expected
+) -> PullResult:
+    """Move a verified temporary file into the cache; warn when its sha256 is recorded on first use."""
+    if expected.trust == TRUST_FIRST_USE and expected.sha256 is None:
+        note(
+            f"Warning: {spec.name} ({weight.variant}) has no published checksum; recorded "
+            f"sha256:{digests.sha256} on first use. Later pulls and `zoo cache verify` check against it."
+        )
+    manifest = store(tmp, weight, spec.name, digests.sha256, digests.size, digests.md5, source,
+                     expected.trust)  # fmt: skip
+    return PullResult.from_manifest(manifest, cached=False)

@@ -14,8 +14,8 @@ from zoo import config
 from zoo.errors import ChecksumMismatch, OfflineError, WeightsUnavailable
 from zoo.hashing import Digester, Digests, read_chunks
 from zoo.hub import cache, download, hf, sources
+from zoo.hub.cache import Expected, PullResult, store_verified
 from zoo.hub.progress import note, transfer_progress
-from zoo.hub.pull import Expected, PullResult, store_verified
 from zoo.hub.verify import check
 from zoo.registry import ModelSpec, WeightFile
 
@@ -53,7 +53,7 @@ def local_candidates(weight: WeightFile) -> list[tuple[str, Path]]:
 
 def adopt_local(spec: ModelSpec, weight: WeightFile, expected: Expected) -> PullResult | None:
     if not weight.has_checksum:
-        return None  # never adopt silently what nobody published a checksum for (`zoo cache import`)
+        return None  # never adopt silently what the registry has no checksum for (`zoo cache import`)
     for label, path in local_candidates(weight):
         if expected.size is not None and path.stat().st_size != expected.size:
             continue
@@ -72,8 +72,7 @@ def offline_error(spec: ModelSpec, weight: WeightFile) -> OfflineError:
         hint=(
             f"get it one of three ways: run `zoo pull {spec.name}` on a connected machine and copy its cache"
             f" (or serve it with `zoo serve`); `zoo cache import FILE --name {spec.name} --variant"
-            f" {weight.variant}`; or unset ZOO_OFFLINE/HF_HUB_OFFLINE and use a mirror (--mirror URL or"
-            " ZOO_MIRROR)"
+            f" {weight.variant}`; or unset ZOO_OFFLINE/HF_HUB_OFFLINE and pull through a mirror (ZOO_MIRROR)"
         ),
     )
 
@@ -87,7 +86,7 @@ def from_sources(
     if not candidates:
         raise WeightsUnavailable(
             f"{spec.name} ({weight.variant}) lists no sources and no mirror is configured",
-            hint="pass --mirror URL, set ZOO_MIRROR, or `zoo cache import FILE`",
+            hint="configure a mirror (ZOO_MIRROR, or a mirror given to the pull), or `zoo cache import FILE`",
         )
     failures: list[str] = []
     for source in candidates:

@@ -14,10 +14,10 @@ from zoo import config, registry
 from zoo.errors import UnknownModel, ZooError
 from zoo.hashing import hash_file
 from zoo.hub import cache
-from zoo.hub.cache import Manifest
+from zoo.hub.cache import Expected, Manifest, PullResult, store_verified
 from zoo.hub.fetch import copy_verified
-from zoo.hub.pull import Expected, PullResult, resolve, store_verified
 from zoo.hub.verify import mismatch
+from zoo.registry import WeightFile
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class VerifyResult:
     path: Path
     ok: bool
     problem: str | None = None
+    trust: str = ""  # who vouches for the checksum the file was held to (the manifest's trust levels)
 
 
 def canonical_name(name: str) -> str:
@@ -60,38 +61,40 @@ def remove(name: str, variant: str | None = None) -> list[Manifest]:
 
 
 def verify(names: Iterable[str] = ()) -> list[VerifyResult]:
-    """Rehash every cached file and compare with its manifest (and with the registry's published checksum)."""
+    """Rehash every cached file and compare with its manifest (and with the registry's checksum)."""
     results = []
     for m in select(names):
-        problem = _check_manifest(m)
-        results.append(VerifyResult(m.model, m.variant, m.file, m.blob, problem is None, problem))
+        weight = _registry_weight(m)
+        trust = (weight.checksum_trust if weight else None) or m.trust
+        problem = _check_manifest(m, weight)
+        results.append(VerifyResult(m.model, m.variant, m.file, m.blob, problem is None, problem, trust))
     return results
 
 
-def _check_manifest(manifest: Manifest) -> str | None:
+def _registry_weight(manifest: Manifest) -> WeightFile | None:
+    """The registry's record of the manifest's file; None when the model or the file left the registry."""
+    try:
+        weight = registry.get(manifest.model).weights.get(manifest.variant)
+    except ZooError:
+        return None
+    return weight if weight is not None and weight.file == manifest.file else None
+
+
+def _check_manifest(manifest: Manifest, weight: WeightFile | None) -> str | None:
     if not manifest.blob.is_file():
         return "file missing"
     digests = hash_file(manifest.blob, md5=bool(manifest.md5))
     problem = mismatch(digests, sha256=manifest.sha256, md5=manifest.md5, size=manifest.size)
-    if problem:
-        return problem
-    try:
-        weight = registry.get(manifest.model).weights.get(manifest.variant)
-    except ZooError:
-        return None  # the model left the registry: the manifest is all we can check
-    if weight is not None and weight.file == manifest.file:
-        return mismatch(digests, sha256=weight.sha256, md5=None, size=weight.size)
-    return None
+    if problem or weight is None:
+        return problem  # without the registry's record, the manifest is all we can check
+    return mismatch(digests, sha256=weight.sha256, md5=None, size=weight.size)
 
 
 def import_file(path: Path, name: str, variant: str = "top") -> PullResult:
-    """Store a local file as `name`'s `variant`, checking the published checksum when there is one."""
-    spec = resolve(name)
+    """Store a local file as `name`'s `variant`, checking the registry's checksum when there is one."""
+    spec = registry.resolve(name)
     weight = spec.weight(variant)
-    if weight.has_checksum:
-        expected = Expected(weight.sha256, weight.md5, weight.size, cache.TRUST_PUBLISHED)
-    else:
-        expected = Expected(None, None, None, cache.TRUST_IMPORTED)
+    expected = Expected.from_registry(weight) or Expected(None, None, None, cache.TRUST_IMPORTED)
     tmp, digests = copy_verified(Path(path), weight, expected, str(path))
     return store_verified(spec, weight, tmp, digests, f"import:{Path(path).resolve()}", expected)
 

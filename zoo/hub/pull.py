@@ -1,6 +1,6 @@
 """`zoo.pull`: deliver a verified weight file from the cache, a local cache to adopt, a mirror or the web.
 
-Order (DESIGN §4): the zoo cache -> Keras' and Hugging Face's caches (only with a published checksum)
+Order (DESIGN §4): the zoo cache -> Keras' and Hugging Face's caches (only with a registry checksum)
 -> mirrors -> the registry's sources (zoo.hub.fetch). A mismatch names the source and the next source
 is tried.
 """
@@ -8,47 +8,14 @@ is tried.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from zoo import registry
-from zoo.hashing import Digests
 from zoo.hub import cache
+from zoo.hub.cache import Expected, PullResult
 from zoo.hub.progress import note
 from zoo.registry import ModelSpec, WeightFile
-
-
-@dataclass(frozen=True)
-class PullResult:
-    model: str
-    variant: str
-    file: str
-    path: Path
-    sha256: str
-    md5: str | None
-    size: int
-    source: str
-    trust: str
-    cached: bool  # True when the file was already in the zoo cache (no network, no copy)
-
-    @classmethod
-    def from_manifest(cls, m: cache.Manifest, *, cached: bool) -> PullResult:
-        return cls(m.model, m.variant, m.file, m.blob, m.sha256, m.md5, m.size, m.source, m.trust, cached)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "path": str(self.path)}
-
-
-@dataclass(frozen=True)
-class Expected:
-    sha256: str | None
-    md5: str | None
-    size: int | None
-    trust: str  # the trust level a file that matches these values gets
-
-
-def resolve(name_or_spec: str | ModelSpec) -> ModelSpec:
-    return name_or_spec if isinstance(name_or_spec, ModelSpec) else registry.get(name_or_spec)
 
 
 def pull(
@@ -72,7 +39,7 @@ def pull_weights(
     progress: bool = True,
 ) -> PullResult:
     """Like `pull`, with what was verified and where it came from."""
-    spec = resolve(name_or_spec)
+    spec = registry.resolve(name_or_spec)
     weight = spec.weight(variant)
     if not force and (hit := _cache_hit(spec, weight)):
         return hit
@@ -98,34 +65,25 @@ def _cache_hit(spec: ModelSpec, weight: WeightFile) -> PullResult | None:
     if path is None:
         return None
     manifest = cache.read_manifest(spec.name, weight.variant)
+    trust = weight.checksum_trust
     if manifest is None or manifest.blob != path:
         # the same content, pulled for another model: record it for this one too, so that `zoo cache
         # ls` shows it and `zoo cache rm` of the other model keeps the shared file
         size = path.stat().st_size
         manifest = cache.new_manifest(weight, spec.name, path.parent.name, size, weight.md5, "cache",
-                                      cache.TRUST_PUBLISHED)  # fmt: skip
+                                      trust or cache.TRUST_FIRST_USE)  # fmt: skip
+        cache.write_manifest(manifest)
+    elif trust is not None and manifest.trust != trust:
+        # the registry now says who vouches for this checksum (e.g. a cache labelled before it did)
+        manifest = replace(manifest, trust=trust)
         cache.write_manifest(manifest)
     return PullResult.from_manifest(manifest, cached=True)
 
 
 def _expected(spec: ModelSpec, weight: WeightFile) -> Expected:
-    if weight.has_checksum:
-        return Expected(weight.sha256, weight.md5, weight.size, cache.TRUST_PUBLISHED)
+    if (expected := Expected.from_registry(weight)) is not None:
+        return expected
     recorded = cache.read_manifest(spec.name, weight.variant)
     if recorded is not None and recorded.file == weight.file:  # trust on first use: hold to what we saw
         return Expected(recorded.sha256, None, recorded.size, recorded.trust)
     return Expected(None, None, weight.size, cache.TRUST_FIRST_USE)
-
-
-def store_verified(
-    spec: ModelSpec, weight: WeightFile, tmp: Path, digests: Digests, source: str, expected: Expected
-) -> PullResult:
-    """Move a verified temporary file into the cache; warn when its sha256 is recorded on first use."""
-    if expected.trust == cache.TRUST_FIRST_USE and expected.sha256 is None:
-        note(
-            f"Warning: {spec.name} ({weight.variant}) has no published checksum; recorded "
-            f"sha256:{digests.sha256} on first use. Later pulls and `zoo cache verify` check against it."
-        )
-    manifest = cache.store(tmp, weight, spec.name, digests.sha256, digests.size, digests.md5, source,
-                           expected.trust)  # fmt: skip
-    return PullResult.from_manifest(manifest, cached=False)

@@ -5,7 +5,8 @@ Layout (what a mirror URL means, docs/hub.md):
     GET /sha256/<hex>       the file by content
     GET /index.json         [{"file", "size", "sha256"}] for every file served
 HEAD and GET only; Content-Length, ETag and single byte ranges (Range, If-Range). Requests that try to
-leave the folder (.., encoded separators, symlinks pointing outside) get 404. One log line per request.
+leave the folder (.., encoded separators, symlinks pointing outside, a manifest naming `../../x`) get 404
+and are never listed. One log line per request.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from zoo.hashing import CHUNK, hash_file
 from zoo.hub import cache
+from zoo.registry import is_bare_file_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -59,7 +61,8 @@ class Catalog:
                 except (OSError, ValueError, KeyError):
                     continue
                 blob = self.root / "blobs" / sha / file
-                if _SHA256.match(sha) and self._inside(blob):
+                # a manifest is data on disk: its file name must not walk out of blobs/<sha256>/
+                if _SHA256.match(sha) and is_bare_file_name(file) and self._inside(blob):
                     out[file] = Entry(file, blob, sha)
             return out
         return {

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from zoo import config
+from zoo.errors import RegistryError
 from zoo.registry import WeightFile
 
 _HF = re.compile(r"^hf://(?P<repo>[^/@\s]+/[^/@\s]+)/(?P<file>[^@\s]+?)(?:@(?P<rev>[^@\s]+))?$")
@@ -36,7 +37,7 @@ def parse_hf(url: str) -> HfLocation:
     """'hf://org/repo/path/file.h5@rev' -> HfLocation('org/repo', 'path/file.h5', 'rev')."""
     match = _HF.match(url)
     if not match:
-        raise ValueError(f"not an hf:// source: {url!r}")
+        raise RegistryError(f"not an hf:// source: {url!r}", hint="hf://org/repo/path/to/file[@revision]")
     return HfLocation(match["repo"], match["file"], match["rev"])
 
 

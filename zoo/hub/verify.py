@@ -1,4 +1,4 @@
-"""The comparison of digests with the registry's published checksums (the hashing itself is zoo.hashing)."""
+"""The comparison of digests with the expected checksums (the hashing itself is zoo.hashing)."""
 
 from __future__ import annotations
 
