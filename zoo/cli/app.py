@@ -42,8 +42,12 @@ def _root(
     """zoo: a model-zoo hub and transfer-learning toolkit for TensorFlow/Keras."""
 
 
+# Each command module declares its commands on its own `app`; the root lists them in this order, the
+# groups (`zoo cache`) last. Not `app.add_typer(module.app)`: Typer lists a nameless sub-app's commands
+# after every command and group the root has, in whatever order those were added.
 for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_demo):
-    _module.register(app)
+    app.registered_commands.extend(_module.app.registered_commands)
+    app.registered_groups.extend(_module.app.registered_groups)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -211,16 +211,6 @@ def table_cmd(
         stderr_console().print(f"wrote {plot}")
 
 
-def register(root: typer.Typer) -> None:
-    """Add benchmark, evaluate and table to the root app, in the order `zoo --help` lists them.
-
-    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
-    the root registers itself, which would move these behind `zoo cache` while other groups still
-    register directly on the root.
-    """
-    root.registered_commands.extend(app.registered_commands)
-
-
 def _json_rows(frame: pd.DataFrame) -> list[dict]:
     from zoo.bench.tables import json_records
 

@@ -49,8 +49,3 @@ def demo(
         )
     else:
         print_summary(result)
-
-
-def register(root: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
-    root.add_typer(app)

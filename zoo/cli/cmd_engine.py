@@ -235,13 +235,3 @@ def embed_cmd(
             f"Wrote {rows} x {dims} features to {', '.join(map(str, written))}"
             + (f" ({len(embeddings.skipped)} files skipped)" if embeddings.skipped else "")
         )
-
-
-def register(root: typer.Typer) -> None:
-    """Add this group's commands (predict, embed) to the root app, in the order `zoo --help` lists them.
-
-    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
-    the root registers itself, which would move these behind `zoo cache` while other groups still
-    register directly on the root.
-    """
-    root.registered_commands.extend(app.registered_commands)

@@ -234,13 +234,3 @@ def cache_link_keras(
     else:
         for _, target in linked:
             typer.echo(str(target))
-
-
-def register(root: typer.Typer) -> None:
-    """Add pull and serve, and the `cache` group, to the root app, in the order `zoo --help` lists them.
-
-    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
-    the root registers itself (and the `cache` group inside it right after serve instead of last).
-    """
-    root.registered_commands.extend(app.registered_commands)
-    root.registered_groups.extend(app.registered_groups)

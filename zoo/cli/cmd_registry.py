@@ -204,12 +204,3 @@ def _checksum_cell(weight: dict) -> str:
 
 def _kwargs(args: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
-
-
-def register(root: typer.Typer) -> None:
-    """Add list and info to the root app, in the order `zoo --help` lists them.
-
-    Not `root.add_typer(app)`: Typer lists a nameless sub-app's commands after every command and group
-    the root registers itself.
-    """
-    root.registered_commands.extend(app.registered_commands)

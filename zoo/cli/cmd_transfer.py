@@ -300,8 +300,3 @@ def export_command(
         highlight=False,
     )
     typer.echo(str(result.path))
-
-
-def register(root: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
-    root.add_typer(app)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from zoo import choices
 from zoo.choices import POOLINGS
 from zoo.errors import ModelConfigError, WeightsUnavailable
-from zoo.registry import ModelSpec
+from zoo.registry import ModelSpec, resolve
 
 if TYPE_CHECKING:
     import keras
@@ -29,18 +29,6 @@ WEIGHT_SUFFIXES = (".h5", ".weights.h5", ".hdf5")
 # The smallest input side each keras.applications family accepts (its `obtain_input_shape(min_size=...)`).
 MIN_INPUT_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71}
 DEFAULT_MIN_INPUT_SIZE = 32
-
-
-def resolve(name: str | ModelSpec) -> ModelSpec:
-    """A ModelSpec as-is, or a registry name/alias resolved (unknown names suggest the closest one).
-
-    Outside this module, use zoo.engine.reference (spec_of, resolve), which decides what a model
-    argument is."""
-    if isinstance(name, ModelSpec):
-        return name
-    from zoo import registry
-
-    return registry.get(name)
 
 
 # ----------------------------------------------------------------------------------------- the plan

@@ -106,9 +106,9 @@ def resolve(model: Any) -> ModelRef:
 
 def spec_of(name: str | ModelSpec) -> ModelSpec:
     """The registry entry of a name or alias (a ModelSpec as it is); unknown names suggest the closest."""
-    from zoo.engine.build import resolve as registry_entry
+    from zoo import registry
 
-    return registry_entry(name)
+    return registry.resolve(name)
 
 
 def _registry_ref(name: str | ModelSpec) -> ModelRef:

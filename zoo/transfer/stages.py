@@ -134,10 +134,10 @@ def prepare(
     import tensorflow as tf
 
     from zoo.data.decode import ResizePolicy
-    from zoo.engine.build import resolve
+    from zoo.engine.reference import spec_of
 
     is_chief = cluster is None or cluster.is_chief
-    spec = resolve(cfg.model)
+    spec = spec_of(cfg.model)
     image_size = cfg.image_size or spec.input_size
     policy = ResizePolicy.from_spec(spec, image_size)
     write_dir.mkdir(parents=True, exist_ok=True)
