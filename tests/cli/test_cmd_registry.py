@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO
 from typer.testing import CliRunner
 
 from zoo.cli.app import app, main
 from zoo.registry import load_registry
 
-REPO = Path(__file__).resolve().parent.parent
 CLASSIC_REFERENCE = REPO.parent / "shared" / "reference" / "classic_table.md"
 FIXTURE_MODEL = "mobilenet_v1_025_224"
 

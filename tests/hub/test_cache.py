@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from hub_fixtures import FILE, make_spec, payload, sha256, write_registry
-from hub_servers import FaultServer, HfServer
+from support.registry import FILE, make_spec, payload, sha256, write_registry
+from support.servers import FaultServer, HfServer
 
 from zoo.cli.app import main
 from zoo.errors import WeightsUnavailable

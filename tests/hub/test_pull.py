@@ -8,8 +8,8 @@ import ssl
 import subprocess
 
 import pytest
-from hub_fixtures import FILE, fast_network, make_spec, payload, sha256  # noqa: F401 (fixture)
-from hub_servers import (
+from support.registry import FILE, make_spec, payload, sha256
+from support.servers import (
     HANG,
     HUGE,
     NO_RANGE,

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from hub_fixtures import FILE, make_spec, payload, sha256, write_registry
-from hub_servers import SLOW, FaultServer
+from support.registry import FILE, make_spec, payload, sha256, write_registry
+from support.servers import SLOW, FaultServer
 
 from zoo.hub import cache, cached_path, pull
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 import pytest
-from hub_fixtures import FILE, make_spec, payload, sha256
+from support.registry import FILE, make_spec, payload, sha256
 
 from zoo.hub import pull, serve
 

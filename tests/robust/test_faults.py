@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from badinputs import labelled_folder
-from hub_fixtures import FILE, make_spec, payload, sha256, write_registry
-from hub_servers import FaultServer
+from support.badinputs import labelled_folder
+from support.registry import FILE, make_spec, payload, sha256, write_registry
+from support.servers import FaultServer
 
 from zoo.hub import cache, cached_path, pull
 from zoo.transfer.features import FeatureCache

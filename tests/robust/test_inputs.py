@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from badinputs import (
+from support.badinputs import (
     IMAGE_KINDS,
     BadInput,
     bad_csvs,

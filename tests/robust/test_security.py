@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 import pytest
-from hub_fixtures import FILE, payload
 from PIL import Image
+from support import REPO
+from support.registry import FILE, payload
 
 from zoo.cli.app import main
 from zoo.errors import RegistryError, UnsafeModelError
@@ -206,7 +207,7 @@ def test_a_registry_can_only_name_keras_applications(field: str, value: str, tmp
 
 def test_zoo_extracts_no_archives() -> None:
     """Nothing in zoo opens tar or zip archives, so no archive path can escape a folder."""
-    package = Path(__file__).resolve().parent.parent / "zoo"
+    package = REPO / "zoo"
     sources = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py"))
     assert "tarfile" not in sources and "zipfile" not in sources and "shutil.unpack_archive" not in sources
     loads = re.findall(r"np\.load\([^)]*\)", sources)  # .npy/.npz never unpickle objects

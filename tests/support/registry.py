@@ -9,7 +9,6 @@ import hashlib
 import random
 from pathlib import Path
 
-import pytest
 import yaml
 
 from zoo.registry import ModelSpec, WeightFile
@@ -62,10 +61,3 @@ def write_registry(path: Path, spec: ModelSpec) -> Path:
     entry = {"arch": spec.arch, "args": dict(spec.args), "preprocess": "tf", "weights": weights}
     path.write_text(yaml.safe_dump({"models": {spec.name: entry}}), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Short timeouts and one retry, so failure tests stay quick."""
-    monkeypatch.setenv("ZOO_HTTP_TIMEOUT", "1")
-    monkeypatch.setenv("ZOO_HTTP_RETRIES", "1")
