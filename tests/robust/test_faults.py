@@ -3,8 +3,8 @@ during `zoo export`; Ctrl-C (SIGINT) during training; a full disk (RLIMIT_FSIZE 
 `zoo pull` and `zoo export`; a ZOO_HOME that is a file.
 
 Afterwards no half-written file is taken as complete, the cache still verifies, and the same command run
-again (or `--resume`) finishes. (SIGKILL during `zoo pull` is tests/test_hub_processes.py's, and SIGKILL
-mid-epoch with an exact resume is tests/test_transfer_resume.py's.)
+again (or `--resume`) finishes. (SIGKILL during `zoo pull` is tests/hub/test_pull_processes.py's, and SIGKILL
+mid-epoch with an exact resume is tests/transfer/test_resume.py's.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bad inputs (tests/badinputs.py) through `zoo predict`, `zoo embed`, `zoo evaluate`, `zoo finetune` and the
+"""Bad inputs (tests/support/badinputs.py) through `zoo predict`, `zoo embed`, `zoo evaluate`, `zoo finetune` and the
 Python API: each file is decoded or skipped with its counted reason, each bad data folder is a one-line
 error with exit 1; never a traceback, never a hang (every command runs under a subprocess timeout).
 """

@@ -1,7 +1,7 @@
 """Security: what zoo serves, what it deserializes, what a registry file may name.
 
-Extends what other suites already prove (tests/test_hub_server.py: `..`, encoded traversal, a symlinked file
-leaving the folder, POST; tests/test_transfer_bundle.py and tests/test_predict.py: a Lambda run directory is
+Extends what other suites already prove (tests/hub/test_server.py: `..`, encoded traversal, a symlinked file
+leaving the folder, POST; tests/engine/test_bundle.py and tests/engine/test_predict.py: a Lambda run directory is
 refused; tests/test_registry.py: `!!python/object/apply`). Here: absolute and double-encoded paths,
 symlinked folders, every other HTTP method; the explicit `--unsafe` / `unsafe=True` path, proven by a
 Lambda layer that leaves a mark when its code runs; every python/* YAML tag; `arch`/`module` that try to
