@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import yaml
+from support.registry import write_models
 
 from zoo import registry as reg
 from zoo.errors import RegistryError, UnknownModel
@@ -37,19 +37,13 @@ VALID = {
 }
 
 
-def write_registry(tmp_path: Path, models: dict, name: str = "user.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
-    return path
-
-
 def entry(**changes: object) -> dict:
     data = {**VALID, **changes}
     return {k: v for k, v in data.items() if v is not None}
 
 
 def registry_error(tmp_path: Path, raw: dict, name: str = "mine") -> str:
-    path = write_registry(tmp_path, {name: raw})
+    path = write_models(tmp_path / "user.yaml", {name: raw})
     with pytest.raises(RegistryError) as info:
         load_registry([path])
     return str(info.value)
@@ -57,7 +51,7 @@ def registry_error(tmp_path: Path, raw: dict, name: str = "mine") -> str:
 
 # ---------------------------------------------------------------------------------------- validation
 def test_valid_user_entry_loads_next_to_builtins(tmp_path: Path) -> None:
-    registry = load_registry([write_registry(tmp_path, {"mine": entry(aliases=["my-net"])})])
+    registry = load_registry([write_models(tmp_path / "user.yaml", {"mine": entry(aliases=["my-net"])})])
     spec = registry.get("MY-NET")
     assert spec.name == "mine" and spec.origin == str(tmp_path / "user.yaml")
     assert spec.weight("notop").sha256 == "a" * 64
@@ -121,21 +115,22 @@ def test_duplicate_name_or_alias_needs_override(tmp_path: Path) -> None:
     assert "name 'resnet50' is already used by 'resnet50'" in message
     message = registry_error(tmp_path, entry(aliases=["mobilenet"]))
     assert "alias 'mobilenet' is already used by 'mobilenet_v1_100_224'" in message
-    two = write_registry(tmp_path, {"a1": entry(aliases=["same"]), "a2": entry(aliases=["same"])}, "two.yaml")
+    two = write_models(tmp_path / "two.yaml", {"a1": entry(aliases=["same"]), "a2": entry(aliases=["same"])})
     with pytest.raises(RegistryError, match="model 'a2': alias 'same' is already used by 'a1'"):
         load_registry([two])
 
 
 def test_user_entry_overrides_builtin_only_when_it_says_so(tmp_path: Path, monkeypatch) -> None:
-    path = write_registry(
-        tmp_path, {"resnet50": entry(arch="ResNet50", module="resnet", args=None, override=True)}
+    path = write_models(
+        tmp_path / "user.yaml",
+        {"resnet50": entry(arch="ResNet50", module="resnet", args=None, override=True)},
     )
     monkeypatch.setenv("ZOO_REGISTRY", str(path))
     registry = load_registry()
     assert registry.get("resnet50").origin == str(path)
     assert registry.get("resnet50").params == 475544
     # an override may not steal another entry's alias
-    path.write_text(yaml.safe_dump({"models": {"resnet50": entry(aliases=["mobilenet"], override=True)}}))
+    write_models(path, {"resnet50": entry(aliases=["mobilenet"], override=True)})
     with pytest.raises(RegistryError, match="alias 'mobilenet' is already used"):
         load_registry()
 
@@ -144,7 +139,7 @@ def test_registry_d_files_are_read(tmp_path: Path) -> None:
     from zoo import config
 
     config.user_registry_dir().mkdir(parents=True)
-    write_registry(config.user_registry_dir(), {"mine": entry()}, "mine.yaml")
+    write_models(config.user_registry_dir() / "mine.yaml", {"mine": entry()})
     assert load_registry().get("mine").family == "mine"
 
 
@@ -328,7 +323,7 @@ def test_list_models_dataframe() -> None:
 def test_list_models_reads_extra_registries(tmp_path: Path) -> None:
     import zoo
 
-    path = write_registry(tmp_path, {"mine": entry()})
+    path = write_models(tmp_path / "user.yaml", {"mine": entry()})
     frame = zoo.list_models(family="mine", extra_registries=[path])
     assert list(frame["name"]) == ["mine"] and frame["top1"].isna().all()
     assert zoo.list_models(family="mine").empty

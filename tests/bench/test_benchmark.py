@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from support.cli import invoke, run_zoo
+from support.models import tiny_cnn
 
 from zoo.bench.results import read_results
 from zoo.bench.worker import run_worker
-from zoo.cli.app import app
 
 HAND_MACS = 16 * 16 * 8 * (3 * 3 * 3) + 8 * 4  # Conv2D 3x3 'same' on 16x16x3 -> 16x16x8; Dense 8 -> 4
 
 
 @pytest.fixture
 def tiny_model(tmp_path: Path) -> Path:
-    import keras
-
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(4)(x)
     path = tmp_path / "tiny.keras"
-    keras.Model(inputs, outputs).save(path)
+    tiny_cnn(16, 4, padding="same").save(path)
     return path
 
 
@@ -75,7 +68,6 @@ def test_worker_crash_and_timeout_kill_are_reported() -> None:
 
 
 def test_cli_usage_errors_exit_2_before_any_work(tiny_model: Path) -> None:
-    runner = CliRunner()
     for args in (
         ["--batch-size", "1,x"],
         ["--batch-size", "0"],
@@ -85,16 +77,12 @@ def test_cli_usage_errors_exit_2_before_any_work(tiny_model: Path) -> None:
         ["--iters", "0"],
         ["--weights", "random"],
     ):
-        result = runner.invoke(app, ["benchmark", str(tiny_model), *args])
+        result = invoke("benchmark", str(tiny_model), *args)
         assert result.exit_code == 2, (args, result.output)
 
 
 def test_unknown_model_is_a_runtime_error_with_a_suggestion() -> None:
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", "benchmark", "resnet5O"], capture_output=True, text=True, timeout=120
-    )
+    proc = run_zoo("benchmark", "resnet5O", timeout=120)
     assert proc.returncode == 1
     assert "Error: unknown model 'resnet5O'" in proc.stderr and "resnet50" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -103,7 +91,7 @@ def test_unknown_model_is_a_runtime_error_with_a_suggestion() -> None:
 @pytest.mark.slow
 def test_cli_json_rows_report_unsupported_combinations(tiny_model: Path) -> None:
     args = ["benchmark", str(tiny_model), "-b", "2", "--iters", "3", "--precision", "fp32,fp16", "--json"]
-    result = CliRunner().invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     fp32, fp16 = json.loads(result.stdout)
     assert fp32["batch_size"] == 2 and fp32["status"] == "ok" and fp32["images_per_s"] > 0

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.cli import invoke
+from support.models import colour_classifier
 
 from zoo.bench.evaluate import interleaved_subset, map_classes, top_k_hits
 from zoo.data.folders import LabelledImages
@@ -37,16 +39,7 @@ TOP1, TOP5 = 2 / 6, 5 / 6
 
 def colour_model():
     """Raw RGB in -> mean colour / 255 -> a fixed linear map to the six class scores."""
-    import keras
-
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.GlobalAveragePooling2D()(inputs)
-    x = keras.layers.Rescaling(1 / 255)(x)
-    outputs = keras.layers.Dense(len(LABELS), use_bias=False)(x)
-    model = keras.Model(inputs, outputs)
-    kernel = np.array([SCORES["red"], SCORES["green"], SCORES["blue"]], dtype=np.float32)
-    model.layers[-1].set_weights([kernel])
-    return model
+    return colour_classifier([SCORES["red"], SCORES["green"], SCORES["blue"]], size=8)
 
 
 @pytest.fixture
@@ -82,11 +75,7 @@ def test_evaluate_a_run_directory_gives_the_constructed_accuracy(run_dir: Path, 
     assert record["skipped_files"][0][0].endswith("broken.png")
 
     # the CLI on the same data, with --limit spreading over classes
-    from typer.testing import CliRunner
-
-    from zoo.cli.app import app
-
-    result = CliRunner().invoke(app, ["evaluate", str(run_dir), str(data_dir), "--json", "--limit", "3"])
+    result = invoke("evaluate", str(run_dir), str(data_dir), "--json", "--limit", "3")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["images"] == 3 and payload["top5"] is not None

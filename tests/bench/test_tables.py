@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from support.cli import invoke
 
 from zoo.bench.results import append_results, stamp
 from zoo.bench.tables import render, table
-from zoo.cli.app import app
 
 RECORDS = [
     {"kind": "benchmark", "model": "resnet50", "runtime": "keras", "precision": "fp32", "batch_size": 1,
@@ -66,19 +65,17 @@ def test_every_format_renders_the_same_figures() -> None:
 
 def test_cli_reads_the_store_and_plots(tmp_path: Path) -> None:
     append_results(stamp(r) for r in RECORDS)
-    runner = CliRunner()
-    result = runner.invoke(app, ["table", "resnet50", "--json"])
+    result = invoke("table", "resnet50", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["top1_measured"] == 0.74
     plot = tmp_path / "speed.png"
-    result = runner.invoke(app, ["table", "resnet*", "--format", "md", "--plot", str(plot)])
+    result = invoke("table", "resnet*", "--format", "md", "--plot", str(plot))
     assert result.exit_code == 0, result.output
     assert "| resnet50 |" in result.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
 
 def test_cli_refuses_bad_formats_before_work() -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["table", "--format", "xml"]).exit_code == 2
-    assert runner.invoke(app, ["table", "--plot", "out.txt"]).exit_code == 2
-    assert runner.invoke(app, ["table", "--source", "paper"]).exit_code == 2
+    assert invoke("table", "--format", "xml").exit_code == 2
+    assert invoke("table", "--plot", "out.txt").exit_code == 2
+    assert invoke("table", "--source", "paper").exit_code == 2

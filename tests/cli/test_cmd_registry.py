@@ -10,19 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 from support import REPO
-from typer.testing import CliRunner
+from support.cli import invoke
+from support.registry import write_models
 
-from zoo.cli.app import app, main
+from zoo.cli.app import main
 from zoo.registry import load_registry
 
 CLASSIC_REFERENCE = REPO.parent / "shared" / "reference" / "classic_table.md"
 FIXTURE_MODEL = "mobilenet_v1_025_224"
 
-runner = CliRunner()
-
 
 def zoo(*args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
+    result = invoke(*args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -137,7 +136,7 @@ def test_pulled_column_and_filter(pulled_fixture: Path) -> None:
     ],
 )
 def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
-    result = runner.invoke(app, ["list", *args])
+    result = invoke("list", *args)
     assert result.exit_code == 2
     assert complaint in result.output and "Traceback" not in result.output
 
@@ -176,9 +175,7 @@ def test_info_json_has_every_source_and_cache_status(pulled_fixture: Path) -> No
 def user_registry(tmp_path: Path, **changes: object) -> Path:
     base = yaml.safe_load((REPO / "registry.yaml").read_text())["models"]["mobilenet_v1_025_224"]
     entry = {**base, "family": "mine", "aliases": ["tiny"], "published": [], **changes}
-    path = tmp_path / "mine.yaml"
-    path.write_text(yaml.safe_dump({"models": {"my_mobilenet": entry}}))
-    return path
+    return write_models(tmp_path / "mine.yaml", {"my_mobilenet": entry})
 
 
 def test_registry_option_adds_user_entries(tmp_path: Path) -> None:
@@ -201,6 +198,6 @@ def test_malformed_user_registry_exits_1_naming_entry_and_field(
 
 def test_help_has_examples() -> None:
     for command in ("list", "info"):
-        result = runner.invoke(app, [command, "--help"])
+        result = invoke(command, "--help")
         assert result.exit_code == 0 and "Examples" in result.output
         assert f"zoo {command} " in result.output

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from support.cli import invoke, run_zoo
 
-from zoo.cli.app import app
 from zoo.data.synthetic import render_dataset
 
 MODEL = "mobilenet_v1_025_224"
@@ -45,44 +42,28 @@ def test_bad_options_exit_2_before_any_work(
     data: Path, tmp_path: Path, args: list[str], message: str
 ) -> None:
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["finetune", MODEL, str(data), "--out", str(out), *args])
+    result = invoke("finetune", MODEL, str(data), "--out", str(out), *args)
     assert result.exit_code == 2, result.output
     assert message in flat(result.output)
     assert not out.exists()
 
 
 def test_missing_data_dir_and_missing_arguments_exit_2(tmp_path: Path) -> None:
-    runner = CliRunner()
-    assert runner.invoke(app, ["finetune", MODEL, str(tmp_path / "nope")]).exit_code == 2
-    no_data = runner.invoke(app, ["finetune", MODEL])
+    assert invoke("finetune", MODEL, str(tmp_path / "nope")).exit_code == 2
+    no_data = invoke("finetune", MODEL)
     assert no_data.exit_code == 2 and "DATA_DIR" in no_data.output
 
 
 def test_data_error_is_a_runtime_error_with_a_hint(tmp_path: Path) -> None:
     one = render_dataset(tmp_path / "one", classes=("circle",), per_class=2, size=32).root
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zoo",
-            "finetune",
-            MODEL,
-            str(one),
-            "--weights",
-            "none",
-            "--out",
-            str(tmp_path / "r"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = run_zoo("finetune", MODEL, str(one), "--weights", "none", "--out", str(tmp_path / "r"))
     assert done.returncode == 1
     assert "Error:" in done.stderr and "at least two classes" in done.stderr and "Hint:" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_unknown_model_suggests_a_name(data: Path) -> None:
-    result = CliRunner().invoke(app, ["finetune", "mobilenet_v1_025_22", str(data)])
+    result = invoke("finetune", "mobilenet_v1_025_22", str(data))
     assert result.exit_code == 1
     assert "did you mean" in str(result.exception)
 
@@ -91,13 +72,12 @@ def test_unknown_model_suggests_a_name(data: Path) -> None:
 def test_finetune_json_then_repeat_from_config_then_register_and_export_errors(
     data: Path, fixture_weights: Path, tmp_path: Path
 ) -> None:
-    runner = CliRunner()
     first = tmp_path / "first"
     args = ["finetune", MODEL, str(data), "--weights", str(fixture_weights), "--image-size", "40",
             "--epochs", "2", "--fine-tune-epochs", "0", "--batch-size", "4", "--seed", "7",
             "--optimizer", "sgd", "--momentum", "0.8", "--nesterov", "--label-smoothing", "0.1",
             "--out", str(first), "--json"]  # fmt: skip
-    result = runner.invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["run_dir"] == str(first)
@@ -105,7 +85,7 @@ def test_finetune_json_then_repeat_from_config_then_register_and_export_errors(
 
     # --config repeats every setting; options typed on the command line override it
     second = tmp_path / "second"
-    again = runner.invoke(app, ["finetune", "--config", str(first / "config.json"), "--out", str(second)])
+    again = invoke("finetune", "--config", str(first / "config.json"), "--out", str(second))
     assert again.exit_code == 0, again.output
     assert again.stdout.strip() == str(second)
     settings = json.loads((second / "config.json").read_text())["settings"]
@@ -114,22 +94,20 @@ def test_finetune_json_then_repeat_from_config_then_register_and_export_errors(
     repeated = json.loads((second / "metrics.json").read_text())
     assert repeated["val_loss"] == pytest.approx(report["metrics"]["val_loss"], abs=1e-5)
 
-    rerun = runner.invoke(app, args)
+    rerun = invoke(*args)
     assert rerun.exit_code == 1 and "already holds a run" in str(rerun.exception)
 
-    registered = runner.invoke(app, ["register", str(first), "--name", "cli-shapes"])
+    registered = invoke("register", str(first), "--name", "cli-shapes")
     assert registered.exit_code == 0, registered.output
     assert Path(registered.stdout.strip()).name == "cli-shapes.yaml"
-    bad_name = runner.invoke(app, ["register", str(first), "--name", "Bad Name"])
+    bad_name = invoke("register", str(first), "--name", "Bad Name")
     assert bad_name.exit_code == 1
-    not_a_run = runner.invoke(app, ["export", str(tmp_path), "--out", str(tmp_path / "m.tflite")])
+    not_a_run = invoke("export", str(tmp_path), "--out", str(tmp_path / "m.tflite"))
     assert not_a_run.exit_code == 2 and "not a run directory" in flat(not_a_run.output)
-    bad_format = runner.invoke(app, ["export", str(first), "--format", "pickle", "--out", "x"])
+    bad_format = invoke("export", str(first), "--format", "pickle", "--out", "x")
     assert bad_format.exit_code == 2
-    exported = runner.invoke(
-        app, ["export", str(first), "--format", "keras", "--out", str(tmp_path / "m.keras")]
-    )
+    exported = invoke("export", str(first), "--format", "keras", "--out", str(tmp_path / "m.keras"))
     assert exported.exit_code == 0, exported.output
     assert exported.stdout.strip() == str(tmp_path / "m.keras") and (tmp_path / "m.keras").is_file()
-    clash = runner.invoke(app, ["export", str(first), "--out", str(tmp_path / "m.keras")])
+    clash = invoke("export", str(first), "--out", str(tmp_path / "m.keras"))
     assert clash.exit_code == 2 and "already exists" in flat(clash.output)

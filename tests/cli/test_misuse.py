@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.cli import run_zoo
 
 MODEL = "mobilenet_v1_025_224"
 SLOW_FOR_A_USAGE_ERROR = 3.0  # seconds; a usage error needs no model, no data and no TensorFlow
@@ -135,11 +136,6 @@ def test_misuse_is_answered_fast_without_tensorflow(outcomes: dict[str, dict], c
 
 
 def test_a_mistyped_model_name_is_a_runtime_error_with_a_suggestion(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "info", "mobilenet_v1_025_22"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_zoo("info", "mobilenet_v1_025_22", timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ") and MODEL in result.stderr and "Traceback" not in result.stderr

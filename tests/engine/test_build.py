@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
+from support.registry import fixture_entry, write_models
 
 from zoo import config, registry
 from zoo.data.decode import ResizePolicy, decode_batch
@@ -27,25 +27,10 @@ MODULE_OF_MODE = {"caffe": "vgg16", "tf": "mobilenet", "torch": "densenet", "non
 
 @pytest.fixture
 def user_registry(tmp_path, monkeypatch, fixture_weights) -> Path:
-    path = tmp_path / "user.yaml"
-    sha256 = hashlib.sha256(fixture_weights.read_bytes()).hexdigest()
-    path.write_text(
-        f"""models:
-  {NAME}:
-    override: true
-    arch: MobileNet
-    args: {{alpha: 0.25}}
-    module: mobilenet
-    aliases: [test-mobilenet-quarter]
-    input_size: 224
-    preprocess: tf
-    interpolation: bilinear
-    crop_pct: 0.875
-    weights:
-      notop: {{file: {fixture_weights.name}, size: {fixture_weights.stat().st_size}, sha256: {sha256}}}
-""",
-        encoding="utf-8",
+    entry = fixture_entry(
+        fixture_weights, pinned=True, aliases=["test-mobilenet-quarter"], interpolation="bilinear"
     )
+    path = write_models(tmp_path / "user.yaml", {NAME: entry})
     monkeypatch.setenv("ZOO_REGISTRY", str(path))
     return path
 

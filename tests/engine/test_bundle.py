@@ -8,17 +8,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from support.models import tiny_cnn
 
 from zoo.engine.bundle import is_bundle, load_bundle, save_bundle
 from zoo.errors import RunDirError, UnsafeModelError
 
 
 def tiny_classifier(num_classes: int = 3) -> keras.Model:
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 3)(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+    return tiny_cnn(8, num_classes, filters=4, activation=None, rescale=True)
 
 
 def test_save_then_load_round_trips_model_labels_config(tmp_path: Path) -> None:

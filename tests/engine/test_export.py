@@ -8,19 +8,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from support.models import tiny_cnn
 
 from zoo.engine.export import FORMATS, ExportCheckFailed, export
 from zoo.errors import ZooError
 
 
 def tiny_model(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inputs)
-    x = keras.layers.Conv2D(16, 5, activation="relu")(x)  # 1200 weights: enough for int8 to quantize it
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(3)(x))
+    # 16 5x5 filters, 1200 weights: enough for int8 to quantize it
+    return tiny_cnn(16, 3, filters=16, kernel=5, rescale=True, batch_norm=True, seed=seed)
 
 
 def pixels(count: int, seed: int) -> np.ndarray:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
+from support.cli import run_zoo, zoo_main
+from support.models import colour_classifier
+from support.registry import fixture_entry, write_models
 
-from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.engine.bundle import save_bundle
 from zoo.engine.labels import imagenet_labels, imagenet_wnids, wnid_to_index
@@ -24,32 +24,10 @@ NAME = "test_mobilenet_predict"
 TABBY, GOLDEN = 281, 207
 
 
-def zoo_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the real `zoo` entry point in-process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture
 def user_registry(tmp_path, monkeypatch, fixture_weights) -> None:
-    path = tmp_path / "user.yaml"
-    path.write_text(
-        f"""models:
-  {NAME}:
-    override: true
-    arch: MobileNet
-    args: {{alpha: 0.25}}
-    module: mobilenet
-    input_size: 224
-    preprocess: tf
-    interpolation: bicubic
-    crop_pct: 0.875
-    weights:
-      notop: {{file: {fixture_weights.name}}}
-""",
-        encoding="utf-8",
+    path = write_models(
+        tmp_path / "user.yaml", {NAME: fixture_entry(fixture_weights, interpolation="bicubic")}
     )
     monkeypatch.setenv("ZOO_REGISTRY", str(path))
 
@@ -106,7 +84,7 @@ def test_cli_predict_answers_good_files_and_reports_bad_ones(
     user_registry, classifier_weights, mixed_files, capsys
 ):
     args = ["predict", NAME, *map(str, mixed_files), "--weights", str(classifier_weights), "--top", "3"]
-    code, out, err = zoo_cli(capsys, *args, "--json")
+    code, out, err = zoo_main(capsys, *args, "--json")
     assert code == 1, err
     answers = json.loads(out)
     assert [a["path"] for a in answers] == [str(p) for p in mixed_files]
@@ -134,33 +112,21 @@ def test_cli_predict_answers_good_files_and_reports_bad_ones(
             [t["probability"] for t in answer["top"]], np.sort(row)[::-1][:3], atol=1e-5
         )
 
-    code, out, _ = zoo_cli(capsys, *args)
+    code, out, _ = zoo_main(capsys, *args)
     lines = out.splitlines()
     assert code == 1 and len(lines) == 3 * 4  # a path line and three classes for each good file
     assert lines[0] == str(mixed_files[0]) and lines[1].endswith("tabby (281)")
 
 
 def test_cli_missing_path_is_a_usage_error_before_any_work(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "predict", "no_such_model", str(tmp_path / "missing.jpg")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_zoo("predict", "no_such_model", str(tmp_path / "missing.jpg"), timeout=60)
     assert result.returncode == 2
     assert "no such file or folder" in result.stderr and "missing.jpg" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def tiny_logits_model(num_classes: int = 3, size: int = 16) -> keras.Model:
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("logits").set_weights(
-        [np.eye(3, num_classes, dtype="float32") * 4, np.zeros(num_classes)]
-    )
-    return model
+    return colour_classifier(np.eye(3, num_classes, dtype="float32") * 4, size)
 
 
 def test_predict_run_directory_uses_its_labels_and_softmax(tmp_path, capsys):
@@ -176,7 +142,7 @@ def test_predict_run_directory_uses_its_labels_and_softmax(tmp_path, capsys):
     np.testing.assert_allclose(
         [t.probability for t in answers[0].top], sorted(expected, reverse=True), atol=1e-5
     )
-    code, out, err = zoo_cli(capsys, "predict", "--model", str(run), str(files[1]), "--top", "1")
+    code, out, err = zoo_main(capsys, "predict", "--model", str(run), str(files[1]), "--top", "1")
     assert code == 0, err
     assert out.splitlines()[1].endswith("blue (2)")
 
@@ -208,7 +174,7 @@ def test_predict_on_litert_agrees_with_keras(tmp_path):
 
 def test_cli_refuses_impossible_runtime_choices_as_usage_errors(tmp_path, capsys):
     image = photo(tmp_path / "a.png", 0)
-    code, _, err = zoo_cli(
+    code, _, err = zoo_main(
         capsys, "predict", "anything", str(image), "--runtime", "keras", "--precision", "int8"
     )
     assert code == 2 and "the keras runtime has no int8 precision" in err
@@ -220,7 +186,7 @@ def test_unsafe_run_directory_is_refused(tmp_path, capsys):
     run = save_bundle(tmp_path / "run", keras.Model(inputs, outputs), ["a", "b"], {})
     image = tmp_path / "x.png"
     Image.new("RGB", (16, 16)).save(image)
-    code, _, err = zoo_cli(capsys, "predict", "--model", str(run), str(image))
+    code, _, err = zoo_main(capsys, "predict", "--model", str(run), str(image))
     assert code == 1
     assert "needs unsafe deserialization" in err and "Traceback" not in err
 
@@ -267,7 +233,7 @@ def test_embed_matches_the_feature_model_and_round_trips(
     assert features.features.shape == (3, 256)
 
     out = tmp_path / "out" / "features.npy"
-    code, stdout, err = zoo_cli(
+    code, stdout, err = zoo_main(
         capsys,
         "embed",
         NAME,
@@ -290,12 +256,14 @@ def test_embed_matches_the_feature_model_and_round_trips(
 
 
 def test_embed_output_format_is_checked_first(tmp_path, mixed_files, capsys):
-    code, _, err = zoo_cli(capsys, "embed", "anything", str(mixed_files[0]), "--out", str(tmp_path / "f.csv"))
+    code, _, err = zoo_main(
+        capsys, "embed", "anything", str(mixed_files[0]), "--out", str(tmp_path / "f.csv")
+    )
     assert code == 2 and "--out must end in .npy or .parquet" in err
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        code, _, err = zoo_cli(
+        code, _, err = zoo_main(
             capsys, "embed", "anything", str(mixed_files[0]), "--out", str(tmp_path / "f.parquet")
         )
         assert code == 1

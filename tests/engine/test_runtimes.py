@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from support.models import tiny_cnn
 
 from zoo.engine.folding import Passthrough, fold_batch_norms
 from zoo.engine.runtimes import (
@@ -106,11 +107,7 @@ def litert_int8(backbone: keras.Model, module_home: Path) -> LiteRTRuntime:
 
 def tiny_model(seed: int = 0) -> keras.Model:
     """A small hand-built CNN: converts in about a second."""
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((16, 16, 3))
-    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, keras.layers.Dense(5)(x))
+    return tiny_cnn(16, 5, seed=seed)
 
 
 # ----------------------------------------------------------------------------- agreement, real features

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from support.cli import zoo_main
 from support.registry import FILE, make_spec, payload, sha256, write_registry
 from support.servers import FaultServer, HfServer
 
-from zoo.cli.app import main
 from zoo.errors import WeightsUnavailable
 from zoo.hub import cache, cached_path, pull, serve
 from zoo.hub.pull import pull_weights
@@ -31,58 +31,52 @@ def registered(tmp_path, monkeypatch):
         yield spec
 
 
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_pull_prints_digest_and_path_and_json(registered, capsys):
-    code, out, err = run(capsys, "pull", "tiny")
+    code, out, err = zoo_main(capsys, "pull", "tiny")
     path = cache.blob_path(sha256(DATA), FILE)
     assert code == 0 and out == f"{sha256(DATA)}  {path}\n"
     assert f"verified sha256:{sha256(DATA)}" in err
-    code, out, _ = run(capsys, "pull", "tiny", "--json")
+    code, out, _ = zoo_main(capsys, "pull", "tiny", "--json")
     [record] = json.loads(out)
     assert record["path"] == str(path) and record["cached"] is True and record["trust"] == "published"
 
 
 def test_pull_usage_and_runtime_errors(registered, capsys, monkeypatch):
-    code, _, err = run(capsys, "pull", "tiny", "--mirror", "ftp://x")
+    code, _, err = zoo_main(capsys, "pull", "tiny", "--mirror", "ftp://x")
     assert code == 2 and "not an http:// or https:// URL" in err
-    code, _, err = run(capsys, "pull", "tinyy")
+    code, _, err = zoo_main(capsys, "pull", "tinyy")
     assert code == 1 and "Error: unknown model 'tinyy'; did you mean 'tiny'?" in err
-    code, _, err = run(capsys, "pull", "tiny", "--variant", "notop")
+    code, _, err = zoo_main(capsys, "pull", "tiny", "--variant", "notop")
     assert code == 1 and "has no 'notop' weights" in err
     monkeypatch.setenv("ZOO_OFFLINE", "1")
-    code, _, err = run(capsys, "pull", "tiny")
+    code, _, err = zoo_main(capsys, "pull", "tiny")
     assert code == 1 and "offline mode is on" in err and "Hint:" in err and "Traceback" not in err
 
 
 def test_cache_ls_path_rm(registered, capsys):
-    assert run(capsys, "cache", "path")[1].strip() == str(cache.weights_root())
-    code, _, err = run(capsys, "cache", "path", "tiny")
+    assert zoo_main(capsys, "cache", "path")[1].strip() == str(cache.weights_root())
+    code, _, err = zoo_main(capsys, "cache", "path", "tiny")
     assert code == 1 and "not in the cache" in err
-    run(capsys, "pull", "tiny")
-    code, out, _ = run(capsys, "cache", "ls", "--json")
+    zoo_main(capsys, "pull", "tiny")
+    code, out, _ = zoo_main(capsys, "cache", "ls", "--json")
     [entry] = json.loads(out)
     assert (entry["model"], entry["variant"], entry["sha256"]) == ("tiny", "top", sha256(DATA))
     assert entry["size"] == len(DATA)
-    assert run(capsys, "cache", "path", "tiny")[1].strip() == str(cache.blob_path(sha256(DATA), FILE))
-    code, out, _ = run(capsys, "cache", "rm", "tiny")
+    assert zoo_main(capsys, "cache", "path", "tiny")[1].strip() == str(cache.blob_path(sha256(DATA), FILE))
+    code, out, _ = zoo_main(capsys, "cache", "rm", "tiny")
     assert code == 0 and "removed tiny top" in out
     assert cached_path(registered, "top") is None and not cache.blob_path(sha256(DATA), FILE).exists()
-    assert run(capsys, "cache", "rm", "tiny")[0] == 1
+    assert zoo_main(capsys, "cache", "rm", "tiny")[0] == 1
 
 
 def test_cache_verify_catches_a_corrupted_file(registered, capsys):
     path = pull(registered, progress=False)
-    assert run(capsys, "cache", "verify")[0] == 0
+    assert zoo_main(capsys, "cache", "verify")[0] == 0
     path.chmod(0o644)
     with open(path, "r+b") as fh:  # flip one byte in place: same size, different content
         fh.seek(1234)
         fh.write(bytes([fh.read(1)[0] ^ 1]))
-    code, out, err = run(capsys, "cache", "verify")
+    code, out, err = zoo_main(capsys, "cache", "verify")
     assert code == 1
     assert f"CORRUPT  tiny top  {path}" in out
     assert "1 of 1 cached files are corrupted: tiny top: sha256" in err
@@ -92,13 +86,13 @@ def test_cache_import_checks_the_published_checksum(registered, tmp_path, capsys
     good, bad = tmp_path / "good.h5", tmp_path / "bad.h5"
     good.write_bytes(DATA)
     bad.write_bytes(payload(100_000, seed=5))
-    code, _, err = run(capsys, "cache", "import", str(bad), "--name", "tiny")
+    code, _, err = zoo_main(capsys, "cache", "import", str(bad), "--name", "tiny")
     assert code == 1 and "sha256" in err and cached_path(registered, "top") is None
     assert not any(cache.incoming_dir().iterdir())
-    code, out, _ = run(capsys, "cache", "import", str(good), "--name", "tiny", "--json")
+    code, out, _ = zoo_main(capsys, "cache", "import", str(good), "--name", "tiny", "--json")
     assert code == 0 and json.loads(out)["source"] == f"import:{good}"
     assert cached_path(registered, "top").read_bytes() == DATA
-    assert run(capsys, "cache", "import", str(tmp_path / "missing.h5"), "--name", "tiny")[0] == 2
+    assert zoo_main(capsys, "cache", "import", str(tmp_path / "missing.h5"), "--name", "tiny")[0] == 2
 
 
 def test_import_of_an_unchecked_file_is_then_held_to_its_digest(tmp_path, monkeypatch):
@@ -137,7 +131,7 @@ def test_hf_source_through_huggingface_hub_verified_by_zoo(monkeypatch):
 def test_link_keras_lets_keras_get_file_find_the_weights(registered, isolated_homes, capsys):
     fixture = make_spec(DATA)
     pull(fixture, progress=False)
-    code, out, _ = run(capsys, "cache", "link-keras", "tiny")
+    code, out, _ = zoo_main(capsys, "cache", "link-keras", "tiny")
     target = isolated_homes / "keras" / "models" / FILE
     assert code == 0 and out.strip() == str(target)
     assert target.read_bytes() == DATA

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
+from support.cli import start_zoo
 from support.registry import FILE, make_spec, payload, sha256, write_registry
 from support.servers import SLOW, FaultServer
 
@@ -18,22 +16,12 @@ from zoo.hub import cache, cached_path, pull
 DATA = payload()
 
 
-def zoo_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "zoo", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-    )
-
-
 @pytest.mark.slow
 def test_sigkill_mid_download_then_a_fresh_pull_resumes_and_verifies(tmp_path, monkeypatch):
     with FaultServer({FILE: DATA}, plan=[SLOW], rate=100_000) as server:
         spec = make_spec(DATA, [server.file_url(FILE)])
         monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", spec)))
-        proc = zoo_cli("pull", "tiny")
+        proc = start_zoo("pull", "tiny")
         part = cache.partial_path(FILE)
         deadline = time.monotonic() + 20
         while not (part.exists() and part.stat().st_size > 20_000) and time.monotonic() < deadline:
@@ -55,7 +43,7 @@ def test_four_concurrent_pullers_make_one_download(tmp_path, monkeypatch):
     with FaultServer({FILE: DATA}, default=SLOW, rate=300_000) as server:
         spec = make_spec(DATA, [server.file_url(FILE)])
         monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", spec)))
-        procs = [zoo_cli("pull", "tiny", "--json") for _ in range(4)]
+        procs = [start_zoo("pull", "tiny", "--json") for _ in range(4)]
         outputs = [p.communicate(timeout=60) for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outputs]
         paths = {json.loads(out)[0]["path"] for out, _ in outputs}

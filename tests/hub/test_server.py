@@ -6,12 +6,11 @@ import http.client
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+from support.cli import run_zoo, start_zoo
 from support.registry import FILE, make_spec, payload, sha256
 
 from zoo.hub import pull, serve
@@ -114,11 +113,7 @@ def test_a_zoo_cache_is_a_mirror_for_another_machine(folder, tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_zoo_serve_command_serves_until_interrupted(folder):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "serve", str(folder), "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_zoo("serve", str(folder), "--port", "0", stdout=None)
     try:
         first = proc.stderr.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
@@ -131,9 +126,7 @@ def test_zoo_serve_command_serves_until_interrupted(folder):
 
 
 def test_zoo_serve_refuses_a_missing_folder(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", "serve", str(tmp_path / "nope")], capture_output=True, text=True
-    )
+    result = run_zoo("serve", str(tmp_path / "nope"))
     flat = re.sub(r"[│╭╮╰╯─\s]+", " ", result.stderr)  # rich draws the usage error in a box
     assert result.returncode == 2 and "does not exist" in flat
     assert os.listdir(tmp_path) == []

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.badinputs import labelled_folder
+from support.cli import start_zoo
 from support.registry import FILE, make_spec, payload, sha256, write_registry
 from support.servers import FaultServer
 
@@ -29,16 +30,6 @@ from zoo.hub import cache, cached_path, pull
 from zoo.transfer.features import FeatureCache
 
 TIMEOUT = 240  # seconds for any child: only a hang reaches it
-
-
-def zoo_process(*args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "zoo", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=preexec_fn,
-    )
 
 
 def kill_when(child: subprocess.Popen, started: Callable[[], bool]) -> None:
@@ -126,17 +117,17 @@ def test_sigkill_during_checkpoint_writes_then_resume_finishes_the_run(tmp_path:
     stage1 = run / "checkpoints" / "stage1"
 
     # Killed while the first epoch's checkpoint is written: no epoch is complete, nothing to resume.
-    kill_when(zoo_process(*start), lambda: any(stage1.glob("ckpt-1*")))
+    kill_when(start_zoo(*start), lambda: any(stage1.glob("ckpt-1*")))
     assert not (run / "model.keras").exists()  # the run is not taken as finished
-    refused = zoo_process("finetune", "--out", str(run), "--resume")
+    refused = start_zoo("finetune", "--out", str(run), "--resume")
     _, err = refused.communicate(timeout=TIMEOUT)
     assert refused.returncode == 1 and err.startswith("Error: ") and "nothing to resume" in err
     assert "Hint: start the run without --resume" in err and "Traceback" not in err
 
     # Started again in the same folder, killed while the second epoch's checkpoint is written.
-    kill_when(zoo_process(*start), lambda: any(stage1.glob("ckpt-2*")))
+    kill_when(start_zoo(*start), lambda: any(stage1.glob("ckpt-2*")))
     assert not (run / "model.keras").exists()
-    resumed = zoo_process("finetune", "--out", str(run), "--resume")
+    resumed = start_zoo("finetune", "--out", str(run), "--resume")
     out, err = resumed.communicate(timeout=TIMEOUT)
     assert resumed.returncode == 0, err
     assert out.strip() == str(run) and "Traceback" not in err
@@ -153,7 +144,7 @@ def test_sigkill_during_checkpoint_writes_then_resume_finishes_the_run(tmp_path:
 def test_ctrl_c_during_training_says_interrupted_and_the_run_resumes(tmp_path: Path) -> None:
     data = labelled_folder(tmp_path / "data", {"a": 6, "b": 6})
     run = tmp_path / "run"
-    child = zoo_process("finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--out", str(run))
+    child = start_zoo("finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--out", str(run))
     stage1 = run / "checkpoints" / "stage1"
     deadline = time.monotonic() + TIMEOUT
     while not any(stage1.glob("ckpt-2*")) and child.poll() is None and time.monotonic() < deadline:
@@ -162,7 +153,7 @@ def test_ctrl_c_during_training_says_interrupted_and_the_run_resumes(tmp_path: P
     _, err = child.communicate(timeout=TIMEOUT)
     assert child.returncode == 130 and err.rstrip().endswith("Interrupted.") and "Traceback" not in err, err
 
-    resumed = zoo_process("finetune", "--out", str(run), "--resume")
+    resumed = start_zoo("finetune", "--out", str(run), "--resume")
     _, err = resumed.communicate(timeout=TIMEOUT)
     assert resumed.returncode == 0, err
     rows = list(csv.DictReader((run / "history.csv").open()))
@@ -174,9 +165,7 @@ def test_two_runs_into_one_run_directory_are_not_both_accepted(tmp_path: Path) -
     data = labelled_folder(tmp_path / "data", {"a": 6, "b": 6})
     run = tmp_path / "run"
     children = [
-        zoo_process(
-            "finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--seed", seed, "--out", str(run)
-        )
+        start_zoo("finetune", "mobilenet_v1_025_224", str(data), *FINETUNE, "--seed", seed, "--out", str(run))
         for seed in ("1", "2")
     ]
     errors = [child.communicate(timeout=TIMEOUT)[1] for child in children]
@@ -193,10 +182,10 @@ def test_sigkill_during_zoo_export_leaves_no_output_and_a_rerun_exports(tmp_path
     run = tiny_run(tmp_path / "run")
     out = tmp_path / "exported"
     command = ("export", str(run), "--format", "savedmodel", "--out", str(out))
-    kill_when(zoo_process(*command), lambda: any(tmp_path.glob(".exported.*.partial*")))
+    kill_when(start_zoo(*command), lambda: any(tmp_path.glob(".exported.*.partial*")))
     assert not out.exists()  # the staging copy is never renamed into place
 
-    again = zoo_process(*command, "--json")  # no --overwrite needed: nothing was taken as the output
+    again = start_zoo(*command, "--json")  # no --overwrite needed: nothing was taken as the output
     stdout, err = again.communicate(timeout=TIMEOUT)
     assert again.returncode == 0, err
     result = json.loads(stdout)
@@ -212,7 +201,7 @@ def test_disk_full_during_zoo_pull_is_a_clear_error_and_nothing_is_trusted(tmp_p
     with FaultServer({FILE: DATA}) as server:
         spec = make_spec(DATA, [server.file_url(FILE)])
         monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", spec)))
-        child = zoo_process("pull", "tiny", preexec_fn=file_size_limit(100_000))
+        child = start_zoo("pull", "tiny", preexec_fn=file_size_limit(100_000))
         _, err = child.communicate(timeout=TIMEOUT)
         assert child.returncode == 1
         lines = err.strip().splitlines()
@@ -222,7 +211,7 @@ def test_disk_full_during_zoo_pull_is_a_clear_error_and_nothing_is_trusted(tmp_p
         assert not list(cache.blobs_dir().glob("*/*"))
         assert pull(spec, progress=False).read_bytes() == DATA  # with room again: pulled and verified
     assert sha256(cached_path(spec, "top").read_bytes()) == sha256(DATA)
-    verify = zoo_process("cache", "verify", "--json")
+    verify = start_zoo("cache", "verify", "--json")
     out, err = verify.communicate(timeout=TIMEOUT)
     assert verify.returncode == 0, err
     assert [row["ok"] for row in json.loads(out)] == [True]
@@ -232,7 +221,7 @@ def test_disk_full_during_zoo_pull_is_a_clear_error_and_nothing_is_trusted(tmp_p
 def test_disk_full_during_zoo_export_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     run = tiny_run(tmp_path / "run", width=400)  # about 1 MB of weights
     out = tmp_path / "model.keras"
-    child = zoo_process("export", str(run), "--out", str(out), preexec_fn=file_size_limit(200_000))
+    child = start_zoo("export", str(run), "--out", str(out), preexec_fn=file_size_limit(200_000))
     _, err = child.communicate(timeout=TIMEOUT)
     assert child.returncode == 1
     assert err.startswith("Error: no space left") and "Hint: free some disk space" in err, err
@@ -247,7 +236,7 @@ def test_zoo_home_that_is_a_file_is_a_clear_error(tmp_path: Path, monkeypatch) -
     with FaultServer({FILE: DATA}) as server:
         spec = make_spec(DATA, [server.file_url(FILE)])
         monkeypatch.setenv("ZOO_REGISTRY", str(write_registry(tmp_path / "reg.yaml", spec)))
-        child = zoo_process("pull", "tiny")
+        child = start_zoo("pull", "tiny")
         _, err = child.communicate(timeout=TIMEOUT)
     assert child.returncode == 1
     assert err.startswith(f"Error: cannot use {blocker}/") and "Not a directory" in err, err

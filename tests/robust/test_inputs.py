@@ -1,6 +1,6 @@
-"""Bad inputs (tests/support/badinputs.py) through `zoo predict`, `zoo embed`, `zoo evaluate`, `zoo finetune` and the
-Python API: each file is decoded or skipped with its counted reason, each bad data folder is a one-line
-error with exit 1; never a traceback, never a hang (every command runs under a subprocess timeout).
+"""Bad inputs (tests/support/badinputs.py) through `zoo predict`, `zoo embed`, `zoo evaluate`, `zoo finetune`
+and the Python API: each file is decoded or skipped with its counted reason, each bad data folder is a
+one-line error with exit 1; never a traceback, never a hang (every command runs under a subprocess timeout).
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import cli
 from support.badinputs import (
     IMAGE_KINDS,
     BadInput,
@@ -28,9 +28,10 @@ from support.badinputs import (
     write_bad_image,
     write_bad_images,
 )
+from support.cli import zoo_main
+from support.models import colour_classifier
 
 import zoo
-from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.errors import BadDataset, BadImage
 
@@ -44,14 +45,7 @@ def run_zoo(
     """The real `zoo` command in a fresh process (the test's ZOO_HOME etc. are inherited).
 
     Output is decoded like the child wrote it: file names that are not UTF-8 come back as the same str."""
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    result = cli.run_zoo(*args, env=env, timeout=timeout, errors="surrogateescape")
     assert "Traceback" not in result.stderr, result.stderr
     assert "internal error" not in result.stderr, result.stderr
     return result
@@ -59,14 +53,7 @@ def run_zoo(
 
 def tiny_classifier(size: int = 16):
     """Raw RGB in -> mean colour -> two logits: red-ish images are class `a`, the rest `b`."""
-    import keras
-
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
-    outputs = keras.layers.Dense(2, name="logits")(x)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("logits").set_weights([np.array([[4, -4], [-4, 4], [0, 0]], "float32"), np.zeros(2)])
-    return model
+    return colour_classifier([[4, -4], [-4, 4], [0, 0]], size)
 
 
 @pytest.fixture(scope="module")
@@ -327,13 +314,6 @@ def test_finetune_api_fail_policy_stops_at_a_bad_image(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ broken model files and CSVs
-def zoo_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """The real entry point in this process (for commands that fail before reading any image)."""
-    capsys.readouterr()
-    code = main(list(args))
-    return code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
 def test_a_corrupt_model_file_is_one_line_error(
     damage: str, tree, run_dir: Path, tmp_path: Path, capsys
@@ -346,7 +326,7 @@ def test_a_corrupt_model_file_is_one_line_error(
         ("evaluate", str(broken), str(root)),
         ("export", str(broken), "--out", str(tmp_path / "out.keras")),
     ):
-        code, err = zoo_cli(capsys, *command)
+        code, _, err = zoo_main(capsys, *command)
         errors = [line for line in err.splitlines() if line.startswith("Error: ")]
         assert code == 1 and len(errors) == 1 and errors[0].startswith(expected_error), err
     assert not (tmp_path / "out.keras").exists()
@@ -356,7 +336,7 @@ def test_a_corrupt_model_file_is_one_line_error(
 def test_a_csv_that_is_not_utf8_is_a_data_error(kind: str, tree, tmp_path: Path, capsys) -> None:
     root, _ = tree
     csv_path = bad_csvs(tmp_path, root / "b" / "0.png")[kind]
-    code, err = zoo_cli(capsys, "finetune", BACKBONE, str(csv_path), "--out", str(tmp_path / "run"))
+    code, _, err = zoo_main(capsys, "finetune", BACKBONE, str(csv_path), "--out", str(tmp_path / "run"))
     assert code == 1 and err.startswith(f"Error: {csv_path}: not a UTF-8 text file"), err
     with pytest.raises(BadDataset, match="not a UTF-8 text file"):
         zoo.evaluate(tiny_classifier(), csv_path, labels=["a", "b"], record=False)
@@ -366,7 +346,7 @@ def test_a_registry_file_that_is_not_utf8_is_a_registry_error(tmp_path: Path, ca
     registry = tmp_path / "user.yaml"
     registry.write_bytes(b"models:\n  caf\xe9: {arch: MobileNet}\n")
     monkeypatch.setenv("ZOO_REGISTRY", str(registry))
-    code, err = zoo_cli(capsys, "list")
+    code, _, err = zoo_main(capsys, "list")
     assert code == 1 and err.startswith(f"Error: {registry}: not UTF-8 text"), err
 
 
@@ -384,7 +364,7 @@ def test_a_broken_weights_file_is_one_line_error(
                      "--out", str(tmp_path / "run")),
     }  # fmt: skip
     for name, argv in commands.items():
-        code, err = zoo_cli(capsys, *argv)
+        code, _, err = zoo_main(capsys, *argv)
         errors = [line for line in err.splitlines() if line.startswith("Error: ")]
         assert code == 1 and errors == [errors[0]], (name, err)
         assert errors[0].startswith(f"Error: {weights}: not a readable Keras weights file"), (name, err)
@@ -393,7 +373,7 @@ def test_a_broken_weights_file_is_one_line_error(
 
 def test_a_benchmark_where_no_row_runs_is_an_error(run_dir: Path, tmp_path: Path, capsys) -> None:
     broken = corrupt_run_dirs(run_dir, tmp_path)["truncated"]
-    code, err = zoo_cli(
+    code, _, err = zoo_main(
         capsys, "benchmark", str(broken), "--batch-size", "1", "--iters", "1", "--warmup", "0"
     )
     assert code == 1 and "Error: none of the 1 benchmark rows ran" in err, err

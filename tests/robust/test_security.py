@@ -1,9 +1,9 @@
 """Security: what zoo serves, what it deserializes, what a registry file may name.
 
-Extends what other suites already prove (tests/hub/test_server.py: `..`, encoded traversal, a symlinked file
-leaving the folder, POST; tests/engine/test_bundle.py and tests/engine/test_predict.py: a Lambda run directory is
-refused; tests/test_registry.py: `!!python/object/apply`). Here: absolute and double-encoded paths,
-symlinked folders, every other HTTP method; the explicit `--unsafe` / `unsafe=True` path, proven by a
+Extends what other suites already prove (tests/hub/test_server.py: `..`, encoded traversal, a symlinked
+file leaving the folder, POST; tests/engine/test_bundle.py and tests/engine/test_predict.py: a Lambda run
+directory is refused; tests/test_registry.py: `!!python/object/apply`). Here: absolute and double-encoded
+paths, symlinked folders, every other HTTP method; the explicit `--unsafe` / `unsafe=True` path, proven by a
 Lambda layer that leaves a mark when its code runs; every python/* YAML tag; `arch`/`module` that try to
 name something outside keras.applications.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support import REPO
+from support.cli import zoo_main
 from support.registry import FILE, payload
 
-from zoo.cli.app import main
 from zoo.errors import RegistryError, UnsafeModelError
 from zoo.hub import serve
 from zoo.registry import read_registry_file
@@ -118,19 +118,12 @@ def lambda_run_dir(tmp_path: Path) -> tuple[Path, Path]:
     return run, marker
 
 
-def zoo_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.mark.slow
 def test_lambda_code_runs_only_with_the_explicit_unsafe_flag(tmp_path: Path, capsys) -> None:
     run, marker = lambda_run_dir(tmp_path)
     image, data = tmp_path / "data" / "a" / "1.png", tmp_path / "data"
     for command in (["predict", "--model", str(run), str(image)], ["evaluate", str(run), str(data)]):
-        code, _, err = zoo_cli(capsys, *command)
+        code, _, err = zoo_main(capsys, *command)
         assert code == 1 and "needs unsafe deserialization" in err and "--unsafe" in err, err
         assert not marker.exists(), command  # refused before a line of the file's code ran
     import zoo
@@ -141,11 +134,11 @@ def test_lambda_code_runs_only_with_the_explicit_unsafe_flag(tmp_path: Path, cap
         zoo.evaluate(run, data, record=False)
     assert not marker.exists()
 
-    code, out, err = zoo_cli(capsys, "predict", "--model", str(run), str(image), "--unsafe", "--json")
+    code, out, err = zoo_main(capsys, "predict", "--model", str(run), str(image), "--unsafe", "--json")
     assert code == 0, err
     assert json.loads(out)[0]["top"][0]["label"] in ("a", "b") and marker.exists()
     marker.unlink()
-    code, out, err = zoo_cli(capsys, "evaluate", str(run), str(data), "--unsafe", "--json")
+    code, out, err = zoo_main(capsys, "evaluate", str(run), str(data), "--unsafe", "--json")
     assert code == 0 and json.loads(out)["images"] == 2 and marker.exists(), err
     marker.unlink()
     assert zoo.predict(run, [image], unsafe=True)[0].ok and marker.exists()
@@ -153,9 +146,9 @@ def test_lambda_code_runs_only_with_the_explicit_unsafe_flag(tmp_path: Path, cap
 
 def test_unsafe_is_documented_as_dangerous_and_needs_a_model_file(capsys) -> None:
     for command in ("predict", "evaluate"):
-        code, out, _ = zoo_cli(capsys, command, "--help")
+        code, out, _ = zoo_main(capsys, command, "--help")
         assert code == 0 and "DANGEROUS" in " ".join(out.split())
-    code, _, err = zoo_cli(capsys, "predict", "mobilenet_v1_025_224", "x.png", "--unsafe")
+    code, _, err = zoo_main(capsys, "predict", "mobilenet_v1_025_224", "x.png", "--unsafe")
     assert code == 2 and "--unsafe applies to --model" in err
 
 
@@ -178,7 +171,7 @@ def test_python_yaml_tags_are_refused_and_never_run(tag: str, tmp_path: Path, ca
     with pytest.raises(RegistryError, match="not valid YAML"):
         read_registry_file(evil)
     monkeypatch.setenv("ZOO_REGISTRY", str(evil))
-    code, _, err = zoo_cli(capsys, "list")
+    code, _, err = zoo_main(capsys, "list")
     assert code == 1 and err.startswith("Error: ") and "Traceback" not in err
     assert not marker.exists()
 
@@ -229,7 +222,7 @@ def test_a_lambda_naming_code_zoo_lacks_is_a_one_line_error(tmp_path: Path, caps
     image = tmp_path / "x.png"
     Image.new("RGB", (8, 8)).save(image)
     for flags in ((), ("--unsafe",)):
-        code, _, err = zoo_cli(capsys, "predict", "--model", str(run), str(image), *flags)
+        code, _, err = zoo_main(capsys, "predict", "--model", str(run), str(image), *flags)
         assert code == 1 and "needs custom code zoo does not have" in err and "internal error" not in err
         assert len(err.strip().splitlines()) == 2  # Error: ... and Hint: ...
 

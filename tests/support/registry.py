@@ -1,4 +1,5 @@
-"""Helpers for the hub tests: payloads, ModelSpecs pointing at loopback servers, a user registry file.
+"""Registry helpers: user registry files, entries for the real fixture, and (for the hub tests) weight
+payloads with ModelSpecs pointing at loopback servers.
 
 (tests/conftest.py isolates ZOO_HOME, KERAS_HOME and HF_HOME for every test.)
 """
@@ -59,5 +60,23 @@ def write_registry(path: Path, spec: ModelSpec) -> Path:
     for w in weights.values():
         w["sources"] = list(w.get("sources", ()))
     entry = {"arch": spec.arch, "args": dict(spec.args), "preprocess": "tf", "weights": weights}
-    path.write_text(yaml.safe_dump({"models": {spec.name: entry}}), encoding="utf-8")
+    return write_models(path, {spec.name: entry})
+
+
+def write_models(path: Path, models: dict[str, dict]) -> Path:
+    """A registry YAML file holding `models` (name -> entry, spelled as in registry.yaml)."""
+    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False), encoding="utf-8")
     return path
+
+
+def fixture_entry(weights: Path, *, pinned: bool = False, **fields: object) -> dict:
+    """A user entry for the real MobileNet (alpha 0.25, 224, no top) fixture file `weights`, overriding the
+    built-in one; `pinned` records the file's size and sha256; `fields` add to or replace the defaults."""
+    notop: dict[str, object] = {"file": weights.name}
+    if pinned:
+        notop |= {"size": weights.stat().st_size, "sha256": sha256(weights.read_bytes())}
+    entry = {
+        "override": True, "arch": "MobileNet", "args": {"alpha": 0.25}, "module": "mobilenet",
+        "input_size": 224, "preprocess": "tf", "crop_pct": 0.875, "weights": {"notop": notop},
+    }  # fmt: skip
+    return entry | fields

@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from support.cli import ZOO, invoke
 
-from zoo.cli.app import app
 from zoo.data.synthetic import render_dataset
 from zoo.transfer.distribute import (
     Cluster,
@@ -66,7 +65,7 @@ def node_env(root: Path, mirror: str) -> dict[str, str]:
 
 
 def zoo_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "zoo", "finetune", *args]
+    return [*ZOO, "finetune", *args]
 
 
 def start_workers(out: Path, nodes: list[Path], mirror: str, *args: str) -> list[subprocess.Popen]:
@@ -302,8 +301,8 @@ def test_cluster_mismatch_is_a_usage_error(
         monkeypatch.setenv("TF_CONFIG", env)
     else:
         monkeypatch.delenv("TF_CONFIG", raising=False)
-    result = CliRunner().invoke(
-        app, ["finetune", MODEL, str(data), "--strategy", "multi-worker", "--out", str(tmp_path / "r"), *args]
+    result = invoke(
+        "finetune", MODEL, str(data), "--strategy", "multi-worker", "--out", str(tmp_path / "r"), *args
     )
     assert result.exit_code == 2, result.output
     assert message in flat(result.output)
@@ -313,7 +312,7 @@ def test_cluster_mismatch_is_a_usage_error(
 def test_workers_without_multi_worker_is_a_usage_error(tmp_path: Path) -> None:
     data = render_dataset(tmp_path / "data", per_class=2, size=32).root
     args = ["finetune", MODEL, str(data), "--workers", "127.0.0.1:1,127.0.0.1:2", "--worker-index", "0"]
-    result = CliRunner().invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 2
     assert "need --strategy multi-worker" in flat(result.output)
 

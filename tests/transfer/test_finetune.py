@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.cli import invoke
 
 import zoo
 from zoo.data.synthetic import render_dataset
@@ -216,10 +217,6 @@ def test_unfreeze_top_counts_weighted_layers_and_keeps_batchnorm_frozen() -> Non
 def test_register_makes_the_run_a_model(
     two_runs: tuple[FinetuneResult, FinetuneResult], module_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from zoo.cli.app import app
-
     monkeypatch.setenv("ZOO_HOME", str(module_home / "zoo_home"))
     run = two_runs[0].run_dir
     path = zoo.register(run, "shapes-demo")
@@ -231,7 +228,7 @@ def test_register_makes_the_run_a_model(
     np.testing.assert_allclose(
         model.predict(x, verbose=0), two_runs[0].model.predict(x, verbose=0), atol=1e-5
     )
-    listing = CliRunner().invoke(app, ["list"])
+    listing = invoke("list")
     assert listing.exit_code == 0 and "shapes-demo" in listing.output
     with pytest.raises(RegistryError, match="already registered"):
         zoo.register(run, "shapes-demo")

@@ -7,11 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.cli import ZOO, run_zoo
 
 from zoo.data.synthetic import render_dataset
 
@@ -20,7 +20,7 @@ MODEL = "mobilenet_v1_025_224"
 
 def finetune_cmd(data: Path, weights: Path, out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "zoo", "finetune", MODEL, str(data), "--weights", str(weights),
+        *ZOO, "finetune", MODEL, str(data), "--weights", str(weights),
         "--image-size", "64", "--epochs", "2", "--fine-tune-epochs", "3", "--batch-size", "2",
         "--unfreeze", "6", "--no-tensorboard", "--out", str(out), *extra,
     ]  # fmt: skip
@@ -60,16 +60,7 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Pat
     assert state is not None and state["stage"] == 2 and state["epochs_done"] < 3
     assert not (killed / "model.keras").exists()
 
-    resume_cmd = [
-        sys.executable,
-        "-m",
-        "zoo",
-        "finetune",
-        "--out",
-        str(killed),
-        "--resume",
-    ]  # settings: the run's
-    resumed = subprocess.run(resume_cmd, env=env, capture_output=True, text=True)
+    resumed = run_zoo("finetune", "--out", str(killed), "--resume", env=env)  # settings: the run's
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip() == str(killed)
     rows = list(csv.DictReader((killed / "history.csv").open()))
@@ -94,10 +85,6 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Pat
 
 
 def test_resume_without_out_is_a_usage_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "zoo", "finetune", MODEL, str(tmp_path), "--resume"],
-        capture_output=True,
-        text=True,
-    )
+    done = run_zoo("finetune", MODEL, str(tmp_path), "--resume")
     assert done.returncode == 2
     assert "--resume needs --out" in done.stderr
