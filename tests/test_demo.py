@@ -14,6 +14,7 @@ from zoo.demo_pipeline import format_table
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the demo itself may take up to 600 s
 def test_zoo_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     env["NO_PROXY"] = "127.0.0.1,localhost"  # only loopback is reachable, as on an air-gapped machine
@@ -50,6 +51,7 @@ def test_demo_table_format() -> None:
     assert lines[3] == "| litert | fp32 | 0.850 | 1.000 | failed |"
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_demo_unknown_model_fails_before_work(tmp_path: Path) -> None:
     proc = run_zoo("demo", "--out", str(tmp_path / "d"), "--model", "resnt50", timeout=120)
     assert proc.returncode == 1

@@ -81,6 +81,7 @@ def test_cli_usage_errors_exit_2_before_any_work(tiny_model: Path) -> None:
         assert result.exit_code == 2, (args, result.output)
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_unknown_model_is_a_runtime_error_with_a_suggestion() -> None:
     proc = run_zoo("benchmark", "resnet5O", timeout=120)
     assert proc.returncode == 1

@@ -18,6 +18,7 @@ from PIL import Image
 from support.cli import run_zoo
 
 MODEL = "mobilenet_v1_025_224"
+pytestmark = pytest.mark.timeout(300)  # the first test waits for the driver (timeout 180)
 SLOW_FOR_A_USAGE_ERROR = 3.0  # seconds; a usage error needs no model, no data and no TensorFlow
 
 DRIVER = r"""

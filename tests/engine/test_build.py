@@ -190,12 +190,14 @@ def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_importing_the_engine_package_does_not_load_keras():
     result = run_python("import sys, zoo, zoo.engine; print('keras' in sys.modules, callable(zoo.load))")
     assert result.stdout.split() == ["False", "True"], result.stderr
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_a_fresh_process_loads_saved_models_with_the_layer_in_safe_mode(tmp_path):
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, keras.layers.Dense(2)(ImagenetPreprocessing("torch")(inputs)))

@@ -30,6 +30,7 @@ from zoo.hub import cache, cached_path, pull
 from zoo.transfer.features import FeatureCache
 
 TIMEOUT = 240  # seconds for any child: only a hang reaches it
+pytestmark = pytest.mark.timeout(900)  # several children per test, each allowed TIMEOUT
 
 
 def kill_when(child: subprocess.Popen, started: Callable[[], bool]) -> None:

@@ -37,6 +37,7 @@ from zoo.errors import BadDataset, BadImage
 
 BACKBONE = "mobilenet_v1_025_224"
 COMMAND_TIMEOUT = 240  # seconds: far above a normal run, so only a hang trips it
+pytestmark = pytest.mark.timeout(600)  # several commands per test, each allowed COMMAND_TIMEOUT
 
 
 def run_zoo(
@@ -371,6 +372,7 @@ def test_a_broken_weights_file_is_one_line_error(
     assert not (tmp_path / "f.npy").exists() and not (tmp_path / "run" / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_a_benchmark_where_no_row_runs_is_an_error(run_dir: Path, tmp_path: Path, capsys) -> None:
     broken = corrupt_run_dirs(run_dir, tmp_path)["truncated"]
     code, _, err = zoo_main(

@@ -41,6 +41,7 @@ SETTINGS = [
     "--unfreeze", "6", "--lr", "0.01", "--dropout", "0", "--augment", "none", "--no-tensorboard",
 ]  # fmt: skip
 RUN_TIMEOUT = 240
+pytestmark = pytest.mark.timeout(900)  # a test waits on several runs, each allowed RUN_TIMEOUT
 
 
 def free_ports(count: int) -> list[int]:

@@ -18,6 +18,7 @@ from zoo.transfer.recipe import FinetuneResult, finetune, unfreeze_top, weighted
 from zoo.transfer.settings import FinetuneConfig
 
 MODEL = "mobilenet_v1_025_224"
+pytestmark = pytest.mark.timeout(600)  # module fixtures fine-tune several runs
 
 
 @pytest.fixture(scope="module")

@@ -148,6 +148,7 @@ MIRRORED = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the child is allowed 300 s
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device() -> None:
     """The same loop under MirroredStrategy (global batch split over 2 replicas) = the default strategy."""
     done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=300)

@@ -34,6 +34,7 @@ def read_state(run: Path) -> dict | None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # three fine-tuning runs, the first allowed 240 s to reach stage 2
 def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Path, tmp_path: Path) -> None:
     data = render_dataset(tmp_path / "data", per_class=8, size=64, seed=3).root
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
