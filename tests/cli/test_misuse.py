@@ -9,13 +9,14 @@ Checking `sys.modules` is only meaningful in a process where nothing imported Te
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from support.cli import run_zoo
+from support.cli import WIDE, run_zoo
 
 MODEL = "mobilenet_v1_025_224"
 pytestmark = pytest.mark.timeout(300)  # the first test waits for the driver (timeout 180)
@@ -112,6 +113,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         text=True,
         timeout=180,
         cwd=tmp,
+        env={**os.environ, **WIDE},  # rich's error box would fold a long temporary path mid-message
     )
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout.strip().splitlines()[-1])

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from support.cli import run_zoo, zoo_main
+from support.cli import WIDE, run_zoo, zoo_main
 from support.models import colour_classifier
 from support.registry import fixture_entry, write_models
 
@@ -119,7 +119,8 @@ def test_cli_predict_answers_good_files_and_reports_bad_ones(
 
 
 def test_cli_missing_path_is_a_usage_error_before_any_work(tmp_path):
-    result = run_zoo("predict", "no_such_model", str(tmp_path / "missing.jpg"), timeout=60)
+    # wide, so rich's error box does not fold a long temporary path (as under pytest-xdist)
+    result = run_zoo("predict", "no_such_model", str(tmp_path / "missing.jpg"), env=WIDE, timeout=60)
     assert result.returncode == 2
     assert "no such file or folder" in result.stderr and "missing.jpg" in result.stderr
     assert "Traceback" not in result.stderr

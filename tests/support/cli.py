@@ -23,6 +23,9 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 ZOO = [sys.executable, "-m", "zoo"]
+# For a child whose error message names a temporary path: rich draws usage errors in a box 80 columns wide
+# and folds a long path across lines.
+WIDE = {"COLUMNS": "200"}
 
 
 def invoke(*args: str, **kwargs: Any) -> Result:
