@@ -6,16 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support.cli import invoke, run_zoo
+from support.cli import flat, invoke, run_zoo
 
 from zoo.data.synthetic import render_dataset
 
 MODEL = "mobilenet_v1_025_224"
-
-
-def flat(output: str) -> str:
-    """The CLI output on one line, without the box rich draws around errors."""
-    return " ".join(output.replace("│", " ").split())
 
 
 @pytest.fixture

@@ -60,3 +60,8 @@ def start_zoo(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([*ZOO, *args], text=True, **kwargs)
+
+
+def flat(output: str) -> str:
+    """CLI output on one line, without the side borders of the box rich draws around errors."""
+    return " ".join(output.replace("│", " ").split())

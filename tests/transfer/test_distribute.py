@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.cli import ZOO, invoke
+from support.cli import ZOO, flat, invoke
 
 from zoo.data.synthetic import render_dataset
 from zoo.transfer.distribute import (
@@ -94,11 +94,6 @@ def wait_all(procs: list[subprocess.Popen], nodes: list[Path]) -> list[str]:
         assert proc.returncode == 0, (node / "stderr.txt").read_text()[-3000:]
         outputs.append(stdout)
     return outputs
-
-
-def flat(output: str) -> str:
-    """CLI output without rich's panel borders and line breaks."""
-    return " ".join(output.replace("│", " ").split())
 
 
 def history(run: Path) -> list[dict[str, str]]:
