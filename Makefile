@@ -1,10 +1,11 @@
 # The two commands the README gives: `make demo` and `make test`. Both build .venv from scratch when needed.
+# `make test-fast` is the edit loop: the tests not marked slow, on two processes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-fast lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +20,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/zoo demo
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check zoo tests benchmarks
+test: lint
 	$(PY) -m pytest -q
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" -n 2
+
+# ruff, and the layer map of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check zoo tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 FIXTURE_NAME = "mobilenet_2_5_224_tf_no_top.h5"
 FIXTURE_SHA256 = "dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf"
 
@@ -41,3 +41,10 @@ def fixture_weights() -> Path:
         if path is not None and path.is_file():
             return path
     pytest.skip(f"{FIXTURE_NAME} not found (looked in ../shared/fixtures and zoo/assets)")
+
+
+@pytest.fixture
+def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts and one retry, so failure tests stay quick."""
+    monkeypatch.setenv("ZOO_HTTP_TIMEOUT", "1")
+    monkeypatch.setenv("ZOO_HTTP_RETRIES", "1")

@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_zoo
 
 from zoo._demo import format_table
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the demo itself may take up to 600 s
 def test_zoo_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     env["NO_PROXY"] = "127.0.0.1,localhost"  # only loopback is reachable, as on an air-gapped machine
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", "demo", "--out", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    proc = run_zoo("demo", "--out", str(out), "--json", env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
 
@@ -57,13 +51,9 @@ def test_demo_table_format() -> None:
     assert lines[3] == "| litert | fp32 | 0.850 | 1.000 | failed |"
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_demo_unknown_model_fails_before_work(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "zoo", "demo", "--out", str(tmp_path / "d"), "--model", "resnt50"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_zoo("demo", "--out", str(tmp_path / "d"), "--model", "resnt50", timeout=120)
     assert proc.returncode == 1
     assert "unknown model 'resnt50'; did you mean 'resnet50'?" in proc.stderr
     assert not (tmp_path / "d").exists()

@@ -8,19 +8,15 @@ from __future__ import annotations
 import ast
 import difflib
 import inspect
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from support.cli import invoke, run_zoo
 
 import zoo
 from zoo.cli import docgen
-from zoo.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -70,7 +66,7 @@ def test_cli_reference_covers_every_command_and_option() -> None:
 
 @pytest.mark.parametrize("path", list(_commands()))
 def test_every_command_help_shows_an_example(path: str) -> None:
-    result = CliRunner().invoke(app, [*path.split()[1:], "--help"], prog_name="zoo", env={"COLUMNS": "200"})
+    result = invoke(*path.split()[1:], "--help", prog_name="zoo", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     example = re.search(r"Examples?:(.*)", result.output, re.S)
     assert example, f"`{path} --help` has no example"
@@ -175,19 +171,8 @@ def test_docs_index_lists_every_doc() -> None:
     assert not unlisted, f"docs/index.md does not link: {unlisted}"
 
 
-def _zoo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 def test_shell_completion_script_for_bash() -> None:
-    result = _zoo("--show-completion", "bash")
+    result = run_zoo("--show-completion", "bash", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "_zoo_completion" in result.stdout and "complete " in result.stdout
 
@@ -195,7 +180,9 @@ def test_shell_completion_script_for_bash() -> None:
 def _complete(words: str) -> list[str]:
     """What bash completion offers for the last of `words` (Typer's completion protocol, as bash calls it)."""
     cword = str(len(words.split()) - (0 if words.endswith(" ") else 1))
-    result = _zoo(env={"_ZOO_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword})
+    result = run_zoo(
+        env={"_ZOO_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": cword}, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 

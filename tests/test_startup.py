@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 HEAVY = ("tensorflow", "keras", "pandas")
 
 PROBE = textwrap.dedent(
@@ -28,6 +30,7 @@ PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_fast_paths_import_neither_tensorflow_nor_pandas() -> None:
     code = f"HEAVY = {HEAVY!r}\n{PROBE}"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -40,6 +43,7 @@ def test_fast_paths_import_neither_tensorflow_nor_pandas() -> None:
         assert seen["heavy"] == [], f"`zoo {command}` imported {seen['heavy']}"
 
 
+@pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_list_models_brings_pandas_only_when_called() -> None:
     code = (
         "import sys, zoo; list_models = zoo.list_models; assert 'pandas' not in sys.modules; "
