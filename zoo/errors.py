@@ -74,3 +74,24 @@ class UnsafeModelError(ZooError):
 
 class RunDirError(ZooError):
     """A run directory that is missing files or cannot be resumed."""
+
+
+class UnknownSource(ZooError):
+    """A figures source that no registry entry publishes figures for."""
+
+
+class RuntimeUnavailable(ZooError):
+    """A runtime/precision combination this machine or zoo cannot run."""
+
+
+class ExportCheckFailed(ZooError):
+    """An exported model that does not reproduce the original's outputs (nothing was written)."""
+
+
+class SourceFailed(Exception):
+    """One source cannot deliver a file; the message says why. Internal to the hub: the caller tries the
+    next source and raises WeightsUnavailable when none is left."""
+
+
+class PeerUnreachable(ZooError):
+    """A worker of a multi-worker run could not reach its peers in time."""

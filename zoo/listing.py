@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import InvalidSetting, ZooError
+from zoo.errors import InvalidSetting, UnknownSource
 from zoo.registry import Figures, ModelSpec, Registry, load_registry, parse_count
 
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ FRAME_COLUMNS = (
 )  # fmt: skip
 
 Row = dict[str, Any]
-
-
-class UnknownSource(ZooError):
-    """A figures source that no registry entry publishes figures for."""
 
 
 # ------------------------------------------------------------------------------------------------ rows

@@ -24,10 +24,10 @@ from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.data.folders import load_labelled, stratified_split
 from zoo.engine import _export, export
-from zoo.engine._export import ExportCheckFailed, require_agreement
+from zoo.engine._export import require_agreement
 from zoo.engine.agreement import compare
 from zoo.engine.runtimes import convert_to_litert
-from zoo.errors import InvalidSetting, ZooError
+from zoo.errors import ExportCheckFailed, InvalidSetting, ZooError
 
 SIZE = 96
 NOISE_WARNING = "checked on random inputs: no real images given"

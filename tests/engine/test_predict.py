@@ -18,8 +18,7 @@ from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.engine._predict import embed, load_embeddings, predict
 from zoo.engine.bundle import save_bundle
 from zoo.engine.labels import imagenet_labels, imagenet_wnids, wnid_to_index
-from zoo.engine.runtimes import RuntimeUnavailable
-from zoo.errors import BadImage, InvalidSetting
+from zoo.errors import BadImage, InvalidSetting, RuntimeUnavailable
 
 NAME = "test_mobilenet_predict"
 TABBY, GOLDEN = 281, 207

@@ -86,7 +86,8 @@ def _image_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _check_runtime(runtime: str, precision: str) -> None:
-    from zoo.engine.runtimes import RuntimeUnavailable, check_choice
+    from zoo.engine.runtimes import check_choice
+    from zoo.errors import RuntimeUnavailable
 
     try:
         check_choice(runtime, precision)

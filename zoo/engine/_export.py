@@ -38,7 +38,7 @@ from zoo.engine.runtimes import (
     export_saved_model,
     sample_shape,
 )
-from zoo.errors import InvalidSetting, ZooError
+from zoo.errors import ExportCheckFailed, InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import keras
@@ -53,10 +53,6 @@ DEFAULT_CHECK_SIZE = 224
 # order differs); int8 is a lossy format, so it is held to a cosine bound instead of a value bound.
 FLOAT_MAX_REL = 1e-4
 INT8_MIN_COSINE = 0.9
-
-
-class ExportCheckFailed(ZooError):
-    """An exported model that does not reproduce the original's outputs (nothing was written)."""
 
 
 @dataclass(frozen=True)

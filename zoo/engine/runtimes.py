@@ -34,7 +34,7 @@ from zoo.atomic import atomic_write_bytes
 from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
 from zoo.engine.agreement import Agreement, compare
 from zoo.engine.fingerprint import update_with_weights
-from zoo.errors import InvalidSetting, ZooError
+from zoo.errors import InvalidSetting, RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
@@ -43,10 +43,6 @@ if TYPE_CHECKING:
 MAX_CALIBRATION_SAMPLES = 200
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
 PREDICT_CHUNK = 64
-
-
-class RuntimeUnavailable(ZooError):
-    """A runtime/precision combination this machine or zoo cannot run."""
 
 
 class Runtime(ABC):

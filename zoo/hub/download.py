@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import config
-from zoo.errors import DiskSpaceError
+from zoo.errors import DiskSpaceError, SourceFailed
 from zoo.hashing import CHUNK, Digester, Digests, read_chunks
 from zoo.hub import net
 from zoo.hub.cache import ensure_free_space
@@ -33,10 +33,6 @@ _TRANSIENT = (
     TimeoutError,
     socket.timeout,
 )
-
-
-class SourceFailed(Exception):
-    """This source cannot deliver the file; the message says why (the caller tries the next source)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.hub.download import SourceFailed
+from zoo.errors import SourceFailed
 from zoo.hub.net import ensure_online
 from zoo.hub.sources import HfLocation
 

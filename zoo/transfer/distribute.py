@@ -25,16 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zoo.choices import STRATEGIES
-from zoo.errors import InvalidSetting, ZooError
+from zoo.errors import InvalidSetting, PeerUnreachable, ZooError
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 DEFAULT_PEER_TIMEOUT = 120.0  # seconds a worker waits for its peers to start
-
-
-class PeerUnreachable(ZooError):
-    """A worker of a multi-worker run could not reach its peers in time."""
 
 
 @dataclass(frozen=True)
