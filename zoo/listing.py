@@ -12,15 +12,14 @@ Which rows and in what order:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InvalidSetting, UnknownSource
 from zoo.registry import Figures, ModelSpec, Registry, load_registry, parse_count
+from zoo.render import TextTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,18 +217,14 @@ def text_cells(rows: list[Row], columns: list[Column]) -> list[list[str]]:
     return [[cell(r) for _, cell in columns] for r in rows]
 
 
-def to_markdown(rows: list[Row], columns: list[Column]) -> str:
-    lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in text_cells(rows, columns)]
-    return "\n".join(lines) + "\n"
+def text_table(rows: list[Row], columns: list[Column]) -> TextTable:
+    """The listing as text cells for zoo.render: figures right-aligned, names and flags left."""
+    headers = [header for header, _ in columns]
+    numeric = [header not in _TEXT_COLUMNS for header in headers]
+    return TextTable(headers, text_cells(rows, columns), numeric)
 
 
-def to_csv(rows: list[Row], columns: list[Column]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([h for h, _ in columns])
-    writer.writerows(text_cells(rows, columns))
-    return out.getvalue()
+_TEXT_COLUMNS = ("Model", "Family", "Pulled")
 
 
 # ---------------------------------------------------------------------------------------------- info

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from rich.table import Table
 
-# "grid": boxed with a title (measurements); "plain": no box, bold headers, no outer padding (lists);
-# "bare": no box, wrapping long cells instead of cutting them (cache listings).
-Style = Literal["grid", "plain", "bare"]
+# "grid": boxed (measurements); "plain": no box, cells kept on one line (lists, published figures);
+# "fold": no box, long cells wrapped instead of cut (file names, paths, checksums).
+Style = Literal["grid", "plain", "fold"]
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,21 @@ def csv_text(table: TextTable) -> str:
     return out.getvalue()
 
 
-def rich_table(table: TextTable, style: Style = "grid") -> Table:
-    """The table as a rich renderable for the terminal, in one of the three house styles."""
+def rich_table(table: TextTable, style: Style = "grid", *, pad_edge: bool = False) -> Table:
+    """The table as a rich renderable for the terminal, in one of the three house styles (`pad_edge`:
+    a space before the first column of a box-less table)."""
     from rich.table import Table
 
     if style == "grid":
         grid = Table(title=table.title, title_justify="left")
-    elif style == "plain":
-        grid = Table(title=table.title, box=None, header_style="bold", pad_edge=False)
     else:
-        grid = Table(title=table.title, box=None)
+        grid = Table(title=table.title, title_justify="left", box=None, pad_edge=pad_edge)
     for i, header in enumerate(table.headers):
-        numeric = table.is_numeric(i)
-        if style == "bare":
-            grid.add_column(header, overflow="fold")  # wrap long names rather than cut them
-        elif style == "plain":
-            grid.add_column(header, justify="right" if numeric else "left", no_wrap=True)
+        justify = "right" if table.is_numeric(i) else "left"
+        if style == "fold":
+            grid.add_column(header, justify=justify, overflow="fold")
         else:
-            grid.add_column(header, justify="right" if numeric else "left", no_wrap=numeric)
+            grid.add_column(header, justify=justify, no_wrap=style == "plain" or table.is_numeric(i))
     for row in table.rows:
         grid.add_row(*row)
     return grid

@@ -188,8 +188,9 @@ def cell(value: Any) -> str:
 
 def markdown(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (numbers right-aligned)."""
-    header = "| " + " | ".join(frame.columns) + " |"
+    from zoo.render import TextTable
+    from zoo.render import markdown as render_markdown
+
+    rows = [[cell(v) for v in row] for row in frame.itertuples(index=False)]
     numeric = [frame[c].dtype.kind in "iuf" for c in frame.columns]
-    rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body]) + "\n"
+    return render_markdown(TextTable(list(frame.columns), rows, numeric))

@@ -66,16 +66,19 @@ def _positive_ints(text: str, option: str) -> list[int]:
 
 def _show(frame: pd.DataFrame, view: dict[str, str], title: str) -> None:
     """A rich table of the `view` columns on stdout (not wrapped to 80 columns when piped)."""
-    from rich.table import Table
+    from zoo.render import TextTable, rich_table
 
     shown = [c for c in view if c in frame.columns]
-    grid = Table(title=title, title_justify="left")
-    for column in shown:
-        numeric = frame[column].dtype.kind in "iuf"
-        grid.add_column(view[column], justify="right" if numeric else "left", no_wrap=numeric)
-    for row in frame[shown].itertuples(index=False):
-        grid.add_row(*(_view_cell(c, v) for c, v in zip(shown, row, strict=True)))
-    stdout_console().print(grid)
+    table = TextTable(
+        [view[c] for c in shown],
+        [
+            [_view_cell(c, v) for c, v in zip(shown, row, strict=True)]
+            for row in frame[shown].itertuples(index=False)
+        ],
+        [frame[c].dtype.kind in "iuf" for c in shown],
+        title=title,
+    )
+    stdout_console().print(rich_table(table, "grid"))
 
 
 def _view_cell(column: str, value: object) -> str:

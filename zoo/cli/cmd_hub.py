@@ -115,20 +115,21 @@ def cache_ls(
     """
     from dataclasses import asdict
 
-    from rich.table import Table
-
     from zoo.hub.manage import select
+    from zoo.render import TextTable, rich_table
 
     manifests = select(names or ())
     if as_json:
         print_json([{**asdict(m), "path": str(m.blob)} for m in manifests])
         return
-    table = Table(box=None)
-    for column in ("model", "variant", "file", "MB", "sha256", "trust"):
-        table.add_column(column, overflow="fold")  # wrap long names rather than cut them
-    for m in manifests:
-        table.add_row(m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust)
-    stdout_console().print(table) if manifests else stderr_console().print("The cache is empty.")
+    if not manifests:
+        stderr_console().print("The cache is empty.")
+        return
+    table = TextTable(
+        ("model", "variant", "file", "MB", "sha256", "trust"),
+        [[m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust] for m in manifests],
+    )
+    stdout_console().print(rich_table(table, "fold", pad_edge=True))
 
 
 @cache_app.command("path")

@@ -68,7 +68,7 @@ def list_command(
 
         zoo list --source classic --format md
     """
-    from zoo import listing
+    from zoo import listing, render
     from zoo.registry import load_registry
 
     try:
@@ -95,30 +95,15 @@ def list_command(
     if fmt == "json":
         print_json(rows)
         return
-    columns = listing.columns_for(source)
-    if fmt == "md":
-        typer.echo(listing.to_markdown(rows, columns), nl=False)
+    table = listing.text_table(rows, listing.columns_for(source))
+    if fmt == "md":  # the sources' own tables have no column alignment
+        typer.echo(render.markdown(table, align_numbers=False), nl=False)
     elif fmt == "csv":
-        typer.echo(listing.to_csv(rows, columns), nl=False)
+        typer.echo(render.csv_text(table), nl=False)
     else:
-        _print_table(rows, columns)
-
-
-def _print_table(rows: list[dict], columns: list) -> None:
-    from rich.table import Table
-
-    from zoo.listing import text_cells
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for header, _ in columns:
-        numeric = header not in ("Model", "Family", "Pulled")
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
-    for cells in text_cells(rows, columns):
-        table.add_row(*cells)
-    console = stdout_console()
-    console.print(table)
-    if not rows:
-        typer.echo("No model matches these filters.", err=True)
+        stdout_console().print(render.rich_table(table, "plain"))
+        if not rows:
+            typer.echo("No model matches these filters.", err=True)
 
 
 @app.command("info")
@@ -149,6 +134,9 @@ def info_command(
 def _print_info(data: dict) -> None:
     from rich.table import Table
 
+    from zoo import render
+    from zoo.render import TextTable
+
     console = stdout_console()
     console.print(f"[bold]{data['name']}[/bold]  ({data['arch']}, {data['family']})")
     facts = Table(box=None, show_header=False, pad_edge=False)
@@ -174,24 +162,30 @@ def _print_info(data: dict) -> None:
     console.print(facts)
 
     if data["published"]:
-        figures = Table(title="Published figures", title_justify="left", box=None, pad_edge=False)
-        for header in ("source", "as", "size (MB)", "top-1", "top-5", "params", "depth", "CPU ms", "GPU ms"):
-            figures.add_column(header, no_wrap=True)
-        for f in data["published"]:
-            keys = ("source", "label", "size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
-            figures.add_row(*(f.get(k) or "-" for k in keys))
-        console.print(figures)
-
-    weights = Table(title="Weight files", title_justify="left", box=None, pad_edge=False)
-    for header in ("variant", "file", "size", "checksum", "cached at", "sources"):
-        weights.add_column(header, overflow="fold")
-    for variant, w in data["weights"].items():
-        checksum = _checksum_cell(w)
-        size = f"{w['size'] / 1e6:.1f} MB" if w["size"] else "-"
-        weights.add_row(
-            variant, w["file"], size, checksum, data["cached"].get(variant) or "-", "\n".join(w["sources"])
+        keys = ("source", "label", "size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
+        figures = TextTable(
+            ("source", "as", "size (MB)", "top-1", "top-5", "params", "depth", "CPU ms", "GPU ms"),
+            [[f.get(k) or "-" for k in keys] for f in data["published"]],
+            title="Published figures",
         )
-    console.print(weights)
+        console.print(render.rich_table(figures, "plain"))
+
+    weights = TextTable(
+        ("variant", "file", "size", "checksum", "cached at", "sources"),
+        [
+            [
+                variant,
+                w["file"],
+                f"{w['size'] / 1e6:.1f} MB" if w["size"] else "-",
+                _checksum_cell(w),
+                data["cached"].get(variant) or "-",
+                "\n".join(w["sources"]),
+            ]
+            for variant, w in data["weights"].items()
+        ],
+        title="Weight files",
+    )
+    console.print(render.rich_table(weights, "fold"))
 
 
 def _checksum_cell(weight: dict) -> str:
