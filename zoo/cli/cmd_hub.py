@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
+from zoo.cli.options import JsonOut
 from zoo.errors import ChecksumMismatch, ZooError
 
 app = typer.Typer()
@@ -107,7 +108,7 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("ls")
 def cache_ls(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Only these models."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    as_json: JsonOut = False,
 ) -> None:
     """List cached weight files.
 
@@ -176,7 +177,7 @@ def cache_rm(
 @cache_app.command("verify")
 def cache_verify(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Only these models."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    as_json: JsonOut = False,
 ) -> None:
     """Rehash every cached file; exit 1 listing the corrupted ones.
 
@@ -203,7 +204,7 @@ def cache_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The weight file to import."),
     name: str = typer.Option(..., "--name", "-n", help="The model it belongs to."),
     variant: Variant = typer.Option(Variant.top, "--variant", "-v"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    as_json: JsonOut = False,
 ) -> None:
     """Put a local file into the cache (checked against the published checksum when there is one).
 
@@ -221,7 +222,7 @@ def cache_import(
 @cache_app.command("link-keras")
 def cache_link_keras(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Only these models."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    as_json: JsonOut = False,
 ) -> None:
     """Place cached files under Keras' names in $KERAS_HOME/models, so keras.applications finds them offline.
 

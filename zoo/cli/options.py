@@ -89,3 +89,4 @@ TableFormat = one_of(TABLE_FORMATS)
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")]
 Top = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes per image.")]
 Unsafe = Annotated[bool, typer.Option("--unsafe", help=UNSAFE_HELP)]
+JsonOut = Annotated[bool, json_option("Print JSON on stdout.")]
