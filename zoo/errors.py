@@ -1,6 +1,11 @@
 """zoo's error types. The CLI turns every ZooError into `Error: <message>` and exit 1.
 
 Python users catch them by type. Each carries an optional `hint`: one line that says what to do next.
+
+Messages speak of a setting by its Python name in backquotes, with its value where one is needed:
+"pass `resume=True` to continue it, or choose another `out`". The CLI spells each such setting as the
+option of the command that ran ("pass --resume ..., or choose another --out"): the library never quotes
+a flag, and each reader sees the spelling of the interface they used.
 """
 
 from __future__ import annotations

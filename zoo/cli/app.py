@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 
 import typer
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             print("Interrupted.", file=sys.stderr)
         return code
     except ZooError as exc:
-        report_error(exc)
+        report_error(exc, argv)
         return 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if config.debug() or exc.errno not in _DISK_FULL | _BAD_PLACE:
             return _internal_error(exc)
-        report_error(_file_system_error(exc))
+        report_error(_file_system_error(exc), argv)
         return 1
     except Exception as exc:
         return _internal_error(exc)
@@ -106,10 +107,46 @@ def _internal_error(exc: Exception) -> int:
     return 1
 
 
-def report_error(exc: ZooError) -> None:
-    print(f"Error: {exc.message}", file=sys.stderr)
+def report_error(exc: ZooError, argv: list[str] | None = None) -> None:
+    """`Error: ...` and `Hint: ...` on stderr, the settings they name spelled as the command's options."""
+    options = _command_options(sys.argv[1:] if argv is None else argv)
+    print(f"Error: {in_cli_terms(exc.message, options)}", file=sys.stderr)
     if exc.hint:
-        print(f"Hint: {exc.hint}", file=sys.stderr)
+        print(f"Hint: {in_cli_terms(exc.hint, options)}", file=sys.stderr)
+
+
+# A setting named in a library message: `name` or `name=value` (see zoo.errors).
+_SETTING = re.compile(r"`([a-z][a-z0-9_]*)(?:=([^`\s]+))?`")
+
+
+def in_cli_terms(text: str, options: dict[str, str]) -> str:
+    """Spell each setting `text` names as its option: `resume=True` -> --resume, `val=DIR` -> --val DIR."""
+
+    def spell(match: re.Match[str]) -> str:
+        flag = options.get(match.group(1))
+        if flag is None:
+            return match.group(0)
+        value = match.group(2)
+        return flag if value in (None, "True") else f"{flag} {value}"
+
+    return _SETTING.sub(spell, text)
+
+
+def _command_options(argv: list[str]) -> dict[str, str]:
+    """The options of the command `argv` runs, by parameter name: {"resume": "--resume", ...}."""
+    command = typer.main.get_command(app)
+    args = list(argv)
+    while isinstance(getattr(command, "commands", None), dict):  # a group: descend into the subcommand
+        name = next((arg for arg in args if not arg.startswith("-")), None)
+        if name is None or name not in command.commands:
+            break
+        command, args = command.commands[name], args[args.index(name) + 1 :]
+    options = {}
+    for param in command.params:
+        flag = next((opt for opt in param.opts if opt.startswith("--")), None)
+        if flag is not None and param.name is not None:
+            options[param.name] = flag
+    return options
 
 
 if __name__ == "__main__":

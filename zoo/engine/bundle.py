@@ -130,7 +130,7 @@ def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise UnsafeModelError(
                 f"{path} needs unsafe deserialization (it contains a Lambda layer or other code)",
-                hint="rebuild it without Lambda layers, or pass --unsafe (unsafe=True) only if you trust"
+                hint="rebuild it without Lambda layers, or pass `unsafe=True` only if you trust"
                 " the file: its code then runs with your permissions",
             ) from None
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

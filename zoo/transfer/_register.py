@@ -27,7 +27,7 @@ def register(run_dir: str | Path, name: str, *, force: bool = False) -> Path:
         if not (run_dir / required).is_file():
             raise RunDirError(
                 f"{run_dir}: not a finished run directory ({required} is missing)",
-                hint="register the --out folder of a `zoo finetune` run that completed",
+                hint="register the output folder of a `zoo finetune` run that completed",
             )
     run_config = read_json(run_dir / CONFIG_FILE)
     labels = read_json(run_dir / LABELS_FILE)
@@ -76,8 +76,10 @@ def _check_name_free(name: str, path: Path, force: bool) -> None:
     if path.is_file():
         if force:
             return
-        raise RegistryError(f"'{name}' is already registered ({path})", hint="pass --force to replace it")
+        raise RegistryError(
+            f"'{name}' is already registered ({path})", hint="pass `force=True` to replace it"
+        )
     if name in registry.load_registry():
         raise RegistryError(
-            f"'{name}' is already the name of a registered model", hint="choose another --name"
+            f"'{name}' is already the name of a registered model", hint="choose another `name`"
         )

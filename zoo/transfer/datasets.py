@@ -17,6 +17,6 @@ def load_data(cfg: FinetuneConfig) -> tuple[LabelledImages, LabelledImages]:
     if len(val) == 0:
         raise BadDataset(
             f"{cfg.data}: too few images to hold any out for validation",
-            hint="add images (two or more per class) or pass --val DIR",
+            hint="add images (two or more per class) or pass `val=DIR`",
         )
     return train, val

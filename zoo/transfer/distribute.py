@@ -227,7 +227,7 @@ def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.2) -> None:
     except OSError as exc:
         raise PeerUnreachable(
             f"worker {cluster.address} cannot listen on port {port}: {exc.strerror or exc}",
-            hint="another process holds the port: choose free ports for --workers",
+            hint="another process holds the port: choose free ports for `workers`",
         ) from None
     try:
         deadline = time.monotonic() + timeout
@@ -240,6 +240,6 @@ def wait_for_peers(cluster: Cluster, timeout: float, poll: float = 0.2) -> None:
     if silent:
         raise PeerUnreachable(
             f"worker {cluster.address} could not reach {', '.join(silent)} within {timeout:g}s",
-            hint="start every worker (the same --workers list, each its own --worker-index), check that "
-            "the hosts and ports are reachable from each other, or raise --peer-timeout",
+            hint="start every worker (the same `workers` list, each its own `worker_index`), check that "
+            "the hosts and ports are reachable from each other, or raise `peer_timeout`",
         )

@@ -75,13 +75,13 @@ def start_state(run_dir: Path, resume: bool) -> RunState:
         if existing is None or not (run_dir / CONFIG_FILE).is_file():
             raise RunDirError(
                 f"{run_dir}: nothing to resume (no checkpoint state)",
-                hint="start the run without --resume",
+                hint="start the run without `resume=True`",
             )
         return existing
     if existing is not None:
         raise RunDirError(
             f"{run_dir} already holds a run",
-            hint="pass --resume to continue it, or choose another --out",
+            hint="pass `resume=True` to continue it, or choose another `out`",
         )
     return RunState()
 
@@ -215,7 +215,7 @@ def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
     except Timeout:
         raise RunDirError(
             f"{run_dir} is in use by another zoo finetune run",
-            hint="wait for it to finish (then --resume if needed), or choose another --out",
+            hint="wait for it to finish (then `resume=True` if needed), or choose another `out`",
         ) from None
     try:
         yield
