@@ -263,9 +263,7 @@ def test_embed_output_format_is_checked_first(tmp_path, mixed_files, capsys):
     assert code == 2 and "--out must end in .npy or .parquet" in err
 
 
-def test_parquet_without_pyarrow_is_a_clear_error_before_any_work(
-    tmp_path, mixed_files, capsys, monkeypatch
-):
+def test_parquet_without_pyarrow_is_a_clear_error_before_any_work(tmp_path, mixed_files, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` fails as on a machine without it
     out = tmp_path / "f.parquet"
     code, _, err = zoo_main(capsys, "embed", "anything", str(mixed_files[0]), "--out", str(out))

@@ -16,7 +16,7 @@ from zoo.data.synthetic import render_dataset
 from zoo.errors import BadDataset, BadImage, InvalidSetting, RegistryError, RunDirError
 from zoo.transfer import FinetuneResult, finetune
 from zoo.transfer.network import unfreeze_top, weighted_layers
-from zoo.transfer.settings import FinetuneConfig
+from zoo.transfer.settings import FinetuneSettings
 
 MODEL = "mobilenet_v1_025_224"
 pytestmark = pytest.mark.timeout(600)  # module fixtures fine-tune several runs
@@ -87,7 +87,7 @@ def test_run_directory_holds_everything(two_runs: tuple[FinetuneResult, Finetune
     assert np.asarray(metrics["confusion"]).sum() == 6
     assert metrics["val_accuracy"] == pytest.approx(result.history[-1]["val_accuracy"], abs=1e-6)
     # config.json repeats the run: every setting is there
-    repeated = FinetuneConfig.load(run / "config.json")
+    repeated = FinetuneSettings.load(run / "config.json")
     assert repeated == result.config
     assert repeated.epochs == 2 and repeated.fine_tune_epochs == 1 and repeated.image_size == 64
 
@@ -161,7 +161,7 @@ def test_bad_images_are_skipped_and_listed(
     monkeypatch.chdir(tmp_path)
     result = finetune(MODEL, "data", out="run", **settings)  # relative paths are saved absolute
     assert result.run_dir == tmp_path / "run"
-    assert FinetuneConfig.load(result.run_dir / "config.json").data == str(data)
+    assert FinetuneSettings.load(result.run_dir / "config.json").data == str(data)
     listed = (result.run_dir / "skipped.txt").read_text().splitlines()
     assert sorted(Path(line.split("\t")[0]).name for line in listed) == ["empty.jpg", "text.png"]
     assert result.metrics["skipped"] == 2

@@ -1,7 +1,7 @@
 """`zoo finetune`, `zoo register`, `zoo export`: thin wrappers over zoo.transfer and zoo.engine.
 
 Every option is checked (exit 2) before data is scanned or TensorFlow is imported. `zoo finetune`'s
-defaults are FinetuneConfig's, and its settings are put together by zoo.transfer.settings, as
+defaults are FinetuneSettings's, and its settings are put together by zoo.transfer.settings, as
 `zoo.finetune`'s are.
 """
 
@@ -27,7 +27,7 @@ from zoo.choices import (
 from zoo.cli.common import print_json, usage_error
 from zoo.errors import InvalidSetting, RunDirError, ZooError
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
-from zoo.transfer.settings import FinetuneConfig, merge_settings, parse_augment, resume_settings_file
+from zoo.transfer.settings import FinetuneSettings, merge_settings, parse_augment, resume_settings_file
 
 app = typer.Typer()
 
@@ -44,12 +44,12 @@ OnBadImage = _choices("OnBadImage", ON_BAD_IMAGE)
 Strategy = _choices("Strategy", STRATEGIES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
-# FinetuneConfig's fields that `zoo finetune` sets with an option of the same name
-_SETTINGS = tuple(f.name for f in dataclasses.fields(FinetuneConfig) if f.name not in ("model", "data"))
+# FinetuneSettings's fields that `zoo finetune` sets with an option of the same name
+_SETTINGS = tuple(f.name for f in dataclasses.fields(FinetuneSettings) if f.name not in ("model", "data"))
 
 
 def _given_settings(ctx: typer.Context) -> dict[str, Any]:
-    """The FinetuneConfig fields typed on the command line (the others keep their defaults, or the values
+    """The FinetuneSettings fields typed on the command line (the others keep their defaults, or the values
     of --config)."""
     out = {}
     for name in _SETTINGS:
@@ -82,7 +82,7 @@ def _int_or_usage(text: str, option: str) -> int:
         usage_error(f"expected a number of layers or 'all', got {text!r}", option)
 
 
-def _checked_settings(ctx: typer.Context) -> FinetuneConfig:
+def _checked_settings(ctx: typer.Context) -> FinetuneSettings:
     """The run's settings, from --config (or the run to resume) and the options; exit 2 on any problem."""
     model, data, config, out, resume = (ctx.params[k] for k in ("model", "data", "config", "out", "resume"))
     weights, workers, worker_index = (ctx.params[k] for k in ("weights", "workers", "worker_index"))
@@ -123,76 +123,76 @@ def finetune_command(
         None, "--config", exists=True, dir_okay=False, help="Repeat a run: its RUN_DIR/config.json."
     ),
     weights: str = typer.Option(
-        FinetuneConfig.weights, "--weights", help="imagenet, none, or a .h5 weights file."
+        FinetuneSettings.weights, "--weights", help="imagenet, none, or a .h5 weights file."
     ),
     val: Path | None = typer.Option(
-        FinetuneConfig.val, "--val", exists=True, help="Validation folder or CSV."
+        FinetuneSettings.val, "--val", exists=True, help="Validation folder or CSV."
     ),
     val_split: float = typer.Option(
-        FinetuneConfig.val_split, "--val-split", help="Share held out when --val is not given."
+        FinetuneSettings.val_split, "--val-split", help="Share held out when --val is not given."
     ),
     epochs: int = typer.Option(
-        FinetuneConfig.epochs, "--epochs", help="Stage 1 epochs (head only, frozen backbone)."
+        FinetuneSettings.epochs, "--epochs", help="Stage 1 epochs (head only, frozen backbone)."
     ),
     fine_tune_epochs: int = typer.Option(
-        FinetuneConfig.fine_tune_epochs, "--fine-tune-epochs", help="Stage 2 epochs (top unfrozen)."
+        FinetuneSettings.fine_tune_epochs, "--fine-tune-epochs", help="Stage 2 epochs (top unfrozen)."
     ),
     unfreeze: str = typer.Option(
-        str(FinetuneConfig.unfreeze), "--unfreeze", help="Stage 2: last N weighted layers, or 'all'."
+        str(FinetuneSettings.unfreeze), "--unfreeze", help="Stage 2: last N weighted layers, or 'all'."
     ),
-    lr: float = typer.Option(FinetuneConfig.lr, "--lr", help="Stage 1 learning rate."),
+    lr: float = typer.Option(FinetuneSettings.lr, "--lr", help="Stage 1 learning rate."),
     fine_tune_lr: float = typer.Option(
-        FinetuneConfig.fine_tune_lr, "--fine-tune-lr", help="Stage 2 learning rate."
+        FinetuneSettings.fine_tune_lr, "--fine-tune-lr", help="Stage 2 learning rate."
     ),
     optimizer: Optimizer = typer.Option(
-        Optimizer(FinetuneConfig.optimizer), "--optimizer", help="Optimizer (both stages)."
+        Optimizer(FinetuneSettings.optimizer), "--optimizer", help="Optimizer (both stages)."
     ),
-    momentum: float = typer.Option(FinetuneConfig.momentum, "--momentum", help="Momentum (sgd, rmsprop)."),
-    nesterov: bool = typer.Option(FinetuneConfig.nesterov, "--nesterov", help="Nesterov momentum (sgd)."),
+    momentum: float = typer.Option(FinetuneSettings.momentum, "--momentum", help="Momentum (sgd, rmsprop)."),
+    nesterov: bool = typer.Option(FinetuneSettings.nesterov, "--nesterov", help="Nesterov momentum (sgd)."),
     weight_decay: float = typer.Option(
-        FinetuneConfig.weight_decay, "--weight-decay", help="Decoupled weight decay."
+        FinetuneSettings.weight_decay, "--weight-decay", help="Decoupled weight decay."
     ),
     batch_size: int = typer.Option(
-        FinetuneConfig.batch_size, "--batch-size", help="Global batch size (split across replicas)."
+        FinetuneSettings.batch_size, "--batch-size", help="Global batch size (split across replicas)."
     ),
     image_size: int | None = typer.Option(
-        FinetuneConfig.image_size, "--image-size", help="Input size (default: the model's)."
+        FinetuneSettings.image_size, "--image-size", help="Input size (default: the model's)."
     ),
     augment: str | None = typer.Option(
-        FinetuneConfig.augment,
+        FinetuneSettings.augment,
         "--augment",
         help="flip,rotate,zoom,contrast or none (default: none, then flip in stage 2).",
     ),
-    dropout: float = typer.Option(FinetuneConfig.dropout, "--dropout", help="Dropout before the new head."),
+    dropout: float = typer.Option(FinetuneSettings.dropout, "--dropout", help="Dropout before the new head."),
     label_smoothing: float = typer.Option(
-        FinetuneConfig.label_smoothing, "--label-smoothing", help="Label smoothing."
+        FinetuneSettings.label_smoothing, "--label-smoothing", help="Label smoothing."
     ),
     class_weight: ClassWeight = typer.Option(
-        ClassWeight(FinetuneConfig.class_weight), "--class-weight", help="auto: balance class frequencies."
+        ClassWeight(FinetuneSettings.class_weight), "--class-weight", help="auto: balance class frequencies."
     ),
     precision: Precision = typer.Option(
-        Precision(FinetuneConfig.precision), "--precision", help="fp32 or bf16 (mixed)."
+        Precision(FinetuneSettings.precision), "--precision", help="fp32 or bf16 (mixed)."
     ),
     on_bad_image: OnBadImage = typer.Option(
-        OnBadImage(FinetuneConfig.on_bad_image),
+        OnBadImage(FinetuneSettings.on_bad_image),
         "--on-bad-image",
         help="skip (listed in skipped.txt) or fail.",
     ),
     seed: int = typer.Option(
-        FinetuneConfig.seed, "--seed", help="Seed of the split, the data order and the head."
+        FinetuneSettings.seed, "--seed", help="Seed of the split, the data order and the head."
     ),
     out: Path | None = typer.Option(
-        FinetuneConfig.out, "--out", "-o", help="Run directory (default: runs/NAME-TIME)."
+        FinetuneSettings.out, "--out", "-o", help="Run directory (default: runs/NAME-TIME)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
     early_stopping: int | None = typer.Option(
-        FinetuneConfig.early_stopping, "--early-stopping", help="Patience (epochs, val loss)."
+        FinetuneSettings.early_stopping, "--early-stopping", help="Patience (epochs, val loss)."
     ),
     tensorboard: bool = typer.Option(
-        FinetuneConfig.tensorboard, "--tensorboard/--no-tensorboard", help="TensorBoard logs."
+        FinetuneSettings.tensorboard, "--tensorboard/--no-tensorboard", help="TensorBoard logs."
     ),
     strategy: Strategy = typer.Option(
-        Strategy(FinetuneConfig.strategy),
+        Strategy(FinetuneSettings.strategy),
         "--strategy",
         help="auto (several GPUs: mirrored), default, mirrored, multi-worker.",
     ),

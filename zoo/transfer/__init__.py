@@ -2,8 +2,8 @@
 
     finetune(model, data, ...)   zoo.transfer._finetune  train; returns a FinetuneResult (run directory)
     register(run_dir, name)      zoo.transfer._register  add a run to the user registry
-    train(config, ...)           zoo.transfer._finetune  the same, from a FinetuneConfig (zoo finetune)
-    FinetuneConfig               zoo.transfer.settings   every setting of a run (config.json)
+    train(config, ...)           zoo.transfer._finetune  the same, from a FinetuneSettings (zoo finetune)
+    FinetuneSettings             zoo.transfer.settings   every setting of a run (config.json)
 
 The package is the public face: the private modules are named after what they hold, and a function
 exported here is never shadowed by a submodule of the same name.
@@ -20,7 +20,7 @@ _API = {
     "finetune": "zoo.transfer._finetune:finetune",
     "FinetuneResult": "zoo.transfer._finetune:FinetuneResult",
     "register": "zoo.transfer._register:register",
-    "FinetuneConfig": "zoo.transfer.settings:FinetuneConfig",
+    "FinetuneSettings": "zoo.transfer.settings:FinetuneSettings",
     "train": "zoo.transfer._finetune:train",
 }
 

@@ -18,7 +18,7 @@ from zoo.engine.bundle import CONFIG_FILE
 from zoo.transfer import rundir, stages
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
-from zoo.transfer.settings import FinetuneConfig, merge_settings, resume_settings_file
+from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
 
 if TYPE_CHECKING:
     import keras
@@ -33,7 +33,7 @@ class FinetuneResult:
     metrics: dict[str, Any]
     run_dir: Path
     labels: list[str]
-    config: FinetuneConfig
+    config: FinetuneSettings
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     feature_cache_hit: bool | None = None  # None: stage 1 did not use the cache
 
@@ -56,7 +56,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune a registered model on a folder of class sub-folders (or a `path,label` CSV).
 
-    `settings` are FinetuneConfig fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
+    `settings` are FinetuneSettings fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
     lr, fine_tune_lr, optimizer, momentum, nesterov, weight_decay, batch_size, image_size, augment,
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
     out, strategy). `config` starts from a previous run's config.json; `resume=True` continues the run in
@@ -79,7 +79,7 @@ def finetune(
 
 
 def train(
-    cfg: FinetuneConfig,
+    cfg: FinetuneSettings,
     *,
     resume: bool = False,
     verbose: bool = True,
@@ -96,7 +96,9 @@ def train(
     with guard:
         state = rundir.start_state(run_dir, resume)
         if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
-            cfg = replace(FinetuneConfig.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy)
+            cfg = replace(
+                FinetuneSettings.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy
+            )
         else:
             cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
         train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
@@ -115,7 +117,7 @@ def train(
     )
 
 
-def with_absolute_paths(cfg: FinetuneConfig) -> FinetuneConfig:
+def with_absolute_paths(cfg: FinetuneSettings) -> FinetuneSettings:
     """Data, validation, weights file and run directory as absolute paths, so that config.json repeats
     the run from any working directory."""
 

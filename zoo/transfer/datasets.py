@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from zoo.data.folders import LabelledImages, align_classes, load_labelled, stratified_split
 from zoo.errors import BadDataset
-from zoo.transfer.settings import FinetuneConfig
+from zoo.transfer.settings import FinetuneSettings
 
 
-def load_data(cfg: FinetuneConfig) -> tuple[LabelledImages, LabelledImages]:
+def load_data(cfg: FinetuneSettings) -> tuple[LabelledImages, LabelledImages]:
     """Train and validation sets; data errors surface here, before any model is built."""
     train = load_labelled(cfg.data)
     if cfg.val:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import keras
 
     from zoo.registry import ModelSpec
-    from zoo.transfer.settings import FinetuneConfig
+    from zoo.transfer.settings import FinetuneSettings
 
 
 @dataclass
@@ -47,7 +47,7 @@ def dtype_policy(precision: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def build_network(cfg: FinetuneConfig, spec: ModelSpec, image_size: int, num_classes: int) -> Network:
+def build_network(cfg: FinetuneSettings, spec: ModelSpec, image_size: int, num_classes: int) -> Network:
     import keras
 
     from zoo.engine import backbone_and_head

@@ -34,7 +34,7 @@ def setting_name(field: str) -> str:
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneSettings:
     """The settings of one run. `augment=None` is the default recipe: stage 1 without augmentation (so
     backbone features are cached), stage 2 with flips; a list applies to both stages; [] turns it off."""
 
@@ -109,7 +109,7 @@ class FinetuneConfig:
             out.append(f"{name('early_stopping')}: patience must be at least 1, got {self.early_stopping}")
         return out
 
-    def check(self) -> FinetuneConfig:
+    def check(self) -> FinetuneSettings:
         """This config, or InvalidSetting naming every invalid value."""
         problems = self.problems()
         if problems:
@@ -127,7 +127,7 @@ class FinetuneConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneSettings:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -135,7 +135,7 @@ class FinetuneConfig:
         return cls(**data)
 
     @classmethod
-    def load(cls, path: str | Path) -> FinetuneConfig:
+    def load(cls, path: str | Path) -> FinetuneSettings:
         """Read a config.json written by a previous run."""
         path = Path(path)
         try:  # plain json here: zoo.engine (and so Keras) must not load while the CLI validates options
@@ -167,15 +167,15 @@ def merge_settings(
     *,
     config: str | Path | None = None,
     settings: Mapping[str, Any],
-) -> FinetuneConfig:
+) -> FinetuneSettings:
     """A run's settings: a previous run's config.json (`config`) with `model`, `data` and `settings`
-    (FinetuneConfig fields) given now over it; without `config`, `settings` over the defaults."""
+    (FinetuneSettings fields) given now over it; without `config`, `settings` over the defaults."""
     given = {k: str(v) if k == "data" else v for k, v in (("model", model), ("data", data)) if v is not None}
     if config is not None:
-        return dataclasses.replace(FinetuneConfig.load(config), **given, **settings)
+        return dataclasses.replace(FinetuneSettings.load(config), **given, **settings)
     if model is None or data is None:
         raise InvalidSetting("finetune needs a model name and a data folder (or config=...)")
-    return FinetuneConfig(**given, **settings)
+    return FinetuneSettings(**given, **settings)
 
 
 def parse_augment(text: str) -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from zoo.transfer.network import Network, build_network, dtype_policy, unfreeze_
 from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
 from zoo.transfer.scores import classification_scores
-from zoo.transfer.settings import FinetuneConfig
+from zoo.transfer.settings import FinetuneSettings
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -54,7 +54,7 @@ class Arrays:
 class Run:
     """One run: its settings, data and network (built by `prepare`), and what the stages learn."""
 
-    cfg: FinetuneConfig
+    cfg: FinetuneSettings
     run_dir: Path
     write_dir: Path  # the run directory, or a worker's temporary stand-in (rundir.worker_dir)
     state: rundir.RunState
@@ -86,7 +86,7 @@ class Run:
 
 
 def execute(
-    cfg: FinetuneConfig,
+    cfg: FinetuneSettings,
     run_dir: Path,
     state: rundir.RunState,
     train: LabelledImages,
@@ -119,7 +119,7 @@ def _train(run: Run) -> Run:
 
 
 def prepare(
-    cfg: FinetuneConfig,
+    cfg: FinetuneSettings,
     run_dir: Path,
     write_dir: Path,
     state: rundir.RunState,
