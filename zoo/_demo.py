@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import registry
+from zoo.choices import RUNTIMES
 
 BUNDLED_MODEL = "mobilenet_v1_025_224"
 BUNDLED_FILE = "mobilenet_2_5_224_tf_no_top.h5"
@@ -87,10 +88,8 @@ def _measure(run_dir: Path, test: Path, settings: DemoSettings) -> list[dict[str
     from zoo.bench import benchmark, evaluate
 
     rows = []
-    speed = benchmark(
-        [str(run_dir)], batch_sizes=(16,), runtimes=("keras", "litert"), warmup=2, iters=10, record=False
-    )
-    for runtime in ("keras", "litert"):
+    speed = benchmark([str(run_dir)], batch_sizes=(16,), runtimes=RUNTIMES, warmup=2, iters=10, record=False)
+    for runtime in RUNTIMES:
         scores = evaluate(str(run_dir), test, runtime=runtime, batch_size=settings.batch_size, record=True)
         row = scores.iloc[0].to_dict()
         measured = speed[(speed["runtime"] == runtime) & (speed["status"] == "ok")]

@@ -1,16 +1,19 @@
 """The vocabulary: every fixed set of choices zoo accepts, in one import-free module.
 
-Everything else (the library's checks, the CLI's options, the docs) reads these tuples, so adding a
-runtime, a precision or a format is one edit here. Nothing in this module imports anything of zoo's.
+Everything else (the library's checks, the CLI's options, the docs) reads these, so adding a runtime,
+a precision or a format is one edit here: where a type hint needs the choices too, the tuple is read off
+its Literal. Nothing in this module imports anything of zoo's.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 # ------------------------------------------------------------------------------ inference runtimes
-RUNTIMES = ("keras", "litert")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int8-full")
+Runtime = Literal["keras", "litert"]
+Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Which precision each runtime can run (keras: a frozen tf.function graph; litert: the LiteRT
 # interpreter with XNNPACK).
 RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -20,20 +23,17 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")
 
-Runtime = Literal["keras", "litert"]
-Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
-
 # ------------------------------------------------------------------------------------------ images
 # What to do with a file that cannot be decoded: skip it (and report why) or stop.
-ON_BAD_IMAGE = ("skip", "fail")
 OnBadImage = Literal["skip", "fail"]
+ON_BAD_IMAGE: tuple[str, ...] = get_args(OnBadImage)
 
 # The input sizes zoo builds models at and decodes images to, in pixels per side.
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 1024
 
-POOLINGS = ("avg", "max")
 Pooling = Literal["avg", "max"]
+POOLINGS: tuple[str, ...] = get_args(Pooling)
 
 # What `--weights` may name where a registry model is built for measuring.
 WEIGHT_CHOICES = ("none", "imagenet")
