@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 from support.cli import invoke
 from support.models import colour_classifier
+from support.realdata import CLASSIFIER_FILE, TRASHNET, shared_file
 
 from zoo.bench.evaluate import interleaved_subset, map_classes, top_k_hits
 from zoo.data.folders import LabelledImages
@@ -127,8 +127,6 @@ def test_evaluate_a_model_object_with_its_labels(data_dir: Path) -> None:
         evaluate(colour_model(), data_dir, labels=["a", "b"])
 
 
-REPO = Path(__file__).resolve().parent.parent
-CLASSIFIER = "mobilenet_2_5_128_tf.h5"  # the real ImageNet MobileNet v1 0.25 at 128, with its head
 CLASSIFIER_SHA256 = "fe295db7f78635f1403127e3ba8cdc6237f83262bdb745063a67c1d81190c7f8"
 # Real photos, and the rank (1 = the model's first choice) of the class each one's folder names:
 # two top-1 hits, two top-5-only hits (ranks 2 and 5), two misses (rank 6, just outside, and the last).
@@ -140,15 +138,6 @@ PHOTOS = {
     "trash/trash1.jpg": 6,
     "metal/metal102.jpg": 1000,
 }
-
-
-@pytest.fixture(scope="module")
-def shared() -> Path:
-    """../shared (or ZOO_FIXTURES' parent): the real classifier weights and real photos."""
-    fixtures = Path(os.environ.get("ZOO_FIXTURES") or REPO.parent / "shared" / "fixtures")
-    if not (fixtures / CLASSIFIER).is_file() or not (fixtures.parent / "data" / "trashnet6").is_dir():
-        pytest.skip(f"{CLASSIFIER} or data/trashnet6 not found under {fixtures.parent}")
-    return fixtures.parent
 
 
 def plain_keras_ranking(weights: Path, photos: list[Path]) -> np.ndarray:
@@ -166,12 +155,13 @@ def plain_keras_ranking(weights: Path, photos: list[Path]) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path, shared: Path) -> None:
+def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path) -> None:
     from zoo.bench import evaluate
     from zoo.hub.manage import import_file
 
-    photos = [shared / "data" / "trashnet6" / "val" / p for p in PHOTOS]
-    probabilities = plain_keras_ranking(shared / "fixtures" / CLASSIFIER, photos)
+    classifier = shared_file("fixtures", "ZOO_FIXTURES", CLASSIFIER_FILE)
+    photos = [shared_file("data", "ZOO_DATA", TRASHNET) / "val" / p for p in PHOTOS]
+    probabilities = plain_keras_ranking(classifier, photos)
     wnids = imagenet_wnids()
     root = tmp_path / "val"
     for k, (photo, rank, row) in enumerate(zip(photos, PHOTOS.values(), probabilities, strict=True)):
@@ -184,7 +174,7 @@ def test_imagenet_validation_layout_through_a_registry_model(tmp_path: Path, sha
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"ILSVRC_{k}.JPEG").write_bytes(photo.read_bytes())
 
-    import_file(shared / "fixtures" / CLASSIFIER, "mobilenet_v1_025_128", "top")
+    import_file(classifier, "mobilenet_v1_025_128", "top")
     frame = evaluate("mobilenet_v1_025_128", root, batch_size=4)
     row = frame.iloc[0]
     assert (row["model"], row["images"], row["image_size"]) == ("mobilenet_v1_025_128", 6, 128)

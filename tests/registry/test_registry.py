@@ -6,13 +6,13 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from support import REPO
 from support.registry import write_models
 
 from zoo import registry as reg
 from zoo.errors import RegistryError, UnknownModel
 from zoo.registry import load_registry, parse_accuracy, parse_count, read_registry_file
 
-REPO = Path(__file__).resolve().parent.parent
 KERAS_APPS = Path(importlib.util.find_spec("keras").origin).parent / "src" / "applications"  # no TF import
 
 # The models the keras.io applications table covers, by constructor (MobileNet: only alpha 1.0 at 224).

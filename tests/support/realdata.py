@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 CLASSIFIER_FILE = "mobilenet_2_5_128_tf.h5"
 FEATURES_FILE = "mobilenet_2_5_224_tf_no_top.h5"
 TRASHNET = "trashnet6"
 CLASSES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
 
-def _shared(kind: str, env: str, name: str) -> Path:
-    """`name` in the shared `kind` folder (beside the checkout, or beside a worktree's parent)."""
+def shared_file(kind: str, env: str, name: str) -> Path:
+    """`name` in the shared `kind` folder (`$env`, else ../shared beside the checkout, or beside a git
+    worktree's parent folder); the test is skipped when it is nowhere."""
     candidates = [Path(os.environ[env]) / name] if os.environ.get(env) else []
     candidates += [root / "shared" / kind / name for root in (REPO.parent, REPO.parent.parent)]
     for path in candidates:
@@ -32,7 +33,7 @@ def _shared(kind: str, env: str, name: str) -> Path:
 
 def photo_paths(per_class: int, split: str = "val", offset: int = 0) -> list[Path]:
     """`per_class` photos of each TrashNet class (sorted names, from `offset`), class after class."""
-    root = _shared("data", "ZOO_DATA", TRASHNET) / split
+    root = shared_file("data", "ZOO_DATA", TRASHNET) / split
     return [p for c in CLASSES for p in sorted((root / c).glob("*.jpg"))[offset : offset + per_class]]
 
 
@@ -56,7 +57,7 @@ def imagenet_classifier():  # type: ignore[no-untyped-def]
     """The real ImageNet MobileNet (alpha 0.25, 128x128) with its 1000-class softmax head."""
     import keras
 
-    weights = _shared("fixtures", "ZOO_FIXTURES", CLASSIFIER_FILE)
+    weights = shared_file("fixtures", "ZOO_FIXTURES", CLASSIFIER_FILE)
     network = keras.applications.MobileNet(
         alpha=0.25, input_shape=(128, 128, 3), include_top=True, weights=str(weights)
     )
