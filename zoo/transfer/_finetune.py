@@ -101,16 +101,23 @@ def train(
             )
         else:
             cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
-        train, val = load_data(cfg)  # data errors surface before TensorFlow is even imported
+        train_set, val_set = load_data(cfg)  # data errors surface before TensorFlow is even imported
         done = stages.execute(
-            cfg, run_dir, state, train, val, verbose=verbose, cluster=cluster, peer_timeout=peer_timeout
+            cfg,
+            run_dir,
+            state,
+            train_set,
+            val_set,
+            verbose=verbose,
+            cluster=cluster,
+            peer_timeout=peer_timeout,
         )
     return FinetuneResult(
         model=done.net.classifier,
         history=done.state.history,
         metrics=done.metrics,
         run_dir=run_dir,
-        labels=list(train.classes),
+        labels=list(train_set.classes),
         config=cfg,
         skipped=done.skipped,
         feature_cache_hit=done.cache_hit,
