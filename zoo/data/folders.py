@@ -169,6 +169,17 @@ def align_classes(train: LabelledImages, val: LabelledImages) -> LabelledImages:
     )
 
 
+def train_and_validation(
+    data: str | Path, val: str | Path | None, *, val_split: float, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
+    """The training and validation sets as a fine-tuning run makes them: the `val` folder (or CSV) on
+    the training classes, else a stratified `val_split` of `data` under `seed`."""
+    train = load_labelled(data)
+    if val:
+        return train, align_classes(train, load_labelled(val))
+    return stratified_split(train, val_split, seed=seed)
+
+
 def stratified_split(
     data: LabelledImages, val_fraction: float, seed: int = 0
 ) -> tuple[LabelledImages, LabelledImages]:

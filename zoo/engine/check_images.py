@@ -1,8 +1,8 @@
 """Real images to check a run directory's conversions on: its own validation images, re-derived.
 
 A run's config.json records its settings (`data`, and `val` or `val_split` + `seed`, under "settings" as
-zoo.transfer writes them, or at the top level as zoo.transfer also reads them); zoo.data splits the
-same way training did (zoo.transfer.datasets), so the validation files come back without reading any
+zoo.transfer writes them, or at the top level as zoo.transfer also reads them); zoo.data's
+train_and_validation is the split training made, so the validation files come back without any
 training code. A run whose settings name no split gives its training images; a run whose data is gone
 gives none (the caller says so).
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.data.decode import ResizePolicy, decode_batch
-from zoo.data.folders import LabelledImages, align_classes, load_labelled, stratified_split
+from zoo.data.folders import LabelledImages, load_labelled, train_and_validation
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -41,13 +41,13 @@ def run_check_images(bundle: Bundle, shape: tuple[int, ...], count: int) -> tupl
 
 
 def _held_out(settings: dict[str, Any]) -> tuple[LabelledImages, str]:
-    train = load_labelled(Path(settings["data"]).expanduser())
-    if isinstance(settings.get("val"), str):
-        return align_classes(train, load_labelled(Path(settings["val"]).expanduser())), "validation"
-    if "val_split" in settings and "seed" in settings:
-        split = stratified_split(train, float(settings["val_split"]), seed=int(settings["seed"]))
-        return split[1], "validation"
-    return train, "training"
+    data = Path(settings["data"]).expanduser()
+    val = Path(settings["val"]).expanduser() if isinstance(settings.get("val"), str) else None
+    if val is None and not ("val_split" in settings and "seed" in settings):
+        return load_labelled(data), "training"
+    split = float(settings.get("val_split", 0.0))
+    _, held_out = train_and_validation(data, val, val_split=split, seed=int(settings.get("seed", 0)))
+    return held_out, "validation"
 
 
 def spread_over_classes(images: LabelledImages, count: int) -> list[Path]:
