@@ -236,6 +236,13 @@ def default_workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+def check_on_bad_image(on_bad_image: str) -> None:
+    """InvalidSetting unless `on_bad_image` is one of zoo.choices.ON_BAD_IMAGE."""
+    if on_bad_image not in ON_BAD_IMAGE:
+        allowed = " or ".join(map(repr, ON_BAD_IMAGE))
+        raise InvalidSetting(f"on_bad_image must be {allowed}, got {on_bad_image!r}")
+
+
 def decode_batch(
     paths: Iterable[str | os.PathLike[str]],
     policy: ResizePolicy,
@@ -246,8 +253,7 @@ def decode_batch(
 ) -> DecodedBatch:
     """Decode many files in parallel, in order. "skip" records bad files in `.skipped`; "fail" raises
     the first BadImage (in input order)."""
-    if on_bad_image not in ON_BAD_IMAGE:
-        raise InvalidSetting(f"on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+    check_on_bad_image(on_bad_image)
     path_list = [Path(p) for p in paths]
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
         results = pool.map(lambda p: _try_decode(p, policy, max_pixels), path_list)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.choices import EMBEDDING_SUFFIXES, ON_BAD_IMAGE, OnBadImage
-from zoo.data.decode import ResizePolicy, iter_batches
+from zoo.choices import EMBEDDING_SUFFIXES, OnBadImage
+from zoo.data.decode import ResizePolicy, check_on_bad_image, iter_batches
 from zoo.engine.labels import NUM_IMAGENET_CLASSES
 from zoo.errors import ModelConfigError, ZooError
 from zoo.registry import ModelSpec
@@ -240,7 +240,7 @@ def predict(
     """
     if top < 1:
         raise ModelConfigError(f"top must be at least 1, got {top}")
-    _check_on_bad_image(on_bad_image)
+    check_on_bad_image(on_bad_image)
     from zoo.data.folders import list_images
 
     # folders are searched for image files, as `zoo predict` and embed() do; a missing file still gets
@@ -289,7 +289,7 @@ def embed(
 ) -> Embeddings:
     """Pooled backbone features (include_top=False), one row per image; directories are searched for
     image files. With `out`, also writes them (.npy + .paths.json, or .parquet)."""
-    _check_on_bad_image(on_bad_image)
+    check_on_bad_image(on_bad_image)
     if out is not None:
         check_embedding_output(Path(out))
     from zoo.data.folders import list_images
@@ -322,12 +322,6 @@ def _as_paths(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]])
     if isinstance(images, (str, os.PathLike)):
         return [Path(images)]
     return [Path(p) for p in images]
-
-
-def _check_on_bad_image(on_bad_image: str) -> None:
-    if on_bad_image not in ON_BAD_IMAGE:
-        allowed = " or ".join(map(repr, ON_BAD_IMAGE))
-        raise ModelConfigError(f"on_bad_image must be {allowed}, got {on_bad_image!r}")
 
 
 __all__ = [
