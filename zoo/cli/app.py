@@ -15,6 +15,7 @@ import typer
 
 from zoo import __version__, config
 from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
+from zoo.cli.common import option_flags
 from zoo.errors import DiskSpaceError, ZooError
 
 app = typer.Typer(
@@ -141,12 +142,7 @@ def _command_options(argv: list[str]) -> dict[str, str]:
         if name is None or name not in command.commands:
             break
         command, args = command.commands[name], args[args.index(name) + 1 :]
-    options = {}
-    for param in command.params:
-        flag = next((opt for opt in param.opts if opt.startswith("--")), None)
-        if flag is not None and param.name is not None:
-            options[param.name] = flag
-    return options
+    return option_flags(command)
 
 
 if __name__ == "__main__":

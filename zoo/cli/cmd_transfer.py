@@ -24,7 +24,7 @@ from zoo.choices import (
     TRAIN_PRECISIONS,
     WEIGHT_CHOICES,
 )
-from zoo.cli.common import print_json, usage_error
+from zoo.cli.common import option_flags, print_json, usage_error
 from zoo.errors import InvalidSetting, RunDirError, ZooError
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
 from zoo.transfer.settings import FinetuneSettings, merge_settings, parse_augment, resume_settings_file
@@ -71,7 +71,7 @@ def _given_settings(ctx: typer.Context) -> dict[str, Any]:
 
 def _option_names(ctx: typer.Context) -> Callable[[str], str]:
     """Spells a setting as this command's option (`batch_size` -> `--batch-size`) in library messages."""
-    options = {param.name: param.opts[0] for param in ctx.command.params if param.opts[0].startswith("--")}
+    options = option_flags(ctx.command)
     return lambda name: options.get(name, name)
 
 

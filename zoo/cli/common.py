@@ -14,6 +14,16 @@ def usage_error(message: str, param: str | None = None) -> NoReturn:
     raise typer.BadParameter(message, param_hint=param)
 
 
+def option_flags(command: Any) -> dict[str, str]:
+    """A command's options by parameter name, spelled as its long flag: {"batch_size": "--batch-size"}."""
+    flags = {}
+    for param in command.params:
+        flag = next((opt for opt in param.opts if opt.startswith("--")), None)
+        if flag is not None and param.name is not None:
+            flags[param.name] = flag
+    return flags
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (Paths and other objects as strings)."""
     json.dump(data, sys.stdout, indent=2, default=str)
