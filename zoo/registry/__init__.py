@@ -164,7 +164,8 @@ def builtin_registry_paths() -> list[Path]:
 
 _CATALOGUES = ("timm",)  # zoo/catalogue/<name>.yaml holds models; <name>_unsupported.yaml what was left out
 _SUPPORTED_HINT = (
-    "zoo ships these keras-hub families: " + ", ".join(supported_families())
+    "zoo ships these keras-hub families: "
+    + ", ".join(supported_families())
     + "; docs/catalogue.md lists what is left out and why, `zoo list` what is in"
 )
 

@@ -19,7 +19,7 @@ LAYOUTS = ("timm", "transformers")
 TIMM_FAMILIES: Mapping[str, tuple[str, ...]] = {
     "resnet": ("resnet",),
     "efficientnet": ("efficientnet",),
-    "mobilenetv3": ("mobilenetv3",),
+    "mobilenet": ("mobilenetv3",),  # keras-hub converts only the v3 architectures correctly
     "cspnet": ("cspresnet", "cspresnext", "cspdarknet", "darknet"),
     "vgg": ("vgg",),
 }

@@ -254,10 +254,11 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
         entry.fail("num_classes", f"must be at least 1, got {num_classes}")
     params = entry.get("params", int)
     published = tuple(_parse_figures(entry, f, i) for i, f in enumerate(entry.get("published", list, [])))
-    sources = [f.source for f in published]
-    for src in sources:
-        if sources.count(src) > 1:
-            entry.fail("published", f"source {src!r} appears more than once")
+    # a source may print a model twice (timm evaluates some at two sizes): the labels tell the rows apart
+    rows = [(f.source, f.label) for f in published]
+    for src, label in rows:
+        if rows.count((src, label)) > 1:
+            entry.fail("published", f"source {src!r} appears more than once with label {label!r}")
     entry.get("override", bool, False)
     weights_raw = entry.get("weights", dict, {})
     weights = {variant: _parse_weight(entry, variant, w) for variant, w in weights_raw.items()}
