@@ -14,6 +14,8 @@ from __future__ import annotations
 class ZooError(Exception):
     """Base class of every error zoo raises on purpose."""
 
+    exit_code = 1  # the CLI's exit status: 1 a run-time error, 2 a usage error (DESIGN.md)
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -36,8 +38,14 @@ class RegistryError(ZooError):
 class UnknownModel(ZooError, KeyError):
     """A model name that is neither a registered name nor an alias."""
 
+    exit_code = 2
+
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.message
+
+
+class UnsupportedModel(UnknownModel):
+    """A real weight set (e.g. a timm tag) that zoo does not ship: its family has no working converter."""
 
 
 class WeightsUnavailable(ZooError):

@@ -142,8 +142,8 @@ def test_bad_options_are_usage_errors(args: list[str], complaint: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- zoo info
-def test_unknown_model_exits_1_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info", "resnt50"]) == 1
+def test_unknown_model_is_a_usage_error_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "resnt50"]) == 2
     err = capsys.readouterr().err
     assert err.splitlines()[0] == "Error: unknown model 'resnt50'; did you mean 'resnet50'?"
 

@@ -68,7 +68,7 @@ def test_valid_user_entry_loads_next_to_builtins(tmp_path: Path) -> None:
         (
             entry(preprocess="inception"),
             "preprocess",
-            "must be one of caffe, tf, torch, none",
+            "must be one of caffe, tf, torch, normalize, none",
         ),
         (entry(arch="os.system"), "arch", "'os.system' is not a keras.applications constructor"),
         (entry(arch="Resnet50"), "arch", "did you mean 'ResNet50'?"),

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except ZooError as exc:
         report_error(exc, argv)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

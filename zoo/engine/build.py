@@ -243,7 +243,8 @@ def _build_keras(chosen: BuildPlan, weights_path: Path | None, *, flat_preproces
 def _preprocess(chosen: BuildPlan, inputs):
     from zoo.engine.preprocessing import preprocessing_layer
 
-    layer = preprocessing_layer(chosen.spec.preprocess) if chosen.raw_input else None
+    spec = chosen.spec
+    layer = preprocessing_layer(spec.preprocess, mean=spec.mean, std=spec.std) if chosen.raw_input else None
     return inputs if layer is None else layer(inputs)
 
 

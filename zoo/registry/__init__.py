@@ -17,11 +17,15 @@ from pathlib import Path
 import yaml
 
 from zoo import config
-from zoo.errors import RegistryError, UnknownModel
+from zoo.errors import RegistryError, UnknownModel, UnsupportedModel
+from zoo.registry._hub_schema import LAYOUTS, TIMM_FAMILIES, TRANSFORMERS_MODEL_TYPES, supported_families
 from zoo.registry._records import (
     CHECKSUM_PINNED,
     CHECKSUM_PUBLISHED,
     CHECKSUM_SOURCES,
+    LOADER_KERAS_APPLICATIONS,
+    LOADER_KERAS_HUB,
+    LOADERS,
     Figures,
     ModelSpec,
     WeightFile,
@@ -48,7 +52,9 @@ __all__ = [
     "INTERPOLATIONS", "KERAS_CONSTRUCTORS", "KERAS_MODULES", "PREPROCESS_MODES", "SOURCE_SCHEMES", "VARIANTS",
     "WEIGHT_FIELDS", "Figures", "ModelSpec", "Registry", "WeightFile", "builtin_registry_path", "get",
     "is_bare_file_name", "load_registry", "parse_accuracy", "parse_count", "parse_entry", "parse_number",
-    "read_registry_file", "resolve",
+    "read_registry_file", "resolve", "LAYOUTS", "TIMM_FAMILIES", "TRANSFORMERS_MODEL_TYPES", "LOADERS",
+    "LOADER_KERAS_APPLICATIONS", "LOADER_KERAS_HUB", "builtin_registry_paths", "supported_families",
+    "unsupported_reason",
 ]  # fmt: skip
 
 # libyaml's safe loader when present (7x faster: `zoo list` parses the registry on every call); both
@@ -101,6 +107,8 @@ class Registry:
         canonical = self._names.get(name.strip().lower())
         if canonical is not None:
             return self._specs[canonical]
+        if (why := unsupported_reason(name.strip())) is not None:
+            raise UnsupportedModel(f"{name.strip()} is not in zoo's catalogue: {why}", hint=_SUPPORTED_HINT)
         close = difflib.get_close_matches(name.lower(), list(self._names), n=1, cutoff=0.6)
         suggestion = f"; did you mean '{close[0]}'?" if close else ""  # the name or alias the user was near
         raise UnknownModel(
@@ -148,6 +156,38 @@ def builtin_registry_path() -> Path:
     return Path(str(resources.files("zoo") / "registry.yaml"))
 
 
+def builtin_registry_paths() -> list[Path]:
+    """registry.yaml (keras.applications, kept by hand), then the generated catalogues (zoo/catalogue/)."""
+    catalogue = Path(str(resources.files("zoo") / "catalogue"))
+    return [builtin_registry_path(), *sorted(p for p in catalogue.glob("*.yaml") if p.stem in _CATALOGUES)]
+
+
+_CATALOGUES = ("timm",)  # zoo/catalogue/<name>.yaml holds models; <name>_unsupported.yaml what was left out
+_SUPPORTED_HINT = (
+    "zoo ships these keras-hub families: " + ", ".join(supported_families())
+    + "; docs/catalogue.md lists what is left out and why, `zoo list` what is in"
+)
+
+
+@lru_cache(maxsize=1)
+def _unsupported() -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name in _CATALOGUES:
+        path = Path(str(resources.files("zoo") / "catalogue" / f"{name}_unsupported.yaml"))
+        if path.is_file():
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
+            out.update(data.get("unsupported") or {})
+    return out
+
+
+def unsupported_reason(name: str) -> str | None:
+    """Why a known weight set (a timm tag) is not in the catalogue, or None when zoo has never heard of it."""
+    found = _unsupported().get(name) or _unsupported().get(name.lower())
+    if not isinstance(found, dict):
+        return None
+    return f"the {found.get('family', '?')} family: {found.get('reason', 'not converted')}"
+
+
 def read_registry_file(path: Path) -> list[tuple[ModelSpec, bool]]:
     """Parse one registry file into (spec, override) pairs. Always a safe YAML loader."""
     try:
@@ -173,18 +213,18 @@ def read_registry_file(path: Path) -> list[tuple[ModelSpec, bool]]:
 
 
 @lru_cache(maxsize=8)
-def _load(paths: tuple[tuple[str, float], ...]) -> Registry:
+def _load(paths: tuple[tuple[str, float], ...], builtin_count: int = 1) -> Registry:
     registry = Registry()
     for index, (path, _mtime) in enumerate(paths):
         for spec, override in read_registry_file(Path(path)):
-            # the built-in file (index 0) never overrides; user files may, when they say so
-            registry.add(spec, override=override and index > 0)
+            # built-in files never override; user files may, when they say so
+            registry.add(spec, override=override and index >= builtin_count)
     return registry
 
 
 def load_registry(extra: Iterable[str | Path] = ()) -> Registry:
     """The built-in registry plus user files (ZOO_REGISTRY, ZOO_HOME/registry.d, and `extra`)."""
-    files = [builtin_registry_path(), *config.user_registry_paths(), *(Path(p) for p in extra)]
+    files = [*builtin_registry_paths(), *config.user_registry_paths(), *(Path(p) for p in extra)]
     keyed = []
     for f in files:
         try:
@@ -192,7 +232,7 @@ def load_registry(extra: Iterable[str | Path] = ()) -> Registry:
         except OSError:
             mtime = -1.0  # read_registry_file reports the missing file
         keyed.append((str(f), mtime))
-    return _load(tuple(keyed))
+    return _load(tuple(keyed), len(builtin_registry_paths()))
 
 
 def get(name: str, extra: Iterable[str | Path] = ()) -> ModelSpec:

@@ -18,6 +18,12 @@ CHECKSUM_PUBLISHED = "published"
 CHECKSUM_PINNED = "pinned"
 CHECKSUM_SOURCES = (CHECKSUM_PUBLISHED, CHECKSUM_PINNED)
 
+# How an entry becomes a Keras model: a keras.applications constructor, or keras-hub's converter of a
+# timm / transformers checkpoint.
+LOADER_KERAS_APPLICATIONS = "keras.applications"
+LOADER_KERAS_HUB = "keras-hub"
+LOADERS = (LOADER_KERAS_APPLICATIONS, LOADER_KERAS_HUB)
+
 
 @dataclass(frozen=True)
 class Figures:
@@ -58,7 +64,8 @@ class Figures:
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One downloadable weight file of a model (variant "top": with the classifier, "notop": without)."""
+    """One downloadable file of a model: variant "top" (with the classifier), "notop" (without), or
+    "config" (a keras-hub entry's config.json)."""
 
     variant: str
     file: str  # the canonical file name (also Keras' own cache name)
@@ -105,12 +112,26 @@ class ModelSpec:
     weights: Mapping[str, WeightFile] = field(default_factory=dict)
     bundle: str | None = None  # a run directory (models added by `zoo register`)
     origin: str = "built-in"  # which file defined the entry
+    # keras-hub entries (loader "keras-hub"): weights converted by keras-hub from a timm or transformers
+    # checkpoint (config.json + model.safetensors); `arch` is then the timm architecture / model_type.
+    loader: str = LOADER_KERAS_APPLICATIONS
+    layout: str | None = None  # "timm" | "transformers" for keras-hub entries
+    hf_repo: str | None = None  # where the checkpoint lives on the Hugging Face Hub (informational)
+    mean: tuple[float, float, float] | None = None  # preprocess "normalize": x / 255, minus mean, over std
+    std: tuple[float, float, float] | None = None
+    hub_config: Mapping[str, Any] = field(default_factory=dict)  # the checkpoint's config.json content
+
+    @property
+    def is_keras_hub(self) -> bool:
+        return self.loader == LOADER_KERAS_HUB
 
     def figures(self, source: str = "keras.io") -> Figures | None:
         """The published figures of one source, or None when that source does not cover the model."""
         return next((f for f in self.published if f.source == source), None)
 
     def weight(self, variant: str) -> WeightFile:
+        if variant == "notop" and self.is_keras_hub and "notop" not in self.weights:
+            variant = "top"  # one safetensors file holds backbone and classifier; the loader drops the head
         try:
             return self.weights[variant]
         except KeyError:

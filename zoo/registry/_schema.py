@@ -13,9 +13,13 @@ from typing import Any
 
 from zoo.choices import image_size_problem
 from zoo.errors import RegistryError
+from zoo.registry import _hub_schema as hub
 from zoo.registry._records import (
     CHECKSUM_PINNED,
     CHECKSUM_SOURCES,
+    LOADER_KERAS_APPLICATIONS,
+    LOADER_KERAS_HUB,
+    LOADERS,
     Figures,
     ModelSpec,
     WeightFile,
@@ -58,9 +62,9 @@ CONSTRUCTOR_ARGS: frozenset[str] = frozenset(
     {"alpha", "depth_multiplier", "dropout", "input_shape", "minimalistic", "include_preprocessing"}
 )
 
-PREPROCESS_MODES = ("caffe", "tf", "torch", "none")
+PREPROCESS_MODES = ("caffe", "tf", "torch", "normalize", "none")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-VARIANTS = ("top", "notop")
+VARIANTS = ("top", "notop", "config")
 FIGURE_FIELDS = ("size_mb", "top1", "top5", "params", "depth", "cpu_ms", "gpu_ms")
 SOURCE_SCHEMES = ("https://", "http://", "hf://")
 WEIGHT_FIELDS = ("file", "size", "sha256", "md5", "checksum_source", "sources")
@@ -68,6 +72,7 @@ WEIGHT_FIELDS = ("file", "size", "sha256", "md5", "checksum_source", "sources")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _HF_SOURCE = re.compile(r"^hf://[^/@\s]+/[^/@\s]+/[^@\s]+(@[^@\s]+)?$")
 
 
@@ -223,16 +228,15 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
     known = {
         "arch", "args", "module", "family", "aliases", "tags", "license", "paper", "input_size",
         "preprocess", "interpolation", "crop_pct", "num_classes", "params", "published", "weights",
-        "bundle", "override",
+        "bundle", "override", *_HUB_FIELDS, "loader",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
         entry.fail("", f"has unknown fields: {', '.join(sorted(unknown))}")
+    loader = entry.choice("loader", LOADERS, LOADER_KERAS_APPLICATIONS)
     arch = entry.get("arch", str, required=True)
-    if arch not in KERAS_CONSTRUCTORS:
-        close = difflib.get_close_matches(arch, KERAS_CONSTRUCTORS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        entry.fail("arch", f"{arch!r} is not a keras.applications constructor{hint}")
+    if loader == LOADER_KERAS_APPLICATIONS:
+        _check_keras_arch(entry, arch)
     module = entry.get("module", str, "")
     if module and module not in KERAS_MODULES:
         entry.fail("module", f"{module!r} is not a keras.applications module")
@@ -257,6 +261,12 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
     entry.get("override", bool, False)
     weights_raw = entry.get("weights", dict, {})
     weights = {variant: _parse_weight(entry, variant, w) for variant, w in weights_raw.items()}
+    preprocess = entry.choice("preprocess", PREPROCESS_MODES, "none")
+    hub_fields = (
+        _parse_hub_fields(entry, arch, num_classes, preprocess, weights)
+        if loader == LOADER_KERAS_HUB
+        else _refuse_hub_fields(entry, preprocess, weights)
+    )
     return ModelSpec(
         name=name,
         arch=arch,
@@ -268,7 +278,7 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
         license=entry.get("license", str, ""),
         paper=dict(paper),
         input_size=input_size,
-        preprocess=entry.choice("preprocess", PREPROCESS_MODES, "none"),
+        preprocess=preprocess,
         interpolation=entry.choice("interpolation", INTERPOLATIONS, "bilinear"),
         crop_pct=crop_pct,
         num_classes=num_classes,
@@ -277,4 +287,52 @@ def parse_entry(name: str, raw: Any, origin: str = "registry") -> ModelSpec:
         weights=weights,
         bundle=entry.get("bundle", str),
         origin=origin,
+        loader=loader,
+        **hub_fields,
     )
+
+
+def _check_keras_arch(entry: _Entry, arch: str) -> None:
+    if arch not in KERAS_CONSTRUCTORS:
+        close = difflib.get_close_matches(arch, KERAS_CONSTRUCTORS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        entry.fail("arch", f"{arch!r} is not a keras.applications constructor{hint}")
+
+
+_HUB_FIELDS = ("layout", "hf_repo", "mean", "std", "hub_config")
+
+
+def _parse_hub_fields(
+    entry: _Entry, arch: str, num_classes: int, preprocess: str, weights: dict[str, WeightFile]
+) -> dict[str, Any]:
+    """The fields of a keras-hub entry (see _hub_schema): the checkpoint, its layout and its normalisation."""
+    layout = entry.choice("layout", hub.LAYOUTS)
+    hub.check_arch(entry, layout, arch)
+    if preprocess != "normalize":
+        entry.fail("preprocess", f"must be 'normalize' (by mean and std) here, not {preprocess!r}")
+    for variant, weight in weights.items():
+        hub.check_weight_file(entry, variant, weight.file, weight.sources)
+    hub.check_hub_weights(entry, list(weights))
+    hf_repo = entry.get("hf_repo", str)
+    if hf_repo is not None and not _HF_REPO.match(hf_repo):
+        entry.fail("hf_repo", f"must look like org/name, got {hf_repo!r}")
+    return {
+        "layout": layout,
+        "hf_repo": hf_repo,
+        "mean": hub.parse_mean_std(entry, "mean", entry.get("mean", list, required=True)),
+        "std": hub.parse_mean_std(entry, "std", entry.get("std", list, required=True)),
+        "hub_config": hub.check_hub_config(
+            entry, layout, arch, num_classes, entry.get("hub_config", dict, {})
+        ),
+    }
+
+
+def _refuse_hub_fields(entry: _Entry, preprocess: str, weights: dict[str, WeightFile]) -> dict[str, Any]:
+    for key in _HUB_FIELDS:
+        if key in entry.raw:
+            entry.fail(key, "belongs to a keras-hub entry (`loader: keras-hub`)")
+    if preprocess == "normalize":
+        entry.fail("preprocess", "'normalize' (with mean and std) belongs to a keras-hub entry")
+    if "config" in weights:
+        entry.fail("weights", "a keras.applications entry has 'top' and 'notop' files, not 'config'")
+    return {}
