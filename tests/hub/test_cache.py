@@ -73,9 +73,9 @@ def test_pull_usage_and_runtime_errors(registered, capsys, monkeypatch):
     code, _, err = zoo_main(capsys, "pull", "tiny", "--mirror", "ftp://x")
     assert code == 2 and "not an http:// or https:// URL" in err
     code, _, err = zoo_main(capsys, "pull", "tinyy")
-    assert code == 1 and "Error: unknown model 'tinyy'; did you mean 'tiny'?" in err
+    assert code == 2 and "Error: unknown model 'tinyy'; did you mean 'tiny'?" in err
     code, _, err = zoo_main(capsys, "pull", "tiny", "--variant", "notop")
-    assert code == 1 and "has no 'notop' weights" in err
+    assert code == 2 and "has no 'notop' weights" in err
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     code, _, err = zoo_main(capsys, "pull", "tiny")
     assert code == 1 and "offline mode is on" in err and "Hint:" in err and "Traceback" not in err

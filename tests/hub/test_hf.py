@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 from support.cli import zoo_main
-from support.registry import make_spec, payload, sha256, write_registry
+from support.registry import make_spec, payload, sha256, write_models, write_registry
 from support.servers import NO_SHA256, TRUNCATE, HfServer, header
 
 from zoo.errors import OfflineError, WeightsUnavailable
@@ -219,3 +219,36 @@ def test_cache_ls_shows_the_commit(hub, capsys):
     assert code == 0 and "revision" in out.splitlines()[0] and HfServer.COMMIT[:12] in out
     code, out, _ = zoo_main(capsys, "cache", "ls", "--json")
     assert json.loads(out)[0]["revision"] == HfServer.COMMIT
+
+
+def test_every_variant_a_keras_hub_entry_declares_goes_through_the_cli(hub, tmp_path, monkeypatch, capsys):
+    name = "resnet18.tiny"
+    entry = {
+        "loader": "keras-hub", "layout": "timm", "arch": "resnet18", "hf_repo": REPO,
+        "preprocess": "normalize", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+        "hub_config": {"architecture": "resnet18", "num_classes": 1000},
+        "weights": {
+            "top": {"file": f"{name}.safetensors", "sources": [f"hf://{REPO}/model.safetensors"]},
+            "config": {"file": f"{name}.config.json", "sources": [f"hf://{REPO}/config.json"]},
+        },
+    }  # fmt: skip
+    monkeypatch.setenv("ZOO_REGISTRY", str(write_models(tmp_path / "reg.yaml", {name: entry})))
+    code, out, _ = zoo_main(capsys, "pull", name, "--variant", "all", "--json")
+    assert code == 0 and [r["variant"] for r in json.loads(out)] == ["top", "config"]
+    assert {r["revision"] for r in json.loads(out)} == {HfServer.COMMIT}
+    code, out, _ = zoo_main(capsys, "cache", "path", name, "--variant", "config")
+    assert code == 0 and out.strip() == str(cache.blob_path(sha256(CONFIG), f"{name}.config.json"))
+    code, out, _ = zoo_main(capsys, "cache", "rm", name, "--variant", "config")
+    assert code == 0 and f"removed {name} config" in out
+    (tmp_path / "config.json").write_bytes(CONFIG)
+    code, out, _ = zoo_main(capsys, "cache", "import", str(tmp_path / "config.json"), "--name", name,
+                            "--variant", "config", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["trust"] == "imported"
+    assert cache.read_manifest(name, "config").sha256 == sha256(CONFIG)
+    code, out, _ = zoo_main(capsys, "pull", name, "--variant", "notop")  # the head is dropped when loading
+    top = cache.blob_path(sha256(WEIGHTS), f"{name}.safetensors")
+    assert code == 0 and out == f"{sha256(WEIGHTS)}  {top}\n"
+    assert zoo_main(capsys, "cache", "path", name, "--variant", "notop")[1].strip() == str(top)
+    code, _, err = zoo_main(capsys, "cache", "import", str(tmp_path / "config.json"), "--name", "mobilenet",
+                            "--variant", "config")  # fmt: skip
+    assert code == 2 and "has no 'config' weights (it has: top, notop)" in err

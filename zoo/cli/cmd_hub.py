@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
-from zoo.cli.options import JsonOut, PullVariant, WeightVariant
+from zoo.cli.options import VARIANT_HELP, JsonOut, PullVariant, WeightVariant
 from zoo.errors import ChecksumMismatch, ZooError
 
 app = typer.Typer()
@@ -28,7 +28,9 @@ def _check_mirrors(mirrors: list[str]) -> list[str]:
 @app.command("pull")
 def pull_command(
     names: list[str] = typer.Argument(..., metavar="NAME...", help="Model names or aliases."),
-    variant: PullVariant = typer.Option("top", "--variant", "-v", help="Which weight file (all: every one)."),
+    variant: PullVariant = typer.Option(
+        "top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}, or all."
+    ),
     mirror: list[str] = typer.Option([], "--mirror", "-m", help="Mirror base URL, tried first (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Download again even when cached."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
@@ -127,7 +129,7 @@ def cache_ls(
 @cache_app.command("path")
 def cache_path(
     name: str | None = typer.Argument(None, help="A model (default: print the cache folder)."),
-    variant: WeightVariant = typer.Option("top", "--variant", "-v"),
+    variant: WeightVariant = typer.Option("top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}."),
 ) -> None:
     """Print the cache folder, or the cached file of a model (exit 1 when not cached).
 
@@ -151,7 +153,9 @@ def cache_path(
 @cache_app.command("rm")
 def cache_rm(
     name: str = typer.Argument(..., help="Model whose cached files to delete."),
-    variant: WeightVariant | None = typer.Option(None, "--variant", "-v", help="Only this variant."),
+    variant: WeightVariant | None = typer.Option(
+        None, "--variant", "-v", help=f"Only this file: {VARIANT_HELP}."
+    ),
 ) -> None:
     """Delete a model's cached files.
 
@@ -195,7 +199,7 @@ def cache_verify(
 def cache_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The weight file to import."),
     name: str = typer.Option(..., "--name", "-n", help="The model it belongs to."),
-    variant: WeightVariant = typer.Option("top", "--variant", "-v"),
+    variant: WeightVariant = typer.Option("top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}."),
     as_json: JsonOut = False,
 ) -> None:
     """Put a local file into the cache (checked against the published checksum when there is one).

@@ -84,6 +84,7 @@ PrecisionList = Annotated[str, precision_option(f"Comma-separated: {', '.join(PR
 # The weight files of a model, by the variant names the registry schema declares (top, notop, config ...).
 WeightVariant = one_of(VARIANTS)
 PullVariant = one_of((*VARIANTS, "all"))
+VARIANT_HELP = in_words(VARIANTS)
 OnBadImage = one_of(ON_BAD_IMAGE)
 Pooling = one_of(POOLINGS)
 WeightChoice = one_of(WEIGHT_CHOICES)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from zoo import config
 from zoo.atomic import atomic_write_text
-from zoo.errors import DiskSpaceError
+from zoo.errors import DiskSpaceError, UnknownModel
 from zoo.hashing import Digests
 from zoo.hub.progress import note
 from zoo.registry import CHECKSUM_PINNED, CHECKSUM_PUBLISHED, ModelSpec, WeightFile
@@ -138,10 +138,11 @@ def _present(path: Path, size: int | None) -> bool:
 
 def cached_path(spec: ModelSpec, variant: str = "top") -> Path | None:
     """The verified file of `spec`'s `variant` if the cache holds it, else None. No network, no hashing."""
-    weight = spec.weights.get(variant)
-    if weight is None:
+    try:
+        weight = spec.weight(variant)  # the entry's own rules: a keras-hub "notop" is its "top" file
+    except UnknownModel:
         return None
-    manifest = read_manifest(spec.name, variant)
+    manifest = read_manifest(spec.name, weight.variant)
     if manifest is not None and manifest_matches(manifest, weight) and _present(manifest.blob, manifest.size):
         return manifest.blob
     if weight.sha256:  # the same content pulled for another model (content addressed)
