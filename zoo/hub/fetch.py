@@ -128,7 +128,7 @@ def _fetch(
 def _fetch_hf(url: str, weight: WeightFile, expected: Expected, progress: bool, label: str) -> Fetched:
     """Ask the Hub what the file is, then stream it from where the Hub says, held to what the Hub said."""
     hub = hf.hub_file(url, sources.parse_hf(url), config.http_timeout())
-    sha256 = hub_sha256(hub, weight, expected)
+    sha256 = _hub_sha256(hub, weight, expected)
     size = expected.size if expected.size is not None else hub.size
     if expected.size is not None and hub.size is not None and hub.size != expected.size:
         raise ChecksumMismatch(f"{url}: the Hub reports {hub.size} bytes, expected {expected.size}")
@@ -143,7 +143,7 @@ def _fetch_hf(url: str, weight: WeightFile, expected: Expected, progress: bool, 
     return Fetched(tmp, digests, hub.commit)
 
 
-def hub_sha256(hub: hf.HubFile, weight: WeightFile, expected: Expected) -> str | None:
+def _hub_sha256(hub: hf.HubFile, weight: WeightFile, expected: Expected) -> str | None:
     """The sha256 the download must have: the Hub's and the registry's (or the pinned one) must agree, and a
     weights file without one is refused before a byte is fetched."""
     if hub.sha256 and expected.sha256 and hub.sha256 != expected.sha256:

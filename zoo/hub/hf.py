@@ -78,14 +78,14 @@ def is_weights_file(filename: str) -> bool:
     return not filename.lower().endswith(_TEXT_SUFFIXES)
 
 
-def refuse_pickle(source: str, filename: str) -> None:
+def refuse_pickle(filename: str) -> None:
     if filename.lower().endswith(PICKLE_SUFFIXES):
         raise SourceFailed(f"{filename} is a pickle file, which runs code when loaded: zoo never fetches one")
 
 
 def hub_file(source: str, location: HfLocation, timeout: float) -> HubFile:
     """Ask the Hub about `location` (one HEAD, redirects on the Hub followed, a CDN redirect not)."""
-    refuse_pickle(source, location.filename)
+    refuse_pickle(location.filename)
     ensure_online(source)
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.utils import get_token_to_send
