@@ -118,7 +118,6 @@ def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
 
     import zoo.engine.preprocessing  # noqa: F401  registers zoo's serializable layers with Keras
 
-    _register_keras_hub_if_used(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except TypeError as exc:  # e.g. a Lambda naming a function that is not registered: no code to run
@@ -138,20 +137,6 @@ def load_model_safely(path: Path, *, unsafe: bool = False) -> keras.Model:
         if "File not found" in detail and path.is_file():  # Keras' words for a file that is no zip
             detail = "not a valid .keras archive (truncated or corrupt)"
         raise RunDirError(f"cannot load {path}: {detail}") from None
-
-
-def _register_keras_hub_if_used(path: Path) -> None:
-    """keras-hub's layers (a keras-hub entry's network) deserialize once keras_hub has registered them;
-    importing it only for files that name it keeps every other load from paying for the import."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = archive.read("config.json")
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return  # load_model reports what is wrong with the file
-    if b'"keras_hub.' in config:
-        import keras_hub  # noqa: F401
 
 
 def check_run_dir(run_dir: str | Path) -> Path:
