@@ -191,4 +191,4 @@ def _complete(words: str) -> list[str]:
 
 def test_shell_completion_completes_subcommands_and_option_values() -> None:
     assert _complete("zoo cache l") == ["ls", "link-keras"]
-    assert _complete("zoo pull x --variant ") == ["top", "notop", "all"]
+    assert _complete("zoo pull x --variant ") == ["top", "notop", "config", "all"]

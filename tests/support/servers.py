@@ -57,7 +57,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
             mode = srv.plan.pop(0) if srv.plan else srv.default
         if srv.token and self.headers.get("Authorization") != f"Bearer {srv.token}":
             return self._status(401)
-        name = self.path.rsplit("/", 1)[-1]
+        name = self.path.split("?")[0].rsplit("/", 1)[-1]
         if self.path.startswith("/real/"):
             mode = OK
         elif mode == REDIRECT:
@@ -178,12 +178,29 @@ class FaultServer:
         self.close()
 
 
+def git_blob_id(data: bytes) -> str:
+    """The id git gives `data` (what the Hub sends as the ETag of a file kept in git, not LFS)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def is_lfs(filename: str) -> bool:
+    """Like a Hub repository's default .gitattributes: weights in LFS, small text files in git."""
+    return not filename.endswith((".json", ".txt", ".md"))
+
+
+NO_SHA256 = "none"  # for `reported`: the Hub reports no sha256 for the file (a non-sha256 ETag only)
+
+
 class _HfHandler(BaseHTTPRequestHandler):
-    """What hf_hub_download asks: HEAD (metadata headers) and GET of /{repo}/resolve/{rev}/{file}."""
+    """The Hub's /{repo}/resolve/{revision}/{file}, as huggingface_hub and zoo see it.
+
+    An LFS file: 302 to the CDN (another origin) with X-Linked-Etag (its sha256), X-Linked-Size and
+    X-Repo-Commit. A file kept in git: 200 with ETag = its git blob id. A missing file: 404 with
+    X-Error-Code: EntryNotFound.
+    """
 
     server: FaultHTTPServer
     protocol_version = "HTTP/1.1"
-    COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -195,32 +212,100 @@ class _HfHandler(BaseHTTPRequestHandler):
         self._handle(body=True)
 
     def _handle(self, body: bool) -> None:
-        self.server.seen.append(Seen(self.command, self.path, dict(self.headers.items())))
+        srv = self.server
+        with srv.lock:
+            srv.seen.append(Seen(self.command, self.path, dict(self.headers.items())))
+        if srv.token and self.headers.get("Authorization") != f"Bearer {srv.token}":
+            return self._error(401, "RepoNotFound", "Invalid credentials in Authorization header")
         parts = self.path.split("?")[0].strip("/").split("/")
-        # org / repo / resolve / revision / file...
-        data = None
-        if len(parts) >= 5 and parts[2] == "resolve":
-            data = self.server.files.get(("/".join(parts[:2]), "/".join(parts[4:])))
+        resolve = len(parts) >= 5 and parts[2] == "resolve"
+        key = ("/".join(parts[:2]), "/".join(parts[4:])) if resolve else None
+        data = srv.files.get(key) if key else None
         if data is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
+            return self._error(404, "EntryNotFound", "Entry not found")
+        served = srv.served.get(key, data)
+        if is_lfs(key[1]):
+            return self._redirect_to_cdn(key, data, served)
         self.send_response(200)
-        self.send_header("X-Repo-Commit", self.COMMIT)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Repo-Commit", srv.commit)
+        self.send_header("ETag", f'"{git_blob_id(data)}"')
+        self.send_header("Content-Length", str(len(served)))
         self.end_headers()
         if body:
-            self.wfile.write(data)
+            self.wfile.write(served)
+        return None
+
+    def _redirect_to_cdn(self, key: tuple[str, str], data: bytes, served: bytes) -> None:
+        srv = self.server
+        sha = hashlib.sha256(data).hexdigest()
+        reported = srv.reported.get(key, sha)
+        with srv.lock:
+            srv.cdn.httpd.files[sha] = served
+            srv.signed += 1
+        self.send_response(302)
+        # signed afresh for every request, as the real CDN URLs are
+        self.send_header("Location", f"{srv.cdn.url}/cdn/{sha}?signature={srv.signed}")
+        self.send_header("X-Repo-Commit", srv.commit)
+        if reported == NO_SHA256:
+            self.send_header("ETag", f'"{git_blob_id(data)[:20]}-1"')
+        else:
+            self.send_header("X-Linked-Etag", f'"{reported}"')
+            self.send_header("ETag", f'"{reported}"')
+        self.send_header("X-Linked-Size", str(len(data)))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _error(self, code: int, error_code: str, message: str) -> None:
+        self.send_response(code)
+        self.send_header("X-Error-Code", error_code)
+        self.send_header("X-Error-Message", message)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 class HfServer(FaultServer):
-    """A Hugging Face-compatible endpoint for `files`: {(repo_id, filename): bytes}. Use as HF_ENDPOINT."""
+    """A Hugging Face Hub-compatible endpoint (use its url as HF_ENDPOINT) and its CDN (`.cdn`, a
+    FaultServer on another origin, so fault plans apply to the download itself).
 
-    def __init__(self, files: dict[tuple[str, str], bytes]) -> None:  # noqa: D107
+    `files`: {(repo_id, filename): bytes}. `served`: bytes sent instead of the true ones (a tampered copy;
+    the metadata still describes `files`). `reported`: the sha256 reported for an LFS file instead of the
+    true one (a wrong one, or NO_SHA256). `token`: the bearer token the Hub requires (401 without it).
+    """
+
+    COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(  # noqa: D107
+        self,
+        files: dict[tuple[str, str], bytes],
+        *,
+        served: dict[tuple[str, str], bytes] | None = None,
+        reported: dict[tuple[str, str], str] | None = None,
+        token: str | None = None,
+        commit: str = COMMIT,
+    ) -> None:
+        self.cdn = FaultServer({})
         self.httpd = FaultHTTPServer(("127.0.0.1", 0), _HfHandler)
         self.httpd.files = dict(files)
+        self.httpd.served = dict(served or {})
+        self.httpd.reported = dict(reported or {})
+        self.httpd.token = token
+        self.httpd.commit = commit
+        self.httpd.cdn = self.cdn
+        self.httpd.signed = 0
         self.httpd.seen = []
+        self.httpd.lock = threading.Lock()
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
+
+    def resolves(self) -> list[Seen]:
+        """The requests for files (huggingface_hub also asks /api/... on its own: telemetry, left out)."""
+        return [s for s in self.seen if "/resolve/" in s.path]
+
+    def close(self) -> None:
+        super().close()
+        self.cdn.close()
+
+
+def header(seen: Seen, name: str) -> str | None:
+    """A request header by name, whatever its case (httpx sends them in lower case)."""
+    return next((v for k, v in seen.headers.items() if k.lower() == name.lower()), None)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
-from zoo.cli.options import JsonOut
+from zoo.cli.options import VARIANT_HELP, JsonOut, PullVariant, WeightVariant
 from zoo.errors import ChecksumMismatch, ZooError
 
 app = typer.Typer()
@@ -17,17 +16,6 @@ cache_app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class PullVariant(StrEnum):
-    top = "top"
-    notop = "notop"
-    all = "all"
-
-
-class Variant(StrEnum):
-    top = "top"
-    notop = "notop"
 
 
 def _check_mirrors(mirrors: list[str]) -> list[str]:
@@ -40,7 +28,9 @@ def _check_mirrors(mirrors: list[str]) -> list[str]:
 @app.command("pull")
 def pull_command(
     names: list[str] = typer.Argument(..., metavar="NAME...", help="Model names or aliases."),
-    variant: PullVariant = typer.Option(PullVariant.top, "--variant", "-v", help="Which weights."),
+    variant: PullVariant = typer.Option(
+        "top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}, or all."
+    ),
     mirror: list[str] = typer.Option([], "--mirror", "-m", help="Mirror base URL, tried first (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Download again even when cached."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
@@ -58,7 +48,7 @@ def pull_command(
     specs = [resolve(name) for name in names]  # unknown names fail before any download
     results = []
     for spec in specs:
-        variants = list(spec.weights) if variant is PullVariant.all else [variant.value]
+        variants = list(spec.weights) if variant == "all" else [variant]
         for v in variants:
             results.append(pull_weights(spec, v, mirrors=mirrors, force=force, progress=not as_json))
     if as_json:
@@ -126,17 +116,20 @@ def cache_ls(
     if not manifests:
         stderr_console().print("The cache is empty.")
         return
-    table = TextTable(
-        ("model", "variant", "file", "MB", "sha256", "trust"),
-        [[m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust] for m in manifests],
-    )
+    columns = ["model", "variant", "file", "MB", "sha256", "trust"]
+    rows = [[m.model, m.variant, m.file, f"{m.size / 1e6:.1f}", m.sha256[:12], m.trust] for m in manifests]
+    if any(m.revision for m in manifests):  # the Hub commit a file came from (hf:// sources)
+        columns.insert(-1, "revision")
+        for row, m in zip(rows, manifests, strict=True):
+            row.insert(-1, (m.revision or "-")[:12])
+    table = TextTable(tuple(columns), rows)
     stdout_console().print(rich_table(table, "fold", pad_edge=True))
 
 
 @cache_app.command("path")
 def cache_path(
     name: str | None = typer.Argument(None, help="A model (default: print the cache folder)."),
-    variant: Variant = typer.Option(Variant.top, "--variant", "-v"),
+    variant: WeightVariant = typer.Option("top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}."),
 ) -> None:
     """Print the cache folder, or the cached file of a model (exit 1 when not cached).
 
@@ -149,17 +142,20 @@ def cache_path(
         typer.echo(str(cache.weights_root()))
         return
     spec = resolve(name)
-    path = cache.cached_path(spec, variant.value)
+    spec.weight(variant)  # a variant the model does not have says so, rather than "not in the cache"
+    path = cache.cached_path(spec, variant)
     if path is None:
-        raise ZooError(f"{spec.name} ({variant.value}) is not in the cache",
-                       hint=f"zoo pull {spec.name} --variant {variant.value}")  # fmt: skip
+        raise ZooError(f"{spec.name} ({variant}) is not in the cache",
+                       hint=f"zoo pull {spec.name} --variant {variant}")  # fmt: skip
     typer.echo(str(path))
 
 
 @cache_app.command("rm")
 def cache_rm(
     name: str = typer.Argument(..., help="Model whose cached files to delete."),
-    variant: Variant | None = typer.Option(None, "--variant", "-v", help="Only this variant."),
+    variant: WeightVariant | None = typer.Option(
+        None, "--variant", "-v", help=f"Only this file: {VARIANT_HELP}."
+    ),
 ) -> None:
     """Delete a model's cached files.
 
@@ -167,7 +163,7 @@ def cache_rm(
     """
     from zoo.hub.manage import remove
 
-    removed = remove(name, variant.value if variant else None)
+    removed = remove(name, variant)
     if not removed:
         raise ZooError(f"nothing cached for {name}", hint="zoo cache ls shows what is cached")
     for m in removed:
@@ -203,7 +199,7 @@ def cache_verify(
 def cache_import(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The weight file to import."),
     name: str = typer.Option(..., "--name", "-n", help="The model it belongs to."),
-    variant: Variant = typer.Option(Variant.top, "--variant", "-v"),
+    variant: WeightVariant = typer.Option("top", "--variant", "-v", help=f"Which file: {VARIANT_HELP}."),
     as_json: JsonOut = False,
 ) -> None:
     """Put a local file into the cache (checked against the published checksum when there is one).
@@ -212,7 +208,7 @@ def cache_import(
     """
     from zoo.hub.manage import import_file
 
-    result = import_file(file, name, variant.value)
+    result = import_file(file, name, variant)
     if as_json:
         print_json(result.to_dict())
     else:

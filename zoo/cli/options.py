@@ -22,6 +22,7 @@ from zoo.choices import (
     TABLE_SOURCES,
     WEIGHT_CHOICES,
 )
+from zoo.registry import VARIANTS
 
 # The help of every --unsafe option (predict, evaluate): what it allows, in words that stop a careless user.
 UNSAFE_HELP = (
@@ -80,6 +81,10 @@ EvalPrecision = Annotated[one_of(PRECISIONS), precision_option("Precision of the
 RuntimeList = Annotated[str, runtime_option(f"Comma-separated: {', '.join(RUNTIMES)}.")]
 PrecisionList = Annotated[str, precision_option(f"Comma-separated: {', '.join(PRECISIONS)}.")]
 
+# The weight files of a model, by the variant names the registry schema declares (top, notop, config ...).
+WeightVariant = one_of(VARIANTS)
+PullVariant = one_of((*VARIANTS, "all"))
+VARIANT_HELP = in_words(VARIANTS)
 OnBadImage = one_of(ON_BAD_IMAGE)
 Pooling = one_of(POOLINGS)
 WeightChoice = one_of(WEIGHT_CHOICES)

@@ -5,7 +5,8 @@ Layout (docs/hub.md):
                                       registry name because Keras picks its loader by the extension
     manifests/<model>/<variant>.json  one manifest per pulled file: file, sha256, md5, size, source,
                                       trust ("published" | "pinned" | "first-use" |
-                                      "imported"), time
+                                      "imported"), time, and for a Hub source the
+                                      commit (revision) the Hub resolved
     incoming/                         partial downloads (resumable); never read as a valid file
     locks/                            one lock file per weight file name (concurrent pulls)
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from zoo import config
 from zoo.atomic import atomic_write_text
-from zoo.errors import DiskSpaceError
+from zoo.errors import DiskSpaceError, UnknownModel
 from zoo.hashing import Digests
 from zoo.hub.progress import note
 from zoo.registry import CHECKSUM_PINNED, CHECKSUM_PUBLISHED, ModelSpec, WeightFile
@@ -51,6 +52,7 @@ class Manifest:
     source: str = ""
     trust: str = TRUST_PUBLISHED
     time: float = 0.0
+    revision: str | None = None  # the commit an hf:// source resolved to (X-Repo-Commit)
 
     @property
     def blob(self) -> Path:
@@ -136,10 +138,11 @@ def _present(path: Path, size: int | None) -> bool:
 
 def cached_path(spec: ModelSpec, variant: str = "top") -> Path | None:
     """The verified file of `spec`'s `variant` if the cache holds it, else None. No network, no hashing."""
-    weight = spec.weights.get(variant)
-    if weight is None:
+    try:
+        weight = spec.weight(variant)  # the entry's own rules: a keras-hub "notop" is its "top" file
+    except UnknownModel:
         return None
-    manifest = read_manifest(spec.name, variant)
+    manifest = read_manifest(spec.name, weight.variant)
     if manifest is not None and manifest_matches(manifest, weight) and _present(manifest.blob, manifest.size):
         return manifest.blob
     if weight.sha256:  # the same content pulled for another model (content addressed)
@@ -156,7 +159,14 @@ def is_pulled(spec: ModelSpec, variant: str | None = None) -> bool:
 
 
 def new_manifest(
-    weight: WeightFile, model: str, sha256: str, size: int, md5: str | None, source: str, trust: str
+    weight: WeightFile,
+    model: str,
+    sha256: str,
+    size: int,
+    md5: str | None,
+    source: str,
+    trust: str,
+    revision: str | None = None,
 ) -> Manifest:
     return Manifest(
         model=model,
@@ -168,6 +178,7 @@ def new_manifest(
         source=source,
         trust=trust,
         time=round(time.time(), 3),
+        revision=revision,
     )
 
 
@@ -180,13 +191,14 @@ def store(
     md5: str | None,
     source: str,
     trust: str,
+    revision: str | None = None,
 ) -> Manifest:
     """Move a verified temporary file into the cache (atomically) and record its manifest.
 
     The blob is made read-only: a tool that later opens it for writing (through a link made by
     `zoo cache link-keras`) fails loudly instead of silently replacing verified bytes.
     """
-    manifest = new_manifest(weight, model, sha256, size, md5, source, trust)
+    manifest = new_manifest(weight, model, sha256, size, md5, source, trust, revision)
     blob = manifest.blob
     blob.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o444)
@@ -233,10 +245,12 @@ class PullResult:
     source: str
     trust: str
     cached: bool  # True when the file was already in the zoo cache (no network, no copy)
+    revision: str | None = None  # the commit an hf:// source resolved to
 
     @classmethod
     def from_manifest(cls, m: Manifest, *, cached: bool) -> PullResult:
-        return cls(m.model, m.variant, m.file, m.blob, m.sha256, m.md5, m.size, m.source, m.trust, cached)
+        return cls(m.model, m.variant, m.file, m.blob, m.sha256, m.md5, m.size, m.source, m.trust, cached,
+                   m.revision)  # fmt: skip
 
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path)}
@@ -257,14 +271,26 @@ class Expected:
 
 
 def store_verified(
-    spec: ModelSpec, weight: WeightFile, tmp: Path, digests: Digests, source: str, expected: Expected
+    spec: ModelSpec,
+    weight: WeightFile,
+    tmp: Path,
+    digests: Digests,
+    source: str,
+    expected: Expected,
+    *,
+    revision: str | None = None,
 ) -> PullResult:
     """Move a verified temporary file into the cache; warn when its sha256 is recorded on first use."""
-    if expected.trust == TRUST_FIRST_USE and expected.sha256 is None:
+    if expected.trust == TRUST_FIRST_USE and expected.sha256 is None and revision is not None:
+        note(
+            f"{spec.name} ({weight.variant}) matches what the Hub reports at commit {revision}; recorded "
+            f"sha256:{digests.sha256} on first use. Later pulls and `zoo cache verify` check against it."
+        )
+    elif expected.trust == TRUST_FIRST_USE and expected.sha256 is None:
         note(
             f"Warning: {spec.name} ({weight.variant}) has no published checksum; recorded "
             f"sha256:{digests.sha256} on first use. Later pulls and `zoo cache verify` check against it."
         )
     manifest = store(tmp, weight, spec.name, digests.sha256, digests.size, digests.md5, source,
-                     expected.trust)  # fmt: skip
+                     expected.trust, revision)  # fmt: skip
     return PullResult.from_manifest(manifest, cached=False)

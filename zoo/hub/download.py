@@ -1,7 +1,8 @@
 """Stream one URL into a partial file while hashing it; resume with Range; retry with backoff.
 
 The partial file lives in the cache's incoming/ folder under the caller's lock. A sidecar JSON records the
-URL and ETag it came from, so a later process (after a crash or a kill) resumes only the same download.
+URL (or the caller's key for the content, where the URL changes per request, like a signed CDN URL) and
+the ETag it came from, so a later process (after a crash or a kill) resumes only the same download.
 Nothing here decides whether the bytes are right: the caller compares the returned digests.
 """
 
@@ -58,11 +59,11 @@ def discard(part: Path) -> None:
     _meta_path(part).unlink(missing_ok=True)
 
 
-def _reusable_bytes(part: Path, url: str) -> int:
-    """How many bytes of an earlier partial download of the same URL we may continue from."""
+def _reusable_bytes(part: Path, key: str) -> int:
+    """How many bytes of an earlier partial download of the same content we may continue from."""
     if not part.exists():
         return 0
-    if _read_meta(part).get("url") != url:
+    if _read_meta(part).get("url") != key:
         discard(part)
         return 0
     return part.stat().st_size
@@ -82,12 +83,13 @@ def _attempt(
     part: Path,
     *,
     token: str | None,
+    key: str,
     md5: bool,
     size_hint: int | None,
     on_progress: ProgressCallback | None,
     threaded: bool,
 ) -> Download:
-    offset = _reusable_bytes(part, url)
+    offset = _reusable_bytes(part, key)
     headers = {"Accept-Encoding": "identity"}
     etag = _read_meta(part).get("etag") if offset else None
     if offset:
@@ -110,7 +112,7 @@ def _attempt(
         ensure_free_space(part.parent, (total or size_hint or 0) - offset)
         etag = response.headers.get("ETag")
         part.parent.mkdir(parents=True, exist_ok=True)
-        _meta_path(part).write_text(json.dumps({"url": url, "etag": etag}), encoding="utf-8")
+        _meta_path(part).write_text(json.dumps({"url": key, "etag": etag}), encoding="utf-8")
         digester = Digester(md5=md5, threaded=threaded)
         try:
             _stream(response, part, offset, digester, total, on_progress)
@@ -149,12 +151,15 @@ def download(
     part: Path,
     *,
     token: str | None = None,
+    key: str | None = None,
     md5: bool = False,
     size_hint: int | None = None,
     on_progress: ProgressCallback | None = None,
     threaded: bool = True,
 ) -> Download:
     """Fetch `url` into `part`, retrying transient failures (resuming where the server allows).
+
+    `key` names the content for resuming (default: the URL).
 
     Raises SourceFailed when this source cannot deliver; DiskSpaceError and OfflineError pass through.
     """
@@ -166,6 +171,7 @@ def download(
                 url,
                 part,
                 token=token,
+                key=key or url,
                 md5=md5,
                 size_hint=size_hint,
                 on_progress=on_progress,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from zoo import config
@@ -91,34 +92,93 @@ def from_sources(
     failures: list[str] = []
     for source in candidates:
         try:
-            tmp, digests = _fetch(source, weight, expected, progress, f"{spec.name} {weight.variant}")
+            got = _fetch(source, weight, expected, progress, f"{spec.name} {weight.variant}")
         except (download.SourceFailed, ChecksumMismatch) as exc:
-            failures.append(f"{source.url}: {exc}")
+            # a mismatch names its source already
+            failure = str(exc) if str(exc).startswith(source.url) else f"{source.url}: {exc}"
+            failures.append(failure)
             if progress and source is not candidates[-1]:
-                note(f"{source.url}: {exc}; trying the next source")
+                note(f"{failure}; trying the next source")
             continue
-        return store_verified(spec, weight, tmp, digests, source.url, expected)
+        return store_verified(spec, weight, got.tmp, got.digests, source.url, expected, revision=got.revision)
     raise WeightsUnavailable(
         f"could not pull {spec.name} ({weight.variant}); every source failed:\n  " + "\n  ".join(failures),
         hint="check the network or the mirror, or `zoo cache import FILE` a copy you trust",
     )
 
 
+@dataclass(frozen=True)
+class Fetched:
+    tmp: Path  # the verified file in incoming/, ready to move into blobs/
+    digests: Digests
+    revision: str | None = None  # the commit a Hub source resolved to
+
+
 def _fetch(
     source: sources.Source, weight: WeightFile, expected: Expected, progress: bool, label: str
-) -> tuple[Path, Digests]:
+) -> Fetched:
     if source.kind == "hf":
-        path = hf.hf_download(sources.parse_hf(source.url))
-        return copy_verified(path, weight, expected, source.url)
+        return _fetch_hf(source.url, weight, expected, progress, label)
+    tmp, digests = _stream_verified(
+        source.url, weight, expected, progress, label, token=source.token, what=source.url
+    )
+    return Fetched(tmp, digests)
+
+
+def _fetch_hf(url: str, weight: WeightFile, expected: Expected, progress: bool, label: str) -> Fetched:
+    """Ask the Hub what the file is, then stream it from where the Hub says, held to what the Hub said."""
+    hub = hf.hub_file(url, sources.parse_hf(url), config.http_timeout())
+    sha256 = _hub_sha256(hub, weight, expected)
+    size = expected.size if expected.size is not None else hub.size
+    if expected.size is not None and hub.size is not None and hub.size != expected.size:
+        raise ChecksumMismatch(f"{url}: the Hub reports {hub.size} bytes, expected {expected.size}")
+    wanted = replace(expected, sha256=sha256, size=size)
+    tmp, digests = _stream_verified(hub.url, weight, wanted, progress, label, token=hub.token,
+                                    what=url, key=hub.resume_key)  # fmt: skip
+    if hub.blob_id:  # a git-stored file (config.json): its id is a hash of the content too
+        found = hf.git_blob_id(tmp)
+        if found != hub.blob_id:
+            tmp.unlink(missing_ok=True)
+            raise ChecksumMismatch(f"{url}: git blob id {found}, the Hub reports {hub.blob_id}")
+    return Fetched(tmp, digests, hub.commit)
+
+
+def _hub_sha256(hub: hf.HubFile, weight: WeightFile, expected: Expected) -> str | None:
+    """The sha256 the download must have: the Hub's and the registry's (or the pinned one) must agree, and a
+    weights file without one is refused before a byte is fetched."""
+    if hub.sha256 and expected.sha256 and hub.sha256 != expected.sha256:
+        raise ChecksumMismatch(
+            f"{hub.source}: the Hub reports sha256 {hub.sha256}, expected {expected.sha256}"
+        )
+    sha256 = expected.sha256 or hub.sha256
+    if sha256 is None and hf.is_weights_file(weight.file):
+        raise download.SourceFailed(
+            "the Hub reports no sha256 for this file (not stored in LFS), so it cannot be verified: refused"
+        )
+    return sha256
+
+
+def _stream_verified(
+    url: str,
+    weight: WeightFile,
+    expected: Expected,
+    progress: bool,
+    label: str,
+    *,
+    token: str | None,
+    what: str,
+    key: str | None = None,
+) -> tuple[Path, Digests]:
+    """Download `url` into incoming/ while hashing it; the file is returned only when it verifies."""
     if expected.size:
         cache.ensure_free_space(cache.incoming_dir(), expected.size)
     part = cache.partial_path(weight.file)
     while True:
         with transfer_progress(label, progress, expected.size) as on_progress:
-            got = download.download(source.url, part, token=source.token, md5=bool(expected.md5),
+            got = download.download(url, part, token=token, md5=bool(expected.md5), key=key,
                                     size_hint=expected.size, on_progress=on_progress)  # fmt: skip
         try:
-            check(got.digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=source.url)
+            check(got.digests, sha256=expected.sha256, md5=expected.md5, size=expected.size, what=what)
             break
         except ChecksumMismatch:
             download.discard(part)

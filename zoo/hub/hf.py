@@ -1,18 +1,58 @@
-"""hf:// sources through huggingface_hub (which honours HF_ENDPOINT, HF_HUB_CACHE, HF_TOKEN).
+"""hf:// sources: what the Hugging Face Hub says about a file (through huggingface_hub), and its cache.
 
-huggingface_hub reads its environment once, at import; zoo passes the endpoint and cache folder on every
-call instead, so a change of HF_ENDPOINT or HF_HOME (tests, long-lived processes) takes effect.
-huggingface_hub checks sizes only: the caller verifies the hash of what these functions return.
+Only the metadata comes from huggingface_hub (a HEAD of the file's resolve URL: the commit it resolved to,
+the sha256 of an LFS file, the git blob id of a small one, and where the bytes are). The bytes themselves
+are streamed by zoo.hub.download, which hashes, resumes and stores them like any other file.
+
+huggingface_hub reads its environment once, at import; zoo reads HF_ENDPOINT and HF_HUB_CACHE on every
+call instead, so a change (tests, long-lived processes) takes effect. The token is huggingface_hub's own
+resolution (HF_TOKEN, then the stored login), sent to the Hub's own host only: never to a CDN it points at.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import __version__
 from zoo.errors import SourceFailed
+from zoo.hashing import read_chunks
 from zoo.hub.net import ensure_online
 from zoo.hub.sources import HfLocation
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GIT_BLOB = re.compile(r"^[0-9a-f]{40}$")
+# Files that unpickle (run code) when loaded: never fetched, whatever an entry says.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+# Small text files a repository may keep in git rather than LFS (verified by their git blob id).
+_TEXT_SUFFIXES = (".json", ".txt", ".md", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file as the Hub describes it."""
+
+    source: str  # the hf:// URL it was asked for
+    url: str  # where the bytes are: the Hub's resolve URL, or the CDN location it redirects to
+    token: str | None  # sent with the download only when `url` is on the Hub's own origin
+    commit: str | None  # the commit the revision resolved to (X-Repo-Commit)
+    sha256: str | None  # an LFS file's sha256 (X-Linked-Etag)
+    blob_id: str | None  # a git-stored file's blob id (its ETag): sha1 of b"blob <size>\0" + content
+    size: int | None
+
+    @property
+    def resume_key(self) -> str:
+        """What a partial download is of: a CDN URL is signed afresh on every request, so not the URL."""
+        return f"{self.source}@{self.commit or '?'}#{self.sha256 or self.blob_id or '?'}"
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def hf_cache_dir() -> Path:
@@ -33,20 +73,60 @@ def find_in_hf_cache(location: HfLocation) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def hf_download(location: HfLocation) -> Path:
-    """Download into the Hugging Face cache and return the file's path there."""
-    ensure_online(f"hf://{location.repo_id}/{location.filename}")
-    from huggingface_hub import hf_hub_download
+def is_weights_file(filename: str) -> bool:
+    """Anything but a small text file must come with the sha256 the Hub reports for LFS files."""
+    return not filename.lower().endswith(_TEXT_SUFFIXES)
 
+
+def refuse_pickle(filename: str) -> None:
+    if filename.lower().endswith(PICKLE_SUFFIXES):
+        raise SourceFailed(f"{filename} is a pickle file, which runs code when loaded: zoo never fetches one")
+
+
+def hub_file(source: str, location: HfLocation, timeout: float) -> HubFile:
+    """Ask the Hub about `location` (one HEAD, redirects on the Hub followed, a CDN redirect not)."""
+    refuse_pickle(location.filename)
+    ensure_online(source)
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import get_token_to_send
+
+    base = endpoint()
+    url = hf_hub_url(location.repo_id, location.filename, revision=location.revision, endpoint=base)
+    token = get_token_to_send(None)  # HF_TOKEN, else the stored login (unless implicit tokens are off)
     try:
-        path = hf_hub_download(
-            location.repo_id,
-            location.filename,
-            revision=location.revision,
-            cache_dir=hf_cache_dir(),
-            endpoint=os.environ.get("HF_ENDPOINT") or None,
-        )
+        meta = get_hf_file_metadata(url, token=token or False, timeout=timeout, endpoint=base,
+                                    library_name="zoo", library_version=__version__)  # fmt: skip
     except Exception as exc:  # huggingface_hub's many error types: this source failed, try the next
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise SourceFailed(f"{type(exc).__name__}: {message}") from exc
-    return Path(path)
+        raise SourceFailed(_describe(exc)) from exc
+    where = urllib.parse.urljoin(url, meta.location)
+    etag = (meta.etag or "").lower()
+    return HubFile(
+        source=source,
+        url=where,
+        token=token if _origin(where) == _origin(base) else None,
+        commit=meta.commit_hash,
+        sha256=etag if _SHA256.match(etag) else None,
+        blob_id=etag if _GIT_BLOB.match(etag) else None,
+        size=meta.size,
+    )
+
+
+def git_blob_id(path: Path) -> str:
+    """The id git (and the Hub's ETag) gives a file's content."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    for chunk in read_chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _describe(exc: BaseException) -> str:
+    """huggingface_hub's messages span lines (status, blank, detail, request id): the first two that say
+    something, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {' '.join(lines[:2])}" if lines else type(exc).__name__

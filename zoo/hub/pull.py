@@ -2,7 +2,8 @@
 
 Order (DESIGN §4): the zoo cache -> Keras' and Hugging Face's caches (only with a registry checksum)
 -> mirrors -> the registry's sources (zoo.hub.fetch). A mismatch names the source and the next source
-is tried.
+is tried. A file without a registry checksum is held to the sha256 its manifest recorded (trust on first
+use), so a later pull notices a changed file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def pull(
     force: bool = False,
     progress: bool = True,
 ) -> Path:
-    """The path of a verified weight file of `variant` ("top" or "notop") in the cache, pulled if needed."""
+    """The path of a verified file of `variant` (any the entry declares: "top", "notop", "config") in the
+    cache, pulled if needed."""
     return pull_weights(name_or_spec, variant, mirrors=mirrors, force=force, progress=progress).path
 
 
