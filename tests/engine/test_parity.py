@@ -45,7 +45,12 @@ TIMM_TAGS = {
     "cspresnet50.ra_in1k": (),
 }
 BIG_TIMM_TAGS = ("vgg11.tv_in1k",)  # 133M parameters: a reference of its own, only when asked for
-TRANSFORMERS = ("vit", "deit", "dinov2")
+DINOV2_BACKBONE = pytest.mark.xfail(
+    strict=True,
+    reason="zoo.engine.hub_models takes `.backbone` of what keras-hub's Backbone.from_preset returns (a "
+    "DINOV2Backbone, no classifier around it): AttributeError",
+)
+TRANSFORMERS = {"vit": (), "deit": (), "dinov2": (DINOV2_BACKBONE,)}
 FIGURES: dict[str, float] = {}  # name -> max relative logit error, reported at the end of the module
 
 
@@ -146,7 +151,7 @@ def test_a_wrong_preprocessing_field_breaks_parity(wrong, references, serve, cap
     assert figure > 10 * BOUND
 
 
-@pytest.mark.parametrize("model_type", TRANSFORMERS)
+@pytest.mark.parametrize("model_type", [pytest.param(t, marks=m) for t, m in TRANSFORMERS.items()])
 def test_transformers_outputs_match_transformers_forward(model_type, references, serve, capsys):
     ref = references[model_type]
     name = f"parity-{model_type}"
