@@ -1,9 +1,11 @@
 """Build ready Keras models from registry entries: `load`, and `backbone_and_head` for transfer learning.
 
-Every model comes from its `keras.applications` constructor (zoo never rewrites an architecture). What zoo
-adds: the name resolves through the registry, the weight file comes verified from the hub, the registry's
-preprocessing sits in front as a layer (`raw_input=True`: the model takes RGB 0-255), new heads output
-logits, and impossible combinations are refused with ModelConfigError before anything is built.
+Every model comes from its `keras.applications` constructor or, for keras-hub entries, from keras-hub's
+converter of the timm / transformers checkpoint (zoo.engine.hub_models); zoo never rewrites an
+architecture. What zoo adds: the name resolves through the registry, the weight file comes verified from
+the hub, the registry's preprocessing sits in front as a layer (`raw_input=True`: the model takes RGB
+0-255), new heads output logits, and impossible combinations are refused with ModelConfigError before
+anything is built.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def load(
     if chosen.new_head is not None:
         model, _ = _backbone_and_head(chosen)
         return model
-    return _build_keras(chosen, _weights_path(chosen), flat_preprocessing=raw_input)
+    return _build(chosen, flat_preprocessing=raw_input)
 
 
 def backbone_and_head(
@@ -195,7 +197,7 @@ def backbone_and_head(
 def _backbone_and_head(chosen: BuildPlan) -> tuple[keras.Model, keras.Model]:
     import keras
 
-    backbone = _build_keras(chosen, _weights_path(chosen), flat_preprocessing=False)
+    backbone = _build(chosen, flat_preprocessing=False)
     inputs = keras.Input(shape=chosen.input_shape, name="image")
     x = _preprocess(chosen, inputs)
     x = backbone(x, training=False)
@@ -203,6 +205,21 @@ def _backbone_and_head(chosen: BuildPlan) -> tuple[keras.Model, keras.Model]:
         x = keras.layers.Dropout(chosen.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(chosen.new_head, name="logits")(x)
     return keras.Model(inputs, outputs, name=f"{chosen.spec.name}_classifier"), backbone
+
+
+def _build(chosen: BuildPlan, *, flat_preprocessing: bool) -> keras.Model:
+    """The network a plan asks for; with flat_preprocessing, fed by the preprocessing layer."""
+    if not chosen.spec.is_keras_hub:
+        return _build_keras(chosen, _weights_path(chosen), flat_preprocessing=flat_preprocessing)
+    import keras
+
+    from zoo.engine.hub_models import model_name, network
+
+    net = network(chosen.spec, chosen.weights, include_top=chosen.include_top, pooling=chosen.pooling)
+    if not flat_preprocessing:
+        return net
+    inputs = keras.Input(shape=chosen.input_shape, name="image")
+    return keras.Model(inputs, net(_preprocess(chosen, inputs)), name=model_name(chosen.spec))
 
 
 def _build_keras(chosen: BuildPlan, weights_path: Path | None, *, flat_preprocessing: bool) -> keras.Model:

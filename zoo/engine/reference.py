@@ -190,7 +190,7 @@ def _load_registered(ref: ModelRef, weights: Weights, image_size: int | None, fe
     with_top = features is None and size == spec.input_size
     options = {"pooling": features} if features is not None else {}
     model = build(spec, weights=weights, include_top=with_top, input_shape=(size, size, 3), **options)
-    labels = _imagenet_labels() if with_top else None
+    labels = _imagenet_labels(spec) if with_top else None
     loaded = Loaded(ref, model, labels, spec, kind)
     if kind == "file":
         loaded.weights_file = Path(weights).expanduser()  # type: ignore[arg-type]
@@ -203,6 +203,8 @@ def pulled_sha256(spec: ModelSpec, variant: str) -> str | None:
     """The checksum the hub recorded for a pulled weight file (None when it is not in the cache)."""
     from zoo.hub.cache import read_manifest
 
+    if spec.is_keras_hub:
+        variant = spec.weight(variant).variant  # one safetensors file serves with and without the head
     manifest = read_manifest(spec.name, variant)
     return manifest.sha256 if manifest else None
 
@@ -219,10 +221,11 @@ def _features_of(model: keras.Model, ref: ModelRef) -> keras.Model:
     return keras.Model(model.inputs, head.input, name=f"{name}_features")
 
 
-def _imagenet_labels() -> list[str]:
-    from zoo.engine.labels import imagenet_labels
+def _imagenet_labels(spec: ModelSpec) -> list[str] | None:
+    """The ImageNet class names for a 1000-class classifier (other counts: classes by index)."""
+    from zoo.engine.labels import NUM_IMAGENET_CLASSES, imagenet_labels
 
-    return list(imagenet_labels())
+    return list(imagenet_labels()) if spec.num_classes == NUM_IMAGENET_CLASSES else None
 
 
 def input_size(model: Any, default: int = 224) -> tuple[int, int]:
