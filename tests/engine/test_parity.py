@@ -32,25 +32,15 @@ pytestmark = [
     pytest.mark.skipif(missing_libraries() is not None, reason=str(missing_libraries())),
 ]
 
-MOBILENETV3_SHAPE = pytest.mark.xfail(
-    strict=True,
-    reason="keras-hub 0.32 builds mobilenetv3_small_100's classifier conv 576 wide where timm's is 1024 "
-    "(a config correction on zoo's side is pending)",
-)
 TIMM_TAGS = {
     "resnet18.a1_in1k": (),
     "resnetv2_50.a1h_in1k": (),
     "efficientnet_b0.ra_in1k": (),
-    "mobilenetv3_small_100.lamb_in1k": (MOBILENETV3_SHAPE,),
+    "mobilenetv3_small_100.lamb_in1k": (),  # through zoo.engine.hub_config's num_features correction
     "cspresnet50.ra_in1k": (),
 }
 BIG_TIMM_TAGS = ("vgg11.tv_in1k",)  # 133M parameters: a reference of its own, only when asked for
-DINOV2_BACKBONE = pytest.mark.xfail(
-    strict=True,
-    reason="zoo.engine.hub_models takes `.backbone` of what keras-hub's Backbone.from_preset returns (a "
-    "DINOV2Backbone, no classifier around it): AttributeError",
-)
-TRANSFORMERS = {"vit": (), "deit": (), "dinov2": (DINOV2_BACKBONE,)}
+TRANSFORMERS = {"vit": (), "deit": (), "dinov2": ()}
 FIGURES: dict[str, float] = {}  # name -> max relative logit error, reported at the end of the module
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from zoo.engine.hub_config import keras_hub_config
 from zoo.errors import ModelConfigError, ZooError
 from zoo.registry import ModelSpec
 from zoo.registry._hub_schema import check_fetched_config
@@ -40,6 +41,8 @@ PRESET_CONFIG = "config.json"
 PRESET_WEIGHTS = "model.safetensors"
 # safetensors dtypes that hold weights; timm's BatchNorm `num_batches_tracked` counters are int64
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+# transformers model types keras-hub converts as a backbone only (DINOv2: self-supervised features)
+_BACKBONE_ONLY = ("dinov2",)
 
 
 # ---------------------------------------------------------------------------------------- the network
@@ -50,13 +53,19 @@ def network(
     None (random) or a Keras weights file of that network."""
     import keras
 
+    if include_top and spec.arch in _BACKBONE_ONLY:
+        raise ModelConfigError(
+            f"{spec.name}: keras-hub converts {spec.arch} checkpoints without their classifier",
+            hint="load its features (`include_top=False`) or give it a new head (`num_classes=N`)",
+        )
     weights_file: Path | None = None
     if weights == "imagenet":
         config = read_config(spec, _pull(spec, "config"))
         weights_file = _pull(spec, "top")
     else:
         config = dict(spec.hub_config)
-    config = _keras_hub_config(config)
+    shapes = None if weights_file is None else _tensor_shapes(spec, weights_file)
+    config = keras_hub_config(config, shapes)
     with _preset(config, weights_file) as preset:
         loading = weights_file is not None
         built = _from_preset(spec, preset, config, with_head=include_top, load_weights=loading)
@@ -65,10 +74,17 @@ def network(
     if include_top:  # a plain functional model: no keras-hub Task (its compile settings) to save
         net = keras.Model(built.inputs, built.outputs, name=f"{model_name(spec)}_classifier")
     else:
-        net = flat_backbone(spec, built.backbone, pooling)
+        backbone = built if isinstance(built, keras_hub_backbone_class()) else built.backbone
+        net = flat_backbone(spec, backbone, pooling)
     if weights not in (None, "imagenet"):
         _load_weights_file(spec, net, Path(weights))
     return net
+
+
+def keras_hub_backbone_class() -> type:
+    import keras_hub
+
+    return keras_hub.models.Backbone
 
 
 def flat_backbone(spec: ModelSpec, backbone: keras.Model, pooling: str | None) -> keras.Model:
@@ -97,11 +113,6 @@ def trainable_count(model: keras.Model) -> int:
     import math
 
     return sum(math.prod(w.shape) for w in model.trainable_weights)
-
-
-def _keras_hub_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The config.json keras-hub is given: the checked config, corrected where keras-hub misreads it."""
-    return config
 
 
 def _from_preset(
@@ -173,10 +184,20 @@ def check_tensor_count(spec: ModelSpec, path: Path, built: keras.Model) -> None:
         _refuse(spec, f"{spec.weight('top').file} holds {held:,} weights, the {spec.arch} network {used:,}")
 
 
+def _tensor_shapes(spec: ModelSpec, path: Path) -> dict[str, tuple[int, ...]]:
+    """name -> shape of every tensor of the safetensors file, from its header."""
+    return {name: tuple(t["shape"]) for name, t in _header(spec, path).items()}
+
+
 def _float_tensors(spec: ModelSpec, path: Path) -> list[tuple[str, int]]:
-    """(name, element count) of the file's floating-point tensors, from its header; checks the file's size."""
+    """(name, element count) of the file's floating-point tensors."""
     import math
 
+    return [(k, math.prod(t["shape"])) for k, t in _header(spec, path).items() if t["dtype"] in _FLOAT_DTYPES]
+
+
+def _header(spec: ModelSpec, path: Path) -> dict[str, Any]:
+    """The tensors a safetensors file describes (name -> dtype, shape, offsets); checks the file's size."""
     file = spec.weight("top").file
     size = path.stat().st_size
     try:
@@ -187,14 +208,16 @@ def _float_tensors(spec: ModelSpec, path: Path) -> list[tuple[str, int]]:
             header = json.loads(handle.read(header_size))
         described = {k: t for k, t in header.items() if k != "__metadata__"}
         end = max((int(t["data_offsets"][1]) for t in described.values()), default=0)
-        tensors = [(k, math.prod(t["shape"])) for k, t in described.items() if t["dtype"] in _FLOAT_DTYPES]
+        for tensor in described.values():
+            if not (isinstance(tensor.get("dtype"), str) and isinstance(tensor.get("shape"), list)):
+                raise ValueError("a tensor without its dtype or shape")
     except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:
         _forget(spec)
         _refuse(spec, f"{file} is not a safetensors file ({_first_line(exc)})")
     if (described_size := 8 + header_size + end) != size:
         _forget(spec)
         _refuse(spec, f"{file} is {size:,} bytes, its header describes {described_size:,} (truncated?)")
-    return tensors
+    return described
 
 
 @contextlib.contextmanager
