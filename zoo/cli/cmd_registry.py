@@ -11,6 +11,7 @@ from zoo.choices import LIST_FORMATS
 from zoo.cli.common import print_json, stdout_console, usage_error
 from zoo.errors import InvalidSetting
 from zoo.listing import SORT_KEYS
+from zoo.registry import LOADER_KERAS_HUB
 
 SortKey = StrEnum("SortKey", {key: key for key in SORT_KEYS})
 OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in LIST_FORMATS})
@@ -146,11 +147,10 @@ def _print_info(data: dict) -> None:
     for label, value in (
         ("aliases", ", ".join(data["aliases"]) or "-"),
         ("tags", ", ".join(data["tags"]) or "-"),
-        ("constructor", f"keras.applications.{data['arch']}({_kwargs(data['args'])})"),
-        ("module", f"keras.applications.{data['module']}" if data["module"] else "-"),
+        *_builder_facts(data),
         ("parameters", f"{data['params']:,}" if data["params"] is not None else "-"),
         ("input size", f"{data['input_size']} x {data['input_size']}"),
-        ("preprocess", data["preprocess"]),
+        ("preprocess", _preprocess_text(data)),
         ("resize", f"{data['interpolation']}, crop_pct {data['crop_pct']}"),
         ("classes", str(data["num_classes"])),
         ("license", data["license"] or "-"),
@@ -186,6 +186,27 @@ def _print_info(data: dict) -> None:
         title="Weight files",
     )
     console.print(render.rich_table(weights, "fold"))
+
+
+def _builder_facts(data: dict) -> list[tuple[str, str]]:
+    """How the model is built: a keras.applications constructor, or keras-hub's converter of a checkpoint."""
+    if data["loader"] == LOADER_KERAS_HUB:
+        return [
+            ("loader", f"keras-hub, converting a {data['layout']} checkpoint (config.json + model.safetensors)"),
+            ("architecture", data["arch"]),
+            ("hf repo", data["hf_repo"] or "-"),
+        ]
+    return [
+        ("constructor", f"keras.applications.{data['arch']}({_kwargs(data['args'])})"),
+        ("module", f"keras.applications.{data['module']}" if data["module"] else "-"),
+    ]
+
+
+def _preprocess_text(data: dict) -> str:
+    if data["mean"] is None or data["std"] is None:
+        return data["preprocess"]
+    mean, std = (", ".join(f"{v:g}" for v in data[key]) for key in ("mean", "std"))
+    return f"{data['preprocess']}: x / 255, minus mean ({mean}), over std ({std})"
 
 
 def _checksum_cell(weight: dict) -> str:
