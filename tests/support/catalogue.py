@@ -55,21 +55,15 @@ def timm_entry(
 
 # Figures from timm's results-imagenet.csv (the eval size is the csv's img_size).
 MODELS = {
-    "resnet50.a1_in1k": timm_entry(
-        "resnet50.a1_in1k", family="resnet", params=25_557_032, top1="81.214", top5="95.486", eval_size=288
-    ),
-    "resnet18.a1_in1k": timm_entry(
-        "resnet18.a1_in1k", family="resnet", params=11_689_512, top1="73.158", top5="91.030", eval_size=288
-    ),
-    "efficientnet_b0.ra_in1k": timm_entry(
-        "efficientnet_b0.ra_in1k", family="efficientnet", params=5_288_548, top1="78.584", top5="94.118",
-        eval_size=256, crop_pct=0.875,
-    ),
-    "efficientnet_b1.ft_in1k": timm_entry(
-        "efficientnet_b1.ft_in1k", family="efficientnet", params=7_794_184, top1="80.418", top5="95.204",
-        eval_size=288, input_size=240, crop_pct=0.882,
-    ),
-}
+    tag: timm_entry(tag, family=family, params=params, top1=top1, top5=top5, eval_size=eval_size, **cfg)
+    for tag, family, params, top1, top5, eval_size, cfg in (
+        ("resnet50.a1_in1k", "resnet", 25_557_032, "81.214", "95.486", 288, {}),
+        ("resnet18.a1_in1k", "resnet", 11_689_512, "73.158", "91.030", 288, {}),
+        ("efficientnet_b0.ra_in1k", "efficientnet", 5_288_548, "78.584", "94.118", 256, {"crop_pct": 0.875}),
+        ("efficientnet_b1.ft_in1k", "efficientnet", 7_794_184, "80.418", "95.204", 288,
+         {"input_size": 240, "crop_pct": 0.882}),
+    )
+}  # fmt: skip
 UNSUPPORTED = {
     "convnext_tiny.fb_in1k": {"family": "convnext", "reason": "keras-hub has no timm converter for ConvNeXt"},
     "resnet50d.a1_in1k": {

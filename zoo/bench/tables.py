@@ -2,9 +2,10 @@
 
 Published figures are one source's (`source`), or by default each model's home source
 (ModelSpec.home_figures: keras.io for keras.applications, timm's results csv for the timm catalogue);
-the column published_source says which. Measured figures come from the results store: the latest evaluation of each model (top-1/top-5) and the
-latest benchmark row at keras.io's reference batch size (keras.io times "one inference step" of a batch
-of 32 on a CPU), preferring the keras runtime at fp32 (the configuration keras.io measured).
+the column published_source says which. Measured figures come from the results store: the latest
+evaluation of each model (top-1/top-5) and the latest benchmark row at keras.io's reference batch size
+(keras.io times "one inference step" of a batch of 32 on a CPU), preferring the keras runtime at fp32 (the
+configuration keras.io measured).
 """
 
 from __future__ import annotations

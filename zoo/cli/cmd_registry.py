@@ -192,7 +192,7 @@ def _builder_facts(data: dict) -> list[tuple[str, str]]:
     """How the model is built: a keras.applications constructor, or keras-hub's converter of a checkpoint."""
     if data["loader"] == LOADER_KERAS_HUB:
         return [
-            ("loader", f"keras-hub, converting a {data['layout']} checkpoint (config.json + model.safetensors)"),
+            ("loader", f"keras-hub, from a {data['layout']} checkpoint (config.json + model.safetensors)"),
             ("architecture", data["arch"]),
             ("hf repo", data["hf_repo"] or "-"),
         ]

@@ -5,7 +5,8 @@ Stage 1 trains the head (dropout + dense logits) on a frozen backbone. Without a
 pooled features are computed once (and cached, zoo.transfer.features) and the head trains on them; with
 augmentation the frozen backbone runs in inference mode inside the loop. Stage 2 unfreezes the top N
 backbone layers that hold weights (normalisation layers of every kind stay frozen, BatchNorm also in
-inference mode, since the backbone is called with training=False) and trains with a lower learning rate and flips.
+inference mode, since the backbone is called with training=False) and trains with a lower learning rate
+and flips.
 
 Every completed epoch is checkpointed; a resume continues from the last one (zoo.transfer.rundir). Under a
 multi-worker strategy every worker trains (and checkpoints, as collective saves need), but only the chief
