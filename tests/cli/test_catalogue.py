@@ -86,6 +86,21 @@ def test_default_list_shows_every_entry_with_where_it_comes_from(
     assert timm_row["source"] == "timm"
 
 
+def test_a_keras_hub_entry_shows_timms_figures_else_its_first_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paper = {"source": "paper", "label": "ResNet-18", "top1": "69.8%", "top5": "89.1%"}
+    both, paper_only = MODELS["resnet18.a1_in1k"], MODELS["resnet50.a1_in1k"]
+    models = {
+        "resnet18.a1_in1k": both | {"published": [paper, *both["published"]]},
+        "resnet50.a1_in1k": paper_only | {"published": [paper | {"label": "ResNet-50", "top1": "76.1%"}]},
+    }
+    use_catalogue(monkeypatch, tmp_path / "catalogue", models=models)
+    rows = {r["name"]: r for r in list_json(capsys, "resnet*.a1_in1k")}
+    assert (rows["resnet18.a1_in1k"]["source"], rows["resnet18.a1_in1k"]["top1"]) == ("timm", 0.73158)
+    assert (rows["resnet50.a1_in1k"]["source"], rows["resnet50.a1_in1k"]["top1"]) == ("paper", 0.761)
+
+
 def test_family_globs_and_figure_filters_cover_both_loaders(
     catalogue: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
