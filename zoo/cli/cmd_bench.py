@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zoo.choices import PRECISIONS, RUNTIMES
+from zoo.choices import PRECISIONS, RUNTIMES, TABLE_SOURCES
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.cli.options import (
     BatchSize,
@@ -22,6 +22,7 @@ from zoo.cli.options import (
     Unsafe,
     WeightChoice,
     image_size_option,
+    in_words,
     json_option,
     on_bad_image_option,
 )
@@ -191,8 +192,8 @@ def table_cmd(
         TableSource | None,
         typer.Option(
             "--source",
-            help="Whose published figures. Default: each model's own (keras.io for keras.applications, "
-            "timm's results for the timm catalogue).",
+            help=f"Whose published figures: {in_words(TABLE_SOURCES)}. Default: each model's own (keras.io "
+            "for keras.applications, timm's results for the timm catalogue).",
         ),
     ] = None,
     fmt: Annotated[TableFormat, typer.Option("--format", "-f")] = "table",

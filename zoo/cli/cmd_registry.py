@@ -30,7 +30,9 @@ def _registry_option() -> typer.models.OptionInfo:
 @app.command("list")
 def list_command(
     patterns: list[str] | None = typer.Argument(
-        None, metavar="PATTERN", help="Glob patterns on names and aliases, e.g. 'efficientnet*'."
+        None,
+        metavar="PATTERN",
+        help="Glob patterns on names and aliases, e.g. 'efficientnet*' or 'resnet50.*' (timm tags).",
     ),
     family: str | None = typer.Option(None, "--family", help="Only this family, e.g. resnet, mobilenet_v1."),
     tag: str | None = typer.Option(None, "--tag", help="Only models with this tag, e.g. mobile."),
@@ -50,8 +52,9 @@ def list_command(
         None,
         "--source",
         metavar="SOURCE",
-        help="Show one source's table as it was published: keras.io, classic, paper, keras-docs. "
-        "Without it: every model, with keras.io figures where keras.io has them.",
+        help="Show one source's table as it was published: keras.io, classic, paper, keras-docs, timm. "
+        "Without it: every model, with its home source's figures (keras.io for keras.applications, "
+        "timm for the timm catalogue).",
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
     as_json: bool = typer.Option(False, "--json", help="Shorthand for --format json."),
@@ -68,6 +71,8 @@ def list_command(
         zoo list --tag mobile --max-params 5M --format md
 
         zoo list --source classic --format md
+
+        zoo list --source timm --family resnet
     """
     from zoo import listing, render
     from zoo.registry import load_registry
@@ -120,6 +125,8 @@ def info_command(
         zoo info resnet50
 
         zoo info mobilenet_v1_025_224 --json
+
+        zoo info resnet50.a1_in1k
     """
     from zoo.listing import describe
     from zoo.registry import load_registry
