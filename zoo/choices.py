@@ -48,8 +48,9 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx")
 LIST_FORMATS = ("table", "md", "csv", "json")
 TABLE_FORMATS = (*LIST_FORMATS, "html")
-# Published tables `zoo table` can join with measured figures.
-TABLE_SOURCES = ("keras.io", "classic")
+# Published tables `zoo table` can join with measured figures (timm: results-imagenet.csv, for the timm
+# catalogue's entries).
+TABLE_SOURCES = ("keras.io", "classic", "timm")
 EMBEDDING_SUFFIXES = (".npy", ".parquet")
 
 

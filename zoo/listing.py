@@ -5,31 +5,34 @@ pandas DataFrame for Python users; `describe` is everything `zoo info` shows. No
 TensorFlow, and pandas only inside `list_models`.
 
 Which rows and in what order:
-- no source (the default): every model, with keras.io figures where keras.io has them, in registry order;
-- a source ("keras.io", "classic", "paper", ...): only the models that source covers, best top-1 first,
-  shown as that source printed them (its row labels and exact figure text).
+- no source (the default): every model in registry order (keras.applications, then the timm catalogue),
+  each with its home source's figures (ModelSpec.home_figures: keras.io for keras.applications, timm for
+  keras-hub entries) and where it comes from ("From": keras, timm, transformers, run);
+- a source ("keras.io", "classic", "paper", "timm", ...): only the models that source covers, best top-1
+  first, shown as that source printed them (its row labels, its columns and its exact figure text).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import InvalidSetting, UnknownSource
-from zoo.registry import Figures, ModelSpec, Registry, load_registry, parse_count
+from zoo.registry import Figures, ModelSpec, Registry, load_registry, parse_accuracy, parse_count
 from zoo.render import TextTable
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DEFAULT_SOURCE = "keras.io"
 SORT_KEYS = ("name", "family", "params", "size_mb", "top1", "top5", "depth", "input_size", "pulled")
 PUBLISHED_FIELDS = ("size_mb", "top1", "top5", "params", "depth")
 # A row's values as numbers (fractions for accuracy, MB for size); rows also carry "published": the text.
 FRAME_COLUMNS = (
     "name", "label", "family", "params", "size_mb", "top1", "top5", "depth", "input_size", "pulled", "source",
+    "from",
 )  # fmt: skip
 
 Row = dict[str, Any]
@@ -48,7 +51,17 @@ def known_sources(registry: Registry) -> list[str]:
 def _pulled(spec: ModelSpec) -> bool:
     from zoo.hub.cache import is_pulled  # the hub owns the cache layout; imported late to stay fast
 
+    if spec.is_keras_hub:  # usable only with both files: the safetensors and its config.json
+        return all(is_pulled(spec, variant) for variant in spec.weights)
     return is_pulled(spec)
+
+
+def origin_label(spec: ModelSpec) -> str:
+    """Where an entry's weights come from: keras (keras.applications), timm or transformers (a Hugging Face
+    checkpoint keras-hub converts), run (a fine-tuning run registered with `zoo register`)."""
+    if spec.bundle:
+        return "run"
+    return spec.layout if spec.is_keras_hub and spec.layout else "keras"
 
 
 def _row(spec: ModelSpec, figures: Figures | None, pulled: bool) -> Row:
@@ -65,6 +78,7 @@ def _row(spec: ModelSpec, figures: Figures | None, pulled: bool) -> Row:
         "input_size": spec.input_size,
         "pulled": pulled,
         "source": figures.source if figures else None,
+        "from": origin_label(spec),
         "published": published,
     }
 
@@ -110,19 +124,18 @@ def model_rows(
         )
     if sort is not None and sort not in SORT_KEYS:
         raise InvalidSetting(f"unknown sort key {sort!r} (expected one of {', '.join(SORT_KEYS)})")
-    figures_source = source or DEFAULT_SOURCE
     specs = registry.select(
         patterns,
         family=family,
         tag=tag,
-        source=figures_source,
+        source=source,
         min_top1=min_top1,
         max_params=parse_param_limit(max_params),
         max_size=max_size,
     )
     rows = []
     for spec in specs:
-        figures = spec.figures(figures_source)
+        figures = spec.figures(source) if source is not None else spec.home_figures()
         if source is not None and figures is None:
             continue
         is_pulled = _pulled(spec)
@@ -149,7 +162,8 @@ def list_models(
     source: str | None = None,
     extra_registries: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
-    """Registered models as a DataFrame (one row per model; figures from `source`, keras.io by default).
+    """Registered models as a DataFrame (one row per model; figures from `source`, by default each
+    model's home source: keras.io for keras.applications, timm for the timm catalogue).
 
     `extra_registries` are user registry files, like `zoo list --registry PATH`.
 
@@ -188,20 +202,57 @@ def _millions(count: int | None) -> str:
     return "-" if count is None else f"{count / 1e6:.1f}M"
 
 
+def _percent(text: str | None) -> str:
+    """A published accuracy as a percentage: keras.io's text as printed ("74.9%"), timm's bare
+    percentage ("81.214") to the same one decimal, so that one column reads alike."""
+    if text is None:
+        return "-"
+    if text.strip().endswith("%"):
+        return text
+    value = parse_accuracy(text)
+    return text if value is None else f"{value * 100:.1f}%"
+
+
+# timm's results-imagenet.csv: a row's label is "<tag> @ <img_size>px" (zoo.registry docs/registry.md)
+_TIMM_LABEL = re.compile(r"^(?P<model>\S+) @ (?P<img_size>[0-9]+)px$")
+
+
+def _timm_label_part(row: Row, part: str) -> str:
+    found = _TIMM_LABEL.match(row["label"])
+    if found is None:
+        return row["label"] if part == "model" else "-"
+    return found.group(part)
+
+
+# The columns of a source whose table is not keras.io's shape: timm's results csv, its own headers.
+SOURCE_COLUMNS: dict[str, list[Column]] = {
+    "timm": [
+        ("model", lambda r: _timm_label_part(r, "model")),
+        ("img_size", lambda r: _timm_label_part(r, "img_size")),
+        ("top1", lambda r: _text(r["published"].get("top1"))),
+        ("top5", lambda r: _text(r["published"].get("top5"))),
+        ("param_count", lambda r: _text(r["published"].get("params"))),
+    ],
+}
+
+
 def columns_for(source: str | None) -> list[Column]:
     """The text columns of a listing: zoo's own view, or one source's table exactly as it was printed."""
     if source is None:
         return [
             ("Model", lambda r: r["name"]),
             ("Family", lambda r: r["family"]),
+            ("From", lambda r: r["from"]),
             ("Params", lambda r: _millions(r["params"])),
             ("Size (MB)", lambda r: _text(r["published"].get("size_mb"))),
-            ("Top-1", lambda r: _text(r["published"].get("top1"))),
-            ("Top-5", lambda r: _text(r["published"].get("top5"))),
+            ("Top-1", lambda r: _percent(r["published"].get("top1"))),
+            ("Top-5", lambda r: _percent(r["published"].get("top5"))),
             ("Depth", lambda r: _text(r["published"].get("depth"))),
             ("Input", lambda r: str(r["input_size"])),
             ("Pulled", lambda r: "yes" if r["pulled"] else ""),
         ]
+    if source in SOURCE_COLUMNS:
+        return SOURCE_COLUMNS[source]
     size_header = "Size (MB)" if source == "keras.io" else "Size"  # keras.io's figures carry no unit
     return [
         ("Model", lambda r: r["label"]),
@@ -224,7 +275,7 @@ def text_table(rows: list[Row], columns: list[Column]) -> TextTable:
     return TextTable(headers, text_cells(rows, columns), numeric)
 
 
-_TEXT_COLUMNS = ("Model", "Family", "Pulled")
+_TEXT_COLUMNS = ("Model", "Family", "From", "Pulled", "model")
 
 
 # ---------------------------------------------------------------------------------------------- info
@@ -235,7 +286,10 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
     data = dataclasses.asdict(spec)
     data["published"] = [{k: v for k, v in f.items() if v is not None} for f in data["published"]]
     data["cached"] = {variant: _path_or_none(cached_path(spec, variant)) for variant in spec.weights}
-    data["pulled"] = any(path is not None for path in data["cached"].values())
+    # a keras-hub model is usable only with both of its files (the safetensors and its config.json)
+    found = [path is not None for path in data["cached"].values()]
+    data["pulled"] = all(found) if spec.is_keras_hub else any(found)
+    data["from"] = origin_label(spec)
     return data
 
 

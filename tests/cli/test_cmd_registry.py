@@ -104,16 +104,17 @@ def test_source_shows_only_its_models_best_first() -> None:
 
 def test_csv_and_table_formats() -> None:
     rows = list(csv.reader(io.StringIO(zoo("list", "resnet50", "mobilenet_v1_025_128", "--format", "csv"))))
-    assert rows[0] == ["Model", "Family", "Params", "Size (MB)", "Top-1", "Top-5", "Depth", "Input", "Pulled"]
-    assert rows[1] == ["resnet50", "resnet", "25.6M", "98", "74.9%", "92.1%", "107", "224", ""]
-    assert rows[2] == ["mobilenet_v1_025_128", "mobilenet_v1", "0.5M", "-", "-", "-", "-", "128", ""]
+    header = ["Model", "Family", "From", "Params", "Size (MB)", "Top-1", "Top-5", "Depth", "Input", "Pulled"]
+    assert rows[0] == header
+    assert rows[1] == ["resnet50", "resnet", "keras", "25.6M", "98", "74.9%", "92.1%", "107", "224", ""]
+    assert rows[2] == ["mobilenet_v1_025_128", "mobilenet_v1", "keras", "0.5M", "-", "-", "-", "-", "128", ""]
     table = zoo("list", "inception_resnet_v2")
     header, row = table.splitlines()
     assert header.split() == [
-        "Model", "Family", "Params", "Size", "(MB)", "Top-1", "Top-5", "Depth", "Input", "Pulled"
+        "Model", "Family", "From", "Params", "Size", "(MB)", "Top-1", "Top-5", "Depth", "Input", "Pulled"
     ]  # fmt: skip
     assert row.split() == [
-        "inception_resnet_v2", "inception_resnet_v2", "55.9M", "215", "80.3%", "95.3%", "449", "299"
+        "inception_resnet_v2", "inception_resnet_v2", "keras", "55.9M", "215", "80.3%", "95.3%", "449", "299"
     ]  # fmt: skip
 
 

@@ -342,7 +342,7 @@ def test_list_models_dataframe() -> None:
     assert list(frame["name"]) == load_registry().names()
     assert list(frame.columns) == [
         "name", "label", "family", "params", "size_mb", "top1", "top5", "depth", "input_size", "pulled",
-        "source",
+        "source", "from",
     ]  # fmt: skip
     resnet50 = frame.set_index("name").loc["resnet50"]
     assert (resnet50["params"], resnet50["top1"], resnet50["depth"]) == (25_636_712, 0.749, 107)

@@ -1,8 +1,11 @@
 """`zoo.table`: the registry's published figures and this machine's measured ones, side by side (pandas).
 
-Measured figures come from the results store: the latest evaluation of each model (top-1/top-5) and the
-latest benchmark row at keras.io's reference batch size (keras.io times "one inference step" of a batch
-of 32 on a CPU), preferring the keras runtime at fp32 (the configuration keras.io measured).
+Published figures are one source's (`source`), or by default each model's home source
+(ModelSpec.home_figures: keras.io for keras.applications, timm's results csv for the timm catalogue);
+the column published_source says which. Measured figures come from the results store: the latest
+evaluation of each model (top-1/top-5) and the latest benchmark row at keras.io's reference batch size
+(keras.io times "one inference step" of a batch of 32 on a CPU), preferring the keras runtime at fp32 (the
+configuration keras.io measured).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ REFERENCE_BATCH = 32  # keras.io's "time per inference step" is for a batch of 3
 COLUMNS = (
     "model", "top1_published", "top1_measured", "top5_published", "top5_measured", "eval_images",
     "ms_per_step_published", "ms_per_step_measured", "images_per_s_published", "images_per_s_measured",
-    "measured_batch", "measured_runtime", "params", "gmacs",
+    "measured_batch", "measured_runtime", "params", "gmacs", "published_source",
 )  # fmt: skip
 INTEGER_COLUMNS = ("eval_images", "measured_batch", "params")
 PUBLISHED_COLUMNS = (
     "model", "top1_published", "top5_published", "ms_per_step_published", "images_per_s_published", "params",
+    "published_source",
 )  # fmt: skip
 MEASURED_COLUMNS = (
     "model", "top1_measured", "top5_measured", "eval_images", "ms_per_step_measured", "images_per_s_measured",
@@ -38,15 +42,16 @@ MEASURED_COLUMNS = (
 )  # fmt: skip
 
 
-def published_frame(patterns: Sequence[str] = (), source: str = "keras.io") -> pd.DataFrame:
-    """One row per registry model matching `patterns` with its published figures from `source`."""
+def published_frame(patterns: Sequence[str] = (), source: str | None = None) -> pd.DataFrame:
+    """One row per registry model matching `patterns` with its published figures from `source` (None:
+    each model's home source)."""
     import pandas as pd
 
-    if source not in TABLE_SOURCES:
+    if source is not None and source not in TABLE_SOURCES:
         raise InvalidSetting(f"source must be one of {', '.join(TABLE_SOURCES)}, got {source!r}")
     rows = []
     for spec in registry.load_registry().select(patterns):
-        figures = spec.figures(source)
+        figures = spec.figures(source) if source is not None else spec.home_figures()
         step_ms = None if figures is None else registry.parse_number(figures.cpu_ms)
         rows.append(
             {
@@ -56,6 +61,7 @@ def published_frame(patterns: Sequence[str] = (), source: str = "keras.io") -> p
                 "ms_per_step_published": step_ms,
                 "images_per_s_published": REFERENCE_BATCH * 1e3 / step_ms if step_ms else None,
                 "params": spec.params,
+                "published_source": figures.source if figures else None,
             }
         )
     return pd.DataFrame(rows, columns=list(PUBLISHED_COLUMNS))
@@ -120,11 +126,12 @@ def _latest(records: Iterable[dict[str, Any]], rank=None) -> dict[str, dict[str,
 def table(
     pattern: str | Sequence[str] | None = None,
     *,
-    source: str = "keras.io",
+    source: str | None = None,
     records: Iterable[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Published and measured figures joined on the model name (an outer join: a measured run directory
-    that is not in the registry still gets its row)."""
+    that is not in the registry still gets its row). `source`: whose published figures (None: each
+    model's home source, keras.io or timm)."""
     patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
     published = published_frame(patterns, source)
     measured = measured_frame(records)

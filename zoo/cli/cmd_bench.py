@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zoo.choices import PRECISIONS, RUNTIMES
+from zoo.choices import PRECISIONS, RUNTIMES, TABLE_SOURCES
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.cli.options import (
     BatchSize,
@@ -22,6 +22,7 @@ from zoo.cli.options import (
     Unsafe,
     WeightChoice,
     image_size_option,
+    in_words,
     json_option,
     on_bad_image_option,
 )
@@ -43,6 +44,7 @@ TABLE_VIEW = {
     "model": "model", "top1_published": "top-1 pub", "top1_measured": "top-1 here",
     "top5_published": "top-5 pub", "top5_measured": "top-5 here", "ms_per_step_published": "ms/step pub",
     "ms_per_step_measured": "ms/step here", "images_per_s_measured": "img/s here",
+    "published_source": "pub source",
 }  # fmt: skip
 
 
@@ -186,7 +188,14 @@ def evaluate_cmd(
 @app.command("table")
 def table_cmd(
     patterns: list[str] | None = typer.Argument(None, help="Glob patterns on names (default: all)."),
-    source: Annotated[TableSource, typer.Option("--source")] = "keras.io",
+    source: Annotated[
+        TableSource | None,
+        typer.Option(
+            "--source",
+            help=f"Whose published figures: {in_words(TABLE_SOURCES)}. Default: each model's own (keras.io "
+            "for keras.applications, timm's results for the timm catalogue).",
+        ),
+    ] = None,
     fmt: Annotated[TableFormat, typer.Option("--format", "-f")] = "table",
     as_json: Annotated[bool, json_option("Same as --format json.")] = False,
     plot: Path | None = typer.Option(None, "--plot", help="Also draw accuracy vs images/s into FILE.png."),
@@ -204,7 +213,8 @@ def table_cmd(
     if as_json:
         fmt = "json"
     if fmt == "table":
-        _show(frame, TABLE_VIEW, f"published ({source}) vs measured here")
+        whose = source or "each model's own source"
+        _show(frame, TABLE_VIEW, f"published ({whose}) vs measured here")
     else:
         typer.echo(render(frame, fmt), nl=False)
     if plot is not None:

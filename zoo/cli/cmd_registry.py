@@ -11,6 +11,7 @@ from zoo.choices import LIST_FORMATS
 from zoo.cli.common import print_json, stdout_console, usage_error
 from zoo.errors import InvalidSetting
 from zoo.listing import SORT_KEYS
+from zoo.registry import LOADER_KERAS_HUB
 
 SortKey = StrEnum("SortKey", {key: key for key in SORT_KEYS})
 OutputFormat = StrEnum("OutputFormat", {fmt: fmt for fmt in LIST_FORMATS})
@@ -29,7 +30,9 @@ def _registry_option() -> typer.models.OptionInfo:
 @app.command("list")
 def list_command(
     patterns: list[str] | None = typer.Argument(
-        None, metavar="PATTERN", help="Glob patterns on names and aliases, e.g. 'efficientnet*'."
+        None,
+        metavar="PATTERN",
+        help="Glob patterns on names and aliases, e.g. 'efficientnet*' or 'resnet50.*' (timm tags).",
     ),
     family: str | None = typer.Option(None, "--family", help="Only this family, e.g. resnet, mobilenet_v1."),
     tag: str | None = typer.Option(None, "--tag", help="Only models with this tag, e.g. mobile."),
@@ -49,8 +52,9 @@ def list_command(
         None,
         "--source",
         metavar="SOURCE",
-        help="Show one source's table as it was published: keras.io, classic, paper, keras-docs. "
-        "Without it: every model, with keras.io figures where keras.io has them.",
+        help="Show one source's table as it was published: keras.io, classic, paper, keras-docs, timm. "
+        "Without it: every model, with its home source's figures (keras.io for keras.applications, "
+        "timm for the timm catalogue).",
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
     as_json: bool = typer.Option(False, "--json", help="Shorthand for --format json."),
@@ -67,6 +71,8 @@ def list_command(
         zoo list --tag mobile --max-params 5M --format md
 
         zoo list --source classic --format md
+
+        zoo list --source timm --family resnet
     """
     from zoo import listing, render
     from zoo.registry import load_registry
@@ -119,6 +125,8 @@ def info_command(
         zoo info resnet50
 
         zoo info mobilenet_v1_025_224 --json
+
+        zoo info resnet50.a1_in1k
     """
     from zoo.listing import describe
     from zoo.registry import load_registry
@@ -146,11 +154,10 @@ def _print_info(data: dict) -> None:
     for label, value in (
         ("aliases", ", ".join(data["aliases"]) or "-"),
         ("tags", ", ".join(data["tags"]) or "-"),
-        ("constructor", f"keras.applications.{data['arch']}({_kwargs(data['args'])})"),
-        ("module", f"keras.applications.{data['module']}" if data["module"] else "-"),
+        *_builder_facts(data),
         ("parameters", f"{data['params']:,}" if data["params"] is not None else "-"),
         ("input size", f"{data['input_size']} x {data['input_size']}"),
-        ("preprocess", data["preprocess"]),
+        ("preprocess", _preprocess_text(data)),
         ("resize", f"{data['interpolation']}, crop_pct {data['crop_pct']}"),
         ("classes", str(data["num_classes"])),
         ("license", data["license"] or "-"),
@@ -186,6 +193,27 @@ def _print_info(data: dict) -> None:
         title="Weight files",
     )
     console.print(render.rich_table(weights, "fold"))
+
+
+def _builder_facts(data: dict) -> list[tuple[str, str]]:
+    """How the model is built: a keras.applications constructor, or keras-hub's converter of a checkpoint."""
+    if data["loader"] == LOADER_KERAS_HUB:
+        return [
+            ("loader", f"keras-hub, from a {data['layout']} checkpoint (config.json + model.safetensors)"),
+            ("architecture", data["arch"]),
+            ("hf repo", data["hf_repo"] or "-"),
+        ]
+    return [
+        ("constructor", f"keras.applications.{data['arch']}({_kwargs(data['args'])})"),
+        ("module", f"keras.applications.{data['module']}" if data["module"] else "-"),
+    ]
+
+
+def _preprocess_text(data: dict) -> str:
+    if data["mean"] is None or data["std"] is None:
+        return data["preprocess"]
+    mean, std = (", ".join(f"{v:g}" for v in data[key]) for key in ("mean", "std"))
+    return f"{data['preprocess']}: x / 255, minus mean ({mean}), over std ({std})"
 
 
 def _checksum_cell(weight: dict) -> str:

@@ -54,7 +54,7 @@ __all__ = [
     "is_bare_file_name", "load_registry", "parse_accuracy", "parse_count", "parse_entry", "parse_number",
     "read_registry_file", "resolve", "LAYOUTS", "TIMM_FAMILIES", "TRANSFORMERS_MODEL_TYPES", "LOADERS",
     "LOADER_KERAS_APPLICATIONS", "LOADER_KERAS_HUB", "builtin_registry_paths", "supported_families",
-    "unsupported_reason",
+    "unsupported_reason", "catalogue_dir",
 ]  # fmt: skip
 
 # libyaml's safe loader when present (7x faster: `zoo list` parses the registry on every call); both
@@ -121,12 +121,13 @@ class Registry:
         *,
         family: str | None = None,
         tag: str | None = None,
-        source: str = "keras.io",
+        source: str | None = "keras.io",
         min_top1: float | None = None,
         max_params: float | None = None,
         max_size: float | None = None,
     ) -> list[ModelSpec]:
-        """Filter by glob patterns (on names and aliases), family, tag and published figures of `source`."""
+        """Filter by glob patterns (on names and aliases), family, tag and published figures of `source`
+        (None: each entry's own, ModelSpec.home_figures)."""
         pats = [p.lower() for p in patterns]
         out = []
         for spec in self:
@@ -137,7 +138,7 @@ class Registry:
                 continue
             if tag and tag.lower() not in (t.lower() for t in spec.tags):
                 continue
-            figs = spec.figures(source)
+            figs = spec.figures(source) if source is not None else spec.home_figures()
             if min_top1 is not None:
                 top1 = figs.top1_value if figs else None
                 if top1 is None or top1 < (min_top1 / 100 if min_top1 > 1 else min_top1):
@@ -156,9 +157,14 @@ def builtin_registry_path() -> Path:
     return Path(str(resources.files("zoo") / "registry.yaml"))
 
 
+def catalogue_dir() -> Path:
+    """zoo/catalogue/: the generated catalogues. One function, so a test can point zoo at its own."""
+    return Path(str(resources.files("zoo") / "catalogue"))
+
+
 def builtin_registry_paths() -> list[Path]:
     """registry.yaml (keras.applications, kept by hand), then the generated catalogues (zoo/catalogue/)."""
-    catalogue = Path(str(resources.files("zoo") / "catalogue"))
+    catalogue = catalogue_dir()
     return [builtin_registry_path(), *sorted(p for p in catalogue.glob("*.yaml") if p.stem in _CATALOGUES)]
 
 
@@ -170,11 +176,11 @@ _SUPPORTED_HINT = (
 )
 
 
-@lru_cache(maxsize=1)
-def _unsupported() -> dict[str, dict[str, str]]:
+@lru_cache(maxsize=2)
+def _unsupported(directory: Path) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for name in _CATALOGUES:
-        path = Path(str(resources.files("zoo") / "catalogue" / f"{name}_unsupported.yaml"))
+        path = directory / f"{name}_unsupported.yaml"
         if path.is_file():
             data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
             out.update(data.get("unsupported") or {})
@@ -183,7 +189,8 @@ def _unsupported() -> dict[str, dict[str, str]]:
 
 def unsupported_reason(name: str) -> str | None:
     """Why a known weight set (a timm tag) is not in the catalogue, or None when zoo has never heard of it."""
-    found = _unsupported().get(name) or _unsupported().get(name.lower())
+    unsupported = _unsupported(catalogue_dir())
+    found = unsupported.get(name) or unsupported.get(name.lower())
     if not isinstance(found, dict):
         return None
     return f"the {found.get('family', '?')} family: {found.get('reason', 'not converted')}"

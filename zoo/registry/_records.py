@@ -23,6 +23,8 @@ CHECKSUM_SOURCES = (CHECKSUM_PUBLISHED, CHECKSUM_PINNED)
 LOADER_KERAS_APPLICATIONS = "keras.applications"
 LOADER_KERAS_HUB = "keras-hub"
 LOADERS = (LOADER_KERAS_APPLICATIONS, LOADER_KERAS_HUB)
+# The source of the figures zoo's own views (`zoo list`, `zoo table`) show for an entry of each loader.
+HOME_SOURCES = {LOADER_KERAS_APPLICATIONS: "keras.io", LOADER_KERAS_HUB: "timm"}
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,14 @@ class ModelSpec:
     def figures(self, source: str = "keras.io") -> Figures | None:
         """The published figures of one source, or None when that source does not cover the model."""
         return next((f for f in self.published if f.source == source), None)
+
+    def home_figures(self) -> Figures | None:
+        """The figures zoo's own views show: its loader's home source (keras.io for keras.applications,
+        timm for keras-hub); a keras-hub entry timm does not cover falls back to its first source."""
+        home = self.figures(HOME_SOURCES[self.loader])
+        if home is None and self.is_keras_hub and self.published:
+            return self.published[0]
+        return home
 
     def weight(self, variant: str) -> WeightFile:
         if variant == "notop" and self.is_keras_hub and "notop" not in self.weights:

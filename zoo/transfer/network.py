@@ -94,11 +94,10 @@ def weighted_layers(model: keras.Model) -> list:
 
 
 def unfreeze_top(backbone: keras.Model, count: int | str) -> int:
-    """Make the last `count` weighted layers trainable (all with "all"); BatchNorm stays frozen.
+    """Make the last `count` weighted layers trainable (all with "all"); normalisation layers stay frozen,
+    also those nested inside an unfrozen layer (a keras-hub transformer block holds its layer norms).
 
     Returns how many layers became trainable."""
-    import keras
-
     backbone.trainable = True
     layers = weighted_layers(backbone)
     chosen = layers if count == "all" else layers[len(layers) - int(count) :] if int(count) else []
@@ -106,6 +105,32 @@ def unfreeze_top(backbone: keras.Model, count: int | str) -> int:
         layer.trainable = False
     trainable = 0
     for layer in chosen:
-        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = not is_normalization(layer)
+        if layer.trainable:
+            for inner in _sublayers(layer):
+                if is_normalization(inner):
+                    inner.trainable = False
         trainable += layer.trainable
     return trainable
+
+
+# keras' normalisation layers that normalise activations (SpectralNormalization is a Wrapper: the weights
+# it holds are the wrapped layer's kernel, which trains).
+_NORMALIZATIONS = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "RMSNormalization")
+_NORMALIZATION_NAMES = ("Normalization", "Norm")
+
+
+def is_normalization(layer: keras.layers.Layer) -> bool:
+    """Whether stage 2 keeps `layer` frozen: a keras normalisation layer or a subclass of one, or any layer
+    whose class is named like one (a library's own norm layer that subclasses none of keras')."""
+    import keras
+
+    if isinstance(layer, keras.layers.Wrapper):
+        return False
+    classes = tuple(getattr(keras.layers, name) for name in _NORMALIZATIONS if hasattr(keras.layers, name))
+    return isinstance(layer, classes) or type(layer).__name__.endswith(_NORMALIZATION_NAMES)
+
+
+def _sublayers(layer: keras.layers.Layer) -> list:
+    """Every layer a layer holds, recursively (keras tracks them; a plain Layer has no public `layers`)."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))

@@ -4,8 +4,9 @@ and write the run directory.
 Stage 1 trains the head (dropout + dense logits) on a frozen backbone. Without augmentation the backbone's
 pooled features are computed once (and cached, zoo.transfer.features) and the head trains on them; with
 augmentation the frozen backbone runs in inference mode inside the loop. Stage 2 unfreezes the top N
-backbone layers that hold weights (BatchNorm stays frozen, and in inference mode, since the backbone is
-called with training=False) and trains with a lower learning rate and flips.
+backbone layers that hold weights (normalisation layers of every kind stay frozen, BatchNorm also in
+inference mode, since the backbone is called with training=False) and trains with a lower learning rate
+and flips.
 
 Every completed epoch is checkpointed; a resume continues from the last one (zoo.transfer.rundir). Under a
 multi-worker strategy every worker trains (and checkpoints, as collective saves need), but only the chief
@@ -231,7 +232,7 @@ def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
         return  # finished before a resume
     if stage == 2:
         unfrozen = unfreeze_top(run.net.backbone, cfg.unfreeze)
-        run.progress.log(f"stage 2: {unfrozen} backbone layers unfrozen (BatchNorm stays frozen)")
+        run.progress.log(f"stage 2: {unfrozen} backbone layers unfrozen (normalisation layers stay frozen)")
     lr = cfg.lr if stage == 1 else cfg.fine_tune_lr
     run.trainer = _stage_trainer(run, stage, lr)
     variables = run.net.tracked_variables(stage)
