@@ -197,7 +197,7 @@ def test_a_timm_tag_zoo_does_not_ship_exits_2_naming_family_reason_and_what_work
     first, hint = err.splitlines()[:2]
     assert first.startswith(f"Error: {args[1]} is not in zoo's catalogue: the {family} family: ")
     assert reason in first
-    assert hint.startswith("Hint: zoo ships these keras-hub families: resnet, efficientnet, ")
+    assert hint.startswith("Hint: zoo's timm catalogue holds the families resnet, efficientnet, mobilenet, ")
     assert "Traceback" not in err
     assert not any(config.zoo_home().rglob("*.safetensors"))
 

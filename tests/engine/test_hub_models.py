@@ -228,3 +228,35 @@ def test_weights_that_do_not_fit_the_config_are_refused_and_dropped(
         load(NAME, include_top=False)
     assert "\n" not in str(caught.value)
     assert not is_cached("top") and not is_cached("config"), "nothing stays cached as usable"
+
+
+@pytest.mark.slow
+def test_finetune_two_stages_on_a_keras_hub_backbone(served: str, tmp_path: Path) -> None:
+    """`zoo finetune`'s recipe on a keras-hub backbone, on real photos: stage 1 trains the head on cached
+    features, stage 2 unfreezes the top of the backbone, its BatchNormalization layers staying frozen."""
+    import keras
+    from support.realdata import CLASSES, photo_paths
+
+    from zoo.transfer import finetune
+
+    data = tmp_path / "data"
+    for path in photo_paths(5, split="train"):
+        label = path.parent.name
+        if label in CLASSES[:2]:
+            (data / label).mkdir(parents=True, exist_ok=True)
+            (data / label / path.name).symlink_to(path)
+    result = finetune(
+        served, data, out=str(tmp_path / "run"), epochs=1, fine_tune_epochs=1, unfreeze=12, batch_size=4,
+        val_split=0.2, verbose=False,
+    )  # fmt: skip
+    assert result.labels == list(CLASSES[:2])
+    assert [h["stage"] for h in result.history] == [1, 2]
+    backbone = next(layer for layer in result.model.layers if isinstance(layer, keras.Model))
+    top = backbone.layers[-12:]
+    norms = [layer for layer in top if isinstance(layer, keras.layers.BatchNormalization)]
+    convs = [layer for layer in top if isinstance(layer, keras.layers.Conv2D)]
+    assert norms and convs
+    assert not any(layer.trainable for layer in norms)
+    assert all(layer.trainable for layer in convs)
+    reloaded = load_reference(str(result.run_dir))
+    assert reloaded.labels == list(CLASSES[:2])

@@ -219,6 +219,8 @@ def _preprocess_text(data: dict) -> str:
 def _checksum_cell(weight: dict) -> str:
     """The checksum and who vouches for it: published by the weights' owner, or pinned by this registry."""
     if not (weight["sha256"] or weight["md5"]):
+        if any(src.startswith("hf://") for src in weight["sources"]):
+            return "the Hub's sha256, pinned at the first pull"
         return "none (trust on first use)"
     digest = f"sha256:{weight['sha256']}" if weight["sha256"] else f"md5:{weight['md5']}"
     return f"{digest} ({weight['checksum_source'] or 'pinned'})"

@@ -170,10 +170,9 @@ def builtin_registry_paths() -> list[Path]:
 
 _CATALOGUES = ("timm",)  # zoo/catalogue/<name>.yaml holds models; <name>_unsupported.yaml what was left out
 _SUPPORTED_HINT = (
-    "zoo ships these keras-hub families: "
-    + ", ".join(supported_families())
-    + "; docs/catalogue.md lists what is left out and why, `zoo list` what is in"
-)
+    "zoo's timm catalogue holds the families " + ", ".join(TIMM_FAMILIES)
+    + " (`zoo list --source timm`); docs/catalogue.md lists every tag left out, and why"
+)  # fmt: skip
 
 
 @lru_cache(maxsize=2)
