@@ -13,6 +13,8 @@ REGENERATE = ("git -C <timm checkout> show {commit}:results/results-imagenet.csv
               " > /tmp/results-imagenet.csv\n"
               "KERAS_BACKEND=tensorflow PYTHONPATH=. .venv/bin/python scripts/timm_catalogue.py "
               "--results /tmp/results-imagenet.csv --commit {commit}")
+FINDINGS = ("Why the disagreeing families disagree, what zoo corrects on its side and what is left to report "
+            "upstream: [keras-hub's conversions](keras-hub.md).")
 # entry keys whose value is written as a block (one flow item per line) rather than on one line
 _BLOCK_LISTS = ("published",)
 _BLOCK_MAPS = ("weights",)
@@ -112,6 +114,7 @@ def docs(path: Path, shipped: dict[str, dict], rejected: dict[str, dict[str, str
         for reason, tags in sorted(reasons.items()):
             lines.append(f"  - {reason} ({len(tags)}): {', '.join(tags)}")
     lines += ["", "## Regenerate", "", "```sh", REGENERATE.format(commit=header.commit), "```"]
+    lines += ["", FINDINGS]
     _write(path, lines)
 
 

@@ -54,6 +54,6 @@ def test_demo_table_format() -> None:
 @pytest.mark.timeout(300)  # the child is allowed 120 s
 def test_demo_unknown_model_fails_before_work(tmp_path: Path) -> None:
     proc = run_zoo("demo", "--out", str(tmp_path / "d"), "--model", "resnt50", timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "unknown model 'resnt50'; did you mean 'resnet50'?" in proc.stderr
     assert not (tmp_path / "d").exists()

@@ -82,9 +82,9 @@ def test_cli_usage_errors_exit_2_before_any_work(tiny_model: Path) -> None:
 
 
 @pytest.mark.timeout(300)  # the child is allowed 120 s
-def test_unknown_model_is_a_runtime_error_with_a_suggestion() -> None:
+def test_unknown_model_is_a_usage_error_with_a_suggestion() -> None:
     proc = run_zoo("benchmark", "resnet5O", timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Error: unknown model 'resnet5O'" in proc.stderr and "resnet50" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -68,8 +68,13 @@ def test_classic_markdown_is_the_classic_table_exactly() -> None:
 
 
 def test_glob_patterns_match_names_and_aliases() -> None:
-    assert names("efficientnet_b*") == [f"efficientnet_b{i}" for i in range(8)]
-    assert names("efficientnetv2s", "vgg*") == ["vgg16", "vgg19", "efficientnet_v2_s"]
+    matched = names("efficientnet_b*")
+    assert [n for n in matched if "." not in n] == [f"efficientnet_b{i}" for i in range(8)]
+    assert "efficientnet_b0.ra_in1k" in matched  # timm's tags match the same glob
+    assert names("efficientnetv2s", "vgg1*") == [
+        "vgg16", "vgg19", "efficientnet_v2_s",
+        "vgg11.tv_in1k", "vgg13.tv_in1k", "vgg16.tv_in1k", "vgg19.tv_in1k",
+    ]  # fmt: skip
     assert names("no-such-model*") == []
 
 
