@@ -240,6 +240,9 @@ def test_every_variant_a_keras_hub_entry_declares_goes_through_the_cli(hub, tmp_
     assert code == 0 and out.strip() == str(cache.blob_path(sha256(CONFIG), f"{name}.config.json"))
     code, out, _ = zoo_main(capsys, "cache", "rm", name, "--variant", "config")
     assert code == 0 and f"removed {name} config" in out
+    code, _, _ = zoo_main(capsys, "pull", name)  # the default pull brings the config.json back too
+    assert code == 0 and cache.read_manifest(name, "config") is not None
+    assert zoo_main(capsys, "cache", "rm", name, "--variant", "config")[0] == 0
     (tmp_path / "config.json").write_bytes(CONFIG)
     code, out, _ = zoo_main(capsys, "cache", "import", str(tmp_path / "config.json"), "--name", name,
                             "--variant", "config", "--json")  # fmt: skip

@@ -43,6 +43,9 @@ def pull_weights(
     """Like `pull`, with what was verified and where it came from."""
     spec = registry.resolve(name_or_spec)
     weight = spec.weight(variant)
+    if spec.is_keras_hub and variant != "config":
+        # a keras-hub weight set is two files: the safetensors is no use without its config.json
+        pull_weights(spec, "config", mirrors=mirrors, force=force, progress=progress)
     if not force and (hit := _cache_hit(spec, weight)):
         return hit
     from filelock import FileLock  # here, not at the top: a cached pull never needs it
