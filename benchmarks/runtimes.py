@@ -8,6 +8,9 @@ For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one r
     zoo litert fp32 ... "litert", "fp32"  (LiteRT + XNNPACK)
     zoo litert int8 ... "litert", "int8"  (dynamic-range int8)
     zoo litert int8-full ... "litert", "int8-full" (every tensor int8, calibrated on 16 random images)
+    zoo <runtime> <precision>  every other pair zoo.choices.RUNTIME_PRECISIONS lists (openvino, onnxruntime)
+    peer <library> <precision> with --peers: OpenVINO, ONNX Runtime and LiteRT used directly, the way their
+                    own docs show (benchmarks/_peers.py); the precision that really ran is printed
 
 The paths are timed interleaved (one call of each in turn, for several rounds) so that load from other
 processes hits them alike; each figure is the median call. Every call's output is forced to the host
@@ -35,38 +38,39 @@ import numpy as np
 
 MODELS = ("MobileNetV2", "ResNet50")
 BATCHES = (1, 32)
-PATHS = (
-    "keras predict",
-    "tf.function",
-    "zoo keras fp32",
-    "zoo keras bf16",
-    "zoo litert fp32",
-    "zoo litert int8",
-    "zoo litert int8-full",
-)
-
-
-def predictors(model: object, calibration: np.ndarray) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def predictors(
+    model: object, calibration: np.ndarray, peers: bool
+) -> tuple[dict[str, Callable[[np.ndarray], np.ndarray]], dict[str, str]]:
+    """Every path's call, and the precision each really ran (or why it could not be built)."""
     import tensorflow as tf
 
+    from zoo.choices import RUNTIME_PRECISIONS
     from zoo.engine.runtimes import make_runtime
 
     handwritten = tf.function(lambda x: model(x, training=False))
-    key = f"bench-{model.name}"
-    runtimes = {
-        "zoo keras fp32": make_runtime(model, "keras", "fp32"),
-        "zoo keras bf16": make_runtime(model, "keras", "bf16"),
-        "zoo litert fp32": make_runtime(model, "litert", "fp32", cache_key=key),
-        "zoo litert int8": make_runtime(model, "litert", "int8", cache_key=key),
-        "zoo litert int8-full": make_runtime(
-            model, "litert", "int8-full", calibration=calibration, cache_key=key
-        ),
-    }
-    return {
+    calls = {
         "keras predict": lambda x: model.predict(x, batch_size=len(x), verbose=0),
         "tf.function": lambda x: handwritten(x).numpy(),
-        **{name: runtime.predict for name, runtime in runtimes.items()},
     }
+    ran = {"keras predict": "fp32", "tf.function": "fp32"}
+    for runtime, precisions in RUNTIME_PRECISIONS.items():
+        for precision in precisions:
+            name = f"zoo {runtime} {precision}"
+            try:
+                built = make_runtime(model, runtime, precision, calibration=calibration,
+                                     cache_key=f"bench-{model.name}")  # fmt: skip
+            except Exception as exc:  # a runtime this machine or model cannot run: say why, go on
+                ran[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
+                continue
+            calls[name] = built.predict
+            ran[name] = getattr(built, "effective_precision", precision)
+    if peers:
+        from _peers import build_peers
+
+        peer_calls, peer_ran = build_peers(model, calibration)
+        calls.update(peer_calls)
+        ran.update(peer_ran)
+    return calls, ran
 
 
 def interleaved_medians(
@@ -92,6 +96,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short run: 3 rounds")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per configuration")
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="keras.applications names")
+    parser.add_argument("--peers", action="store_true", help="also OpenVINO, ONNX Runtime, LiteRT directly")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
 
@@ -111,21 +116,25 @@ def main() -> int:
         gflop_per_image = 2 * count_macs(model) / 1e9
         started = time.perf_counter()
         calibration = rng.uniform(0, 255, (16, 224, 224, 3)).astype(np.float32)
-        calls = predictors(model, calibration)
+        calls, ran = predictors(model, calibration, args.peers)
         setup_s = time.perf_counter() - started
         print(f"\n{model_name}: {gflop_per_image:.2f} GFLOP/image; runtimes built in {setup_s:.0f} s")
-        print(f"{'path':<21}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'vs zoo fp32':>12}")
+        for name, why in ran.items():
+            if why.startswith("failed"):
+                print(f"  {name}: {why}")
+        print(f"{'path':<26}{'ran':>6}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% fp32 peak':>12}"
+              f"{'vs zoo fp32':>12}")  # fmt: skip
         for size in BATCHES:
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
             medians = interleaved_medians(calls, batch, rounds)
             rate = {name: size / s for name, s in medians.items()}
-            for name in PATHS:
+            for name in calls:
                 achieved = rate[name] * gflop_per_image
                 print(
-                    f"{name:<21}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}{100 * achieved / peak:>7.0f}%"
-                    f"{rate[name] / rate['zoo keras fp32']:>11.2f}x"
+                    f"{name:<26}{ran[name][:6]:>6}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
+                    f"{100 * achieved / peak:>11.0f}%{rate[name] / rate['zoo keras fp32']:>11.2f}x"
                 )
-            fastest = max((n for n in PATHS if n.startswith("zoo")), key=rate.__getitem__)
+            fastest = max((n for n in calls if n.startswith("zoo")), key=rate.__getitem__)
             summary.append(
                 f"{model_name} batch {size}: zoo keras fp32 / tf.function = "
                 f"{rate['zoo keras fp32'] / rate['tf.function']:.3f}; fastest zoo path {fastest} = "
