@@ -19,6 +19,7 @@ import numpy as np
 
 from zoo.bench.results import append_results, stamp
 from zoo.engine.reference import Loaded, input_size, load, resolve
+from zoo.engine.topk import map_classes, top_k_hits
 from zoo.errors import BadDataset, InvalidSetting
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from zoo.data.decode import ResizePolicy
     from zoo.data.folders import LabelledImages
 
-TOP_K = 5
 Progress = Callable[[int, int], None]  # (images done, images in total)
 
 
@@ -42,47 +42,6 @@ class Scores:
     correct_top1: int
     correct_top5: int
     skipped: tuple[tuple[str, str], ...] = ()
-
-
-def normalise_class_name(name: str) -> str:
-    """'Egyptian_cat', 'egyptian-cat' and 'Egyptian cat' all compare equal."""
-    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
-
-
-def map_classes(
-    folder_classes: Sequence[str], labels: Sequence[str], wnids: Sequence[str] | None = None
-) -> list[int]:
-    """The model output index of each folder class, by WordNet id (when given) or by class name."""
-    by_wnid = {w: i for i, w in enumerate(wnids or ())}
-    by_name: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_name.setdefault(normalise_class_name(label), []).append(index)
-    mapping: list[int] = []
-    unknown: list[str] = []
-    ambiguous: list[str] = []
-    for folder in folder_classes:
-        if folder in by_wnid:
-            mapping.append(by_wnid[folder])
-            continue
-        matches = by_name.get(normalise_class_name(folder), [])
-        if len(matches) == 1:
-            mapping.append(matches[0])
-        else:
-            (ambiguous if matches else unknown).append(folder)
-    if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise BadDataset(
-            f"{len(unknown)} class folder(s) match none of the model's {len(labels)} classes: {shown}",
-            hint="name folders by the model's class names"
-            + (" or by WordNet id (n01440764)" if wnids else "")
-            + " (case, '_' and '-' do not matter)",
-        )
-    if ambiguous:
-        raise BadDataset(
-            f"class folder(s) {', '.join(repr(a) for a in ambiguous)} match several of the model's classes",
-            hint="name those folders by WordNet id (e.g. n02012849) instead",
-        )
-    return mapping
 
 
 def interleaved_subset(data: LabelledImages, limit: int | None) -> LabelledImages:
@@ -140,14 +99,6 @@ def score(
     return Scores(correct1 / images, correct5 / images, images, correct1, correct5, tuple(skipped))
 
 
-def top_k_hits(scores: np.ndarray, truth: np.ndarray, k: int = TOP_K) -> tuple[int, int]:
-    """How many rows have the true class first, and within the first `k` (ties: lower index first)."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    top1 = int(np.sum(order[:, 0] == truth))
-    topk = int(np.sum(np.any(order == truth[:, None], axis=1)))
-    return top1, topk
-
-
 def evaluate(
     model: str | os.PathLike[str] | keras.Model,
     data_dir: str | Path,
@@ -162,8 +113,15 @@ def evaluate(
     record: bool = True,
     progress: Progress | None = None,
     unsafe: bool = False,
+    calibrate_on: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Top-1/top-5 of `model` on `data_dir` (class folders or a CSV); one row.
+    """Top-1/top-5 of `model` on `data_dir` (class folders or a CSV); one row, or with runtime="all"
+    one row per runtime x precision with its top-1 agreement with fp32 keras and its deltas against it.
+
+    int8 precisions that need calibration images calibrate on `calibrate_on` (a labelled folder), else
+    on a run directory's training images, never on the images scored (those are taken out); without
+    either such a row says it was skipped. The frame's attrs hold "scored_files" and
+    "calibration_files".
 
     `model` is a registry name, a .keras file, a run directory, or a keras.Model object together with
     its class names (`labels`, in output order). `weights` applies to registry models. `unsafe=True` lets a
@@ -184,20 +142,14 @@ def evaluate(
     targets = map_classes(data.classes, *_model_classes(loaded))
     height, width = input_size(loaded.model)
     policy = loaded.resize_policy((height, width), crop_pct=1.0)  # no centre crop without a registry entry
-    calibration = _first_images(data, policy)
-    predictor = _runtime(loaded, runtime, precision, calibration)
-    scores = score(
-        predictor.predict, data, targets, policy, batch_size=batch_size, on_bad_image=on_bad_image,
-        progress=progress,
-    )  # fmt: skip
-    row = {
+    from zoo.engine.calibration import calibration_images
+
+    needs_calibration = runtime == "all" or precision.startswith("int8")
+    calibration = calibration_images(
+        policy, calibrate_on=calibrate_on, bundle=loaded.bundle, scored=data.paths
+    ) if needs_calibration else calibration_images(policy)  # fmt: skip
+    common = {
         "model": loaded.name,
-        "runtime": runtime,
-        "precision": precision,
-        "top1": scores.top1,
-        "top5": scores.top5,
-        "images": scores.images,
-        "skipped": len(scores.skipped),
         "classes": len(data.classes),
         "batch_size": batch_size,
         "image_size": height,
@@ -205,10 +157,38 @@ def evaluate(
         "weights_sha256": loaded.weights_sha256,
         "dataset": str(root.resolve()),
         "dataset_fingerprint": fingerprint(data, root),
+        "calibration": calibration.source or calibration.why_none,
     }
-    if record:
-        append_results([stamp({"kind": "evaluate", **row, "skipped_files": list(scores.skipped)})])
-    return pd.DataFrame([row])
+    if runtime == "all":
+        from zoo.bench.evaluate_runtimes import evaluate_runtimes, frame_of
+
+        rows, skipped = evaluate_runtimes(
+            loaded, data, targets, policy, calibration, batch_size=batch_size, on_bad_image=on_bad_image,
+            progress=progress,
+        )  # fmt: skip
+        rows = [{**row, "images": row.pop("images", np.nan), "skipped": len(skipped)} for row in rows]
+        if record:
+            ran = [row for row in rows if row["status"] == "ok"]
+            append_results([stamp({"kind": "evaluate", **common, **row}) for row in ran])
+        frame = frame_of(rows, common)
+    else:
+        if precision == "int8-full" and calibration.images is None:  # never the scored images
+            raise InvalidSetting(f"int8-full needs calibration images: {calibration.why_none}")
+        predictor = _runtime(loaded, runtime, precision, calibration.images)
+        scores = score(
+            predictor.predict, data, targets, policy, batch_size=batch_size, on_bad_image=on_bad_image,
+            progress=progress,
+        )  # fmt: skip
+        row = {
+            "model": loaded.name, "runtime": runtime, "precision": precision, "top1": scores.top1,
+            "top5": scores.top5, "images": scores.images, "skipped": len(scores.skipped), **common,
+        }  # fmt: skip
+        if record:
+            append_results([stamp({"kind": "evaluate", **row, "skipped_files": list(scores.skipped)})])
+        frame = pd.DataFrame([row])
+    frame.attrs["scored_files"] = [str(p) for p in data.paths]
+    frame.attrs["calibration_files"] = [str(p) for p in calibration.paths]
+    return frame
 
 
 def _model_classes(loaded: Loaded) -> tuple[list[str], list[str] | None]:
@@ -229,14 +209,7 @@ def _imagenet_classes() -> tuple[list[str], list[str]]:
     return list(imagenet_labels()), list(imagenet_wnids())
 
 
-def _first_images(data: LabelledImages, policy: ResizePolicy, count: int = 8) -> np.ndarray:
-    """A few decoded images: int8 conversion calibrates on the evaluation data itself."""
-    from zoo.data.decode import decode_batch
-
-    return decode_batch(data.paths[:count], policy).images.astype(np.float32)
-
-
-def _runtime(loaded: Loaded, runtime: str, precision: str, calibration: np.ndarray) -> Any:
+def _runtime(loaded: Loaded, runtime: str, precision: str, calibration: np.ndarray | None) -> Any:
     from zoo.engine.runtimes import make_runtime
 
     key = f"{loaded.name}-{loaded.weights_sha256}" if loaded.weights_sha256 else None

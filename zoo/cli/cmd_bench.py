@@ -40,6 +40,10 @@ BENCH_VIEW = {
     "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",
     "achieved_gflops": "GFLOP/s", "peak_share": "of peak",
 }  # fmt: skip
+EVAL_ALL_VIEW = {
+    "runtime": "runtime", "precision": "prec", "top1": "top-1", "top5": "top-5", "agreement": "agree",
+    "delta_top1": "Δtop-1", "delta_top5": "Δtop-5", "images": "images", "status": "status",
+}  # fmt: skip
 TABLE_VIEW = {
     "model": "model", "top1_published": "top-1 pub", "top1_measured": "top-1 here",
     "top5_published": "top-5 pub", "top5_measured": "top-5 here", "ms_per_step_published": "ms/step pub",
@@ -88,6 +92,10 @@ def _view_cell(column: str, value: object) -> str:
 
     if isinstance(value, float) and value == value:  # not NaN
         if column == "peak_share":
+            return f"{value:.0%}"
+        if column.startswith("delta_"):
+            return f"{value * 100:+.1f}"
+        if column == "agreement":
             return f"{value:.0%}"
         if column.startswith(("images_per_s", "latency", "peak_rss", "ms_per_step", "achieved")):
             return f"{value:,.1f}"
@@ -162,10 +170,18 @@ def evaluate_cmd(
     ] = "skip",
     as_json: Annotated[bool, json_option("Print the result as JSON.")] = False,
     unsafe: Unsafe = False,
+    calibrate_on: Path | None = typer.Option(
+        None, "--calibrate-on", exists=True, file_okay=False,
+        help="Labelled folder int8 calibrates on (default: a run directory's training images; never the "
+        "images scored).",
+    ),  # fmt: skip
 ) -> None:
     """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
 
-    Example: zoo evaluate resnet50 ~/imagenet/val --limit 5000 --runtime litert
+    With --runtime all: one row per runtime x precision, with the share of images whose top-1 equals
+    fp32 keras' (agreement) and the top-1/top-5 deltas against fp32 keras.
+
+    Example: zoo evaluate runs/flowers data/flowers-val --runtime all
     """
     from rich.progress import Progress
 
@@ -175,11 +191,16 @@ def evaluate_cmd(
         task = bar.add_task("evaluating", total=None)
         frame = evaluate(
             model, data_dir, runtime=runtime, precision=precision, batch_size=batch_size, limit=limit,
-            on_bad_image=on_bad_image, unsafe=unsafe,
+            on_bad_image=on_bad_image, unsafe=unsafe, calibrate_on=calibrate_on,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     if as_json:
-        print_json(_json_rows(frame)[0])
+        rows = _json_rows(frame)
+        print_json(rows if runtime == "all" else rows[0])
+        return
+    if runtime == "all":
+        _show(frame, EVAL_ALL_VIEW, f"evaluation on {data_dir} against fp32 keras")
+        stderr_console().print(f"calibration: {frame['calibration'].iloc[0]}", highlight=False)
         return
     view = {c: c for c in ("model", "runtime", "precision", "top1", "top5", "images", "skipped")}
     _show(frame, view, f"evaluation on {data_dir}")

@@ -274,11 +274,23 @@ def export_command(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
+    check_on: str | None = typer.Option(
+        None, "--check-on", metavar="DIR|val",
+        help="Score the reloaded export against fp32 keras on this labelled folder (val: the run's "
+        "validation images) and refuse it, writing nothing, when top-1 or top-5 drops by more than "
+        "--max-drop points.",
+    ),
+    max_drop: float = typer.Option(1.0, "--max-drop", help="Points of top-1/top-5 --check-on may lose."),
+    calibrate_on: Path | None = typer.Option(
+        None, "--calibrate-on", exists=True, file_okay=False,
+        help="With --check-on: labelled folder litert-int8 calibrates on (default: the run's training "
+        "images).",
+    ),
 ) -> None:
     """Export a fine-tuned run. Each export is reloaded by its own runtime and checked against the
     original on a few inputs before it is reported. Prints the exported path on stdout.
 
-    Example: zoo export runs/flowers --format litert-int8 --out flowers.tflite
+    Example: zoo export runs/flowers --format litert-int8 --out flowers.tflite --check-on val
     """
     from zoo.engine.bundle import is_bundle
 
@@ -289,7 +301,21 @@ def export_command(
     from zoo.cli.common import stderr_console
     from zoo.engine import export
 
-    result = export(run_dir, out, format=export_format.value, overwrite=overwrite)
+    if check_on is not None and check_on != "val" and not Path(check_on).is_dir():
+        usage_error(f"no such folder: {check_on}", "--check-on")
+    if calibrate_on is not None and check_on is None:
+        usage_error("--calibrate-on applies with --check-on", "--calibrate-on")
+    result = export(
+        run_dir, out, format=export_format.value, overwrite=overwrite, check_on=check_on,
+        calibrate_on=calibrate_on, max_drop=max_drop,
+    )  # fmt: skip
+    if result.accuracy is not None:
+        a = result.accuracy
+        stderr_console().print(
+            f"accuracy gate on {result.gated_on}: top-1 {a.top1:.3f} ({a.delta_top1 * 100:+.1f}),"
+            f" top-5 {a.top5:.3f} ({a.delta_top5 * 100:+.1f}), top-1 agreement with fp32 {a.agreement:.0%}",
+            highlight=False,
+        )
     if as_json:
         print_json(result.to_dict())
         return

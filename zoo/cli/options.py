@@ -75,7 +75,13 @@ Precision = Annotated[
     one_of(UNCALIBRATED_PRECISIONS), precision_option(f"{in_words(UNCALIBRATED_PRECISIONS)}.")
 ]
 # evaluate
-EvalRuntime = Annotated[one_of(RUNTIMES), runtime_option(f"Inference runtime: {in_words(RUNTIMES)}.")]
+EvalRuntime = Annotated[
+    one_of((*RUNTIMES, "all")),
+    runtime_option(
+        f"Inference runtime: {in_words(RUNTIMES)}; all: one row per runtime x precision, with top-1"
+        " agreement and deltas against fp32 keras."
+    ),
+]
 EvalPrecision = Annotated[one_of(PRECISIONS), precision_option("Precision of the runtime.")]
 # benchmark: comma-separated lists, checked by the command
 RuntimeList = Annotated[str, runtime_option(f"Comma-separated: {', '.join(RUNTIMES)}.")]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import keras
 
     from zoo.engine.bundle import Bundle
+    from zoo.engine.topk import Accuracy
 
 ONNX_OPSET = 17
 CHECK_SAMPLES = 4
@@ -64,6 +65,8 @@ class ExportResult:
     agreement: Agreement
     labels_path: Path | None = None
     checked_on: str = ""  # which inputs the check ran on, e.g. "4 validation images of data/flowers"
+    accuracy: Accuracy | None = None  # the accuracy gate's figures against fp32 keras (with check_on)
+    gated_on: str = ""  # the gate's check and calibration images, in words
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,8 @@ class ExportResult:
             "format": self.format,
             "agreement": self.agreement.to_dict(),
             "labels_path": str(self.labels_path) if self.labels_path else None,
+            "accuracy": self.accuracy.to_dict() if self.accuracy else None,
+            "gated_on": self.gated_on,
         }
 
 
@@ -82,6 +87,9 @@ def export(
     calibration: np.ndarray | None = None,
     check_inputs: np.ndarray | None = None,
     overwrite: bool = False,
+    check_on: str | Path | None = None,
+    calibrate_on: str | Path | None = None,
+    max_drop: float = 1.0,
 ) -> ExportResult:
     """Export `model_or_run_dir` (a keras.Model, a run directory or a .keras file) to `out`.
 
@@ -91,6 +99,11 @@ def export(
     check_inputs: the inputs the export is checked on (default: calibration[:4], else seeded random
         pixels in 0-255, the range of zoo's raw-input models).
     overwrite: replace an existing `out` (otherwise an existing `out` is an error, before any work).
+    check_on: a labelled folder, or "val" for a run directory's validation images: the reloaded export
+        is scored against fp32 keras there (top-1, top-5, agreement: `accuracy` of the result) and
+        refused (ExportCheckFailed, nothing written) when top-1 or top-5 drops by more than `max_drop`
+        points. With it, litert-int8 calibrates on `calibrate_on`, else on a run directory's training
+        images (never on the images checked); without either it stays dynamic-range int8.
     """
     if format not in EXPORT_FORMATS:
         raise InvalidSetting(
@@ -105,6 +118,13 @@ def export(
     loaded = load(model_or_run_dir)
     model, bundle = loaded.model, loaded.bundle
     check_single_io(model)
+    gate, accuracy = None, None
+    if check_on is not None:
+        from zoo.engine.accuracy_gate import prepare_gate
+
+        gate = prepare_gate(loaded, check_on, calibrate_on if calibration is None else None)
+        if calibration is None and format == "litert-int8":
+            calibration = gate.calibration.images
     inputs, checked_on = _check_inputs(model, bundle, calibration, check_inputs)
     reference = KerasRuntime(model).predict(inputs)
 
@@ -113,7 +133,10 @@ def export(
     try:
         writer(model, staging, calibration)
         agreement = compare(reference, loader(staging, inputs))
-        require_agreement(format, agreement, out.name)
+        if gate is None or format != "litert-int8":  # int8: judged by accuracy, when it is measured
+            require_agreement(format, agreement, out.name)
+        if gate is not None:  # before the move: a refused export leaves nothing at `out`
+            accuracy = gate.require(loader(staging, gate.images), max_drop, f"the {format} export")
         if out.exists():
             _remove(out)
         os.replace(staging, out)
@@ -121,7 +144,8 @@ def export(
         if staging.exists():
             _remove(staging)
     labels_path = _write_labels(out, bundle.labels) if bundle is not None else None
-    return ExportResult(out, format, agreement, labels_path, checked_on)
+    gated_on = gate.describe() if gate else ""
+    return ExportResult(out, format, agreement, labels_path, checked_on, accuracy, gated_on)
 
 
 def _check_inputs(

@@ -40,6 +40,20 @@ def run_check_images(bundle: Bundle, shape: tuple[int, ...], count: int) -> tupl
     return decoded.images[:count], f"{min(count, len(decoded))} {kind} images of {settings['data']}"
 
 
+def run_split(bundle: Bundle) -> tuple[LabelledImages, LabelledImages | None]:
+    """The run's training and validation images as training split them (validation None when the run
+    records no split); ZooError when the run records no data folder or it cannot be read."""
+    settings = bundle.config.get("settings", bundle.config)
+    if not isinstance(settings, dict) or not isinstance(settings.get("data"), str):
+        raise ZooError(f"the run {bundle.run_dir} records no data folder")
+    data = Path(settings["data"]).expanduser()
+    val = Path(settings["val"]).expanduser() if isinstance(settings.get("val"), str) else None
+    if val is None and not ("val_split" in settings and "seed" in settings):
+        return load_labelled(data), None
+    split = float(settings.get("val_split", 0.0))
+    return train_and_validation(data, val, val_split=split, seed=int(settings.get("seed", 0)))
+
+
 def _held_out(settings: dict[str, Any]) -> tuple[LabelledImages, str]:
     data = Path(settings["data"]).expanduser()
     val = Path(settings["val"]).expanduser() if isinstance(settings.get("val"), str) else None
