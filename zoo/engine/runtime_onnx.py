@@ -239,8 +239,8 @@ def check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
     if calibration is None or len(calibration) == 0:
         raise RuntimeUnavailable(
             "the onnxruntime runtime's int8 needs calibration images (static quantization)",
-            hint="pass calibration=<array of a few dozen typical inputs, not the ones you score>, "
-            "or use precision='fp32'",
+            hint="pass `calibration` (a few dozen typical inputs, not the ones you score), or use "
+            "`precision=fp32`",
         )
     calibration = np.ascontiguousarray(calibration, dtype=np.float32)
     expected, sample = sample_shape(model), calibration.shape[1:]
