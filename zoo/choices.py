@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # ------------------------------------------------------------------------------ inference runtimes
-Runtime = Literal["keras", "litert"]
+Runtime = Literal["keras", "litert", "onnxruntime"]
 Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -19,6 +19,7 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "keras": ("fp32", "bf16", "fp16"),
     "litert": ("fp32", "fp16", "int8", "int8-full"),
+    "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")

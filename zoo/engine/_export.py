@@ -29,10 +29,10 @@ import numpy as np
 
 from zoo.choices import EXPORT_FORMATS
 from zoo.engine.agreement import Agreement, compare
+from zoo.engine.runtime_onnx import OnnxRuntime, convert_to_onnx
 from zoo.engine.runtimes import (
     KerasRuntime,
     LiteRTRuntime,
-    RuntimeUnavailable,
     check_single_io,
     convert_to_litert,
     export_saved_model,
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from zoo.engine.bundle import Bundle
     from zoo.engine.topk import Accuracy
 
-ONNX_OPSET = 17
 CHECK_SAMPLES = 4
 # Spatial size of the check inputs for models that accept any size.
 DEFAULT_CHECK_SIZE = 224
@@ -250,38 +249,11 @@ def _load_litert(path: Path, inputs: np.ndarray) -> np.ndarray:
 
 
 def _write_onnx(model: Any, path: Path, calibration: np.ndarray | None) -> None:
-    tf2onnx = _import_onnx_tools()[0]
-    import tensorflow as tf
-
-    signature = (tf.TensorSpec([None, *sample_shape(model)], tf.float32, name="input"),)
-    forward = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
-    try:
-        tf2onnx.convert.from_function(
-            forward, input_signature=signature, opset=ONNX_OPSET, output_path=str(path)
-        )
-    except Exception as exc:  # tf2onnx raises plain exceptions for ops it cannot map
-        raise ZooError(
-            f"ONNX conversion failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            hint="export to litert or savedmodel instead",
-        ) from exc
+    convert_to_onnx(model, path)
 
 
 def _load_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
-    onnxruntime = _import_onnx_tools()[1]
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run(None, {session.get_inputs()[0].name: inputs})[0])
-
-
-def _import_onnx_tools() -> tuple[Any, Any]:
-    try:
-        import onnxruntime
-        import tf2onnx
-    except ImportError as exc:
-        raise RuntimeUnavailable(
-            f"ONNX export needs tf2onnx and onnxruntime ({exc.name} is not installed)",
-            hint="pip install tf2onnx onnxruntime",
-        ) from None
-    return tf2onnx, onnxruntime
+    return OnnxRuntime(path, "exported").predict(inputs)
 
 
 _FORMATS: dict[str, tuple[Callable[[Any, Path, Any], None], Callable[[Path, np.ndarray], np.ndarray]]] = {

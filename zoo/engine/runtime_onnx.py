@@ -1,0 +1,311 @@
+"""The ONNX Runtime runtime: a Keras model converted by tf2onnx, run by onnxruntime on the CPU.
+
+    make_runtime(model, "onnxruntime", "fp32")   tf2onnx's conversion, run by the CPUExecutionProvider
+    make_runtime(model, "onnxruntime", "int8", calibration=images)
+                                                 onnxruntime's static quantization of that conversion
+                                                 (QDQ, per-channel int8 weights, int8 activations
+                                                 calibrated on `calibration`); float in and out
+
+Both files go to zoo's conversion cache (`onnx_path`), written atomically under a file lock, so a second
+runtime for the same model and settings loads them instead of converting again. tf2onnx and onnxruntime
+are zoo dependencies; when either is missing the runtime is refused (RuntimeUnavailable) naming them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo import config
+from zoo.atomic import atomic_write_bytes
+from zoo.engine.agreement import compare
+from zoo.engine.runtime_base import Runtime, array_digest, model_digest, sample_shape, shape_fits
+from zoo.errors import RuntimeUnavailable, ZooError
+
+if TYPE_CHECKING:
+    import keras
+
+ONNX_OPSET = 17
+INSTALL_HINT = "pip install tf2onnx onnx onnxruntime (zoo-hub's own dependencies: reinstall zoo-hub)"
+# Calibration images static quantization reads: its histograms gain nothing from more, only time.
+MAX_CALIBRATION_SAMPLES = 200
+CALIBRATION_BATCH = 1  # ORT's histogram calibrators refuse batches of different sizes
+# The one-off check of a new conversion against Keras: inputs, their size where the model takes any, bound.
+CHECK_SAMPLES = 4
+CHECK_SIZE = 224
+FLOAT_MAX_REL = 1e-4
+
+
+class OnnxRuntime(Runtime):
+    """An .onnx file run by an onnxruntime InferenceSession on the CPU (every CPU this process may use).
+
+    onnxruntime's session.run may be called from several threads at once, so no lock is needed.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, precision: str, *, num_threads: int | None = None) -> None:
+        onnxruntime = import_onnxruntime()
+        self.path = Path(path)
+        self.precision = precision
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or len(os.sched_getaffinity(0))
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # warnings about unused initializers etc. would go to stderr
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime's InvalidGraph, Fail, NotImplemented...
+            raise RuntimeUnavailable(
+                f"onnxruntime cannot run {self.path.name}: {_load_failure(exc)}",
+                hint="use another runtime (keras or litert)",
+            ) from exc
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise RuntimeUnavailable(f"{self.path}: expected one input and one output tensor")
+        self._input_name = inputs[0].name
+        self.input_shape = tuple(d if isinstance(d, int) else None for d in inputs[0].shape[1:])
+
+    @classmethod
+    def from_model(
+        cls,
+        model: keras.Model,
+        precision: str,
+        *,
+        calibration: np.ndarray | None = None,
+        cache_key: str | None = None,
+        num_threads: int | None = None,
+    ) -> OnnxRuntime:
+        """Load the cached conversion of `model` at `precision`, converting (and caching) first if needed."""
+        import_onnxruntime()
+        if precision == "int8":
+            calibration = check_calibration(model, calibration)
+        fp32 = cached(
+            onnx_path(model, "fp32", cache_key=cache_key),
+            lambda out: convert_and_check(model, out, calibration),
+        )
+        if precision == "fp32":
+            return cls(fp32, precision, num_threads=num_threads)
+        assert calibration is not None
+        int8 = cached(
+            onnx_path(model, "int8", calibration=calibration, cache_key=cache_key),
+            lambda path: quantize_int8(fp32, path, calibration),
+        )
+        return cls(int8, precision, num_threads=num_threads)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self._session.run(None, {self._input_name: batch})[0], dtype=np.float32)
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeUnavailable("the onnxruntime runtime needs onnxruntime", hint=INSTALL_HINT) from None
+    return onnxruntime
+
+
+def import_tf2onnx() -> Any:
+    try:
+        import tf2onnx
+    except ImportError as exc:
+        raise RuntimeUnavailable(
+            f"ONNX conversion needs tf2onnx and onnx ({exc.name} is not installed)", hint=INSTALL_HINT
+        ) from None
+    return tf2onnx
+
+
+# ---------------------------------------------------------------------------------------- conversion
+
+
+def convert_to_onnx(model: keras.Model, path: Path) -> None:
+    """Write `model` as ONNX (opset ONNX_OPSET, a dynamic batch axis, input named "input") to `path`."""
+    tf2onnx = import_tf2onnx()
+    import tensorflow as tf
+
+    signature = (tf.TensorSpec([None, *sample_shape(model)], tf.float32, name="input"),)
+    forward = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+    try:
+        tf2onnx.convert.from_function(
+            forward, input_signature=signature, opset=ONNX_OPSET, output_path=str(path)
+        )
+    except Exception as exc:  # tf2onnx raises plain exceptions for ops it cannot map
+        raise ZooError(
+            f"ONNX conversion failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint="use another runtime (keras or litert), or export to litert or savedmodel",
+        ) from exc
+
+
+def convert_and_check(model: keras.Model, path: Path, samples: np.ndarray | None) -> None:
+    """convert_to_onnx, refused unless onnxruntime loads the file and it computes what `model` computes.
+
+    tf2onnx writes ops it cannot map into the file as they are (ScaleAndTranslate, Bucketize...), which
+    only fails when onnxruntime loads it, and it maps some ops wrongly (measured: Resizing with
+    interpolation="area" differs by more than the outputs' own size). So the conversion is run on
+    `samples[:CHECK_SAMPLES]` (else seeded random pixels) and compared with the Keras model once, before
+    it is cached.
+    """
+    convert_to_onnx(model, path)
+    inputs = _check_inputs(model, samples)
+    expected = np.asarray(model(inputs, training=False), dtype=np.float32)
+    agreement = compare(expected, OnnxRuntime(path, "fp32").predict(inputs))
+    if not agreement.max_rel <= FLOAT_MAX_REL:
+        raise RuntimeUnavailable(
+            f"tf2onnx's conversion of this model computes something else (max relative difference "
+            f"{agreement.max_rel:.3g} against Keras, more than {FLOAT_MAX_REL:g})",
+            hint="use another runtime (keras or litert)",
+        )
+
+
+def _check_inputs(model: Any, samples: np.ndarray | None) -> np.ndarray:
+    if samples is not None and len(samples):
+        return np.ascontiguousarray(samples[:CHECK_SAMPLES], dtype=np.float32)
+    shape = tuple(CHECK_SIZE if d is None else d for d in sample_shape(model))
+    return np.random.default_rng(0).uniform(0, 255, (CHECK_SAMPLES, *shape)).astype(np.float32)
+
+
+def _load_failure(exc: Exception) -> str:
+    """The gist of onnxruntime's refusal: the op it has no kernel for, else the message's last part."""
+    message = str(exc)
+    if match := re.search(r'In Node, \("[^"]*", (\w+),', message):
+        return f"it has no {match.group(1)} op (tf2onnx left it unconverted)"
+    return message.split(":")[-1].strip() or type(exc).__name__
+
+
+def quantize_int8(fp32: Path, path: Path, calibration: np.ndarray) -> None:
+    """Statically quantize the ONNX file `fp32` to `path`: QDQ, per-channel int8 weights, int8 activations.
+
+    Activation ranges are calibrated on `calibration` (MinMax). The model is first run through
+    onnxruntime's quantization pre-processing (shape inference and graph optimisation, e.g. the
+    BatchNormalization folded into the convolutions), as its docs ask, so the quantized graph is the one
+    that runs.
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+        quantize_static(
+            str(prepared),
+            str(path),
+            _CalibrationReader(prepared, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+
+
+class _CalibrationReader:
+    """onnxruntime's CalibrationDataReader protocol: get_next() -> {input name: batch} or None at the end."""
+
+    def __init__(self, model: Path, calibration: np.ndarray) -> None:
+        import onnx
+
+        self._name = onnx.load(str(model), load_external_data=False).graph.input[0].name
+        self._calibration = calibration
+        self._batches: Iterator[np.ndarray] = self._iterate()
+
+    def _iterate(self) -> Iterator[np.ndarray]:
+        for start in range(0, len(self._calibration), CALIBRATION_BATCH):
+            yield self._calibration[start : start + CALIBRATION_BATCH]
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {self._name: batch}
+
+    def rewind(self) -> None:
+        self._batches = self._iterate()
+
+
+def check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
+    """The calibration images as float32 (at most MAX_CALIBRATION_SAMPLES), or a clear refusal."""
+    if calibration is None or len(calibration) == 0:
+        raise RuntimeUnavailable(
+            "the onnxruntime runtime's int8 needs calibration images (static quantization)",
+            hint="pass `calibration` (a few dozen typical inputs, not the ones you score), or use "
+            "`precision=fp32`",
+        )
+    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+    expected, sample = sample_shape(model), calibration.shape[1:]
+    if not shape_fits(expected, sample):
+        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
+    return calibration[:MAX_CALIBRATION_SAMPLES]
+
+
+# --------------------------------------------------------------------------------------------- cache
+
+
+def onnx_path(
+    model: keras.Model,
+    precision: str,
+    *,
+    calibration: np.ndarray | None = None,
+    cache_key: str | None = None,
+) -> Path:
+    """Where the ONNX conversion of `model` at these settings is cached (converted_dir()/<key>.onnx).
+
+    Keyed like runtimes.converted_path: the model identity (cache_key, or its config and weights), the
+    precision, the input shape, the calibration data (int8) and the versions of the tools that convert.
+    """
+    import onnxruntime
+    import tensorflow as tf
+
+    settings = {
+        "model": cache_key or model_digest(model),
+        "precision": precision,
+        "input_shape": list(sample_shape(model)),
+        "calibration": array_digest(calibration) if precision == "int8" and calibration is not None else None,
+        "opset": ONNX_OPSET,
+        "tensorflow": tf.__version__,
+        "tf2onnx": import_tf2onnx().__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
+    return config.converted_dir() / f"{stem}-onnx-{precision}-{digest}.onnx"
+
+
+def cached(path: Path, write: Any) -> Path:
+    """`path`, after `write(staging_path)` made it when it is missing (atomic, one writer at a time)."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        if _readable(path):
+            return path
+        with tempfile.TemporaryDirectory(prefix=".zoo-onnx-", dir=path.parent) as tmp:
+            staging = Path(tmp) / path.name
+            write(staging)
+            atomic_write_bytes(path, staging.read_bytes())
+    return path
+
+
+def _readable(path: Path) -> bool:
+    """Is the cache entry there and a loadable ONNX model (not a truncated or foreign file)?"""
+    if not path.is_file():
+        return False
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception:  # onnx raises ValidationError, DecodeError...: any of them means convert again
+        path.unlink(missing_ok=True)
+        return False
+    return True
