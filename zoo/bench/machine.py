@@ -33,10 +33,15 @@ def machine_info() -> dict[str, object]:
     }
 
 
+_DECIDING_LIBRARIES = (
+    "tensorflow", "keras", "keras-hub", "numpy", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino",
+)  # fmt: skip
+
+
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries that decide the numbers (from metadata: no imports)."""
     versions = {"python": platform.python_version(), "zoo": _version("zoo-hub")}
-    for dist in ("tensorflow", "keras", "numpy", "ai-edge-litert"):
+    for dist in _DECIDING_LIBRARIES:
         versions[dist] = _version(dist)
     return versions
 
