@@ -96,6 +96,8 @@ class UnknownSource(ZooError):
 class RuntimeUnavailable(ZooError):
     """A runtime/precision combination this machine or zoo cannot run."""
 
+    exit_code = 2  # a runtime that is not installed, or a choice this machine cannot run: a usage error
+
 
 class ExportCheckFailed(ZooError):
     """An exported model that does not reproduce the original's outputs (nothing was written)."""

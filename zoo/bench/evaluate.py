@@ -194,6 +194,7 @@ def evaluate(
         "model": loaded.name,
         "runtime": runtime,
         "precision": precision,
+        "precision_ran": predictor.effective_precision,
         "top1": scores.top1,
         "top5": scores.top5,
         "images": scores.images,

@@ -36,7 +36,7 @@ def machine_info() -> dict[str, object]:
 def library_versions() -> dict[str, str]:
     """Versions of Python and of the libraries that decide the numbers (from metadata: no imports)."""
     versions = {"python": platform.python_version(), "zoo": _version("zoo-hub")}
-    for dist in ("tensorflow", "keras", "numpy", "ai-edge-litert"):
+    for dist in ("tensorflow", "keras", "numpy", "ai-edge-litert", "openvino", "nncf"):
         versions[dist] = _version(dist)
     return versions
 

@@ -70,7 +70,7 @@ def image_size_option(*names: str) -> Any:
 
 
 # predict and embed
-Runtime = Annotated[one_of(RUNTIMES), runtime_option("keras (TF graph) or litert.")]
+Runtime = Annotated[one_of(RUNTIMES), runtime_option(f"{in_words(RUNTIMES)}.")]
 Precision = Annotated[
     one_of(UNCALIBRATED_PRECISIONS), precision_option(f"{in_words(UNCALIBRATED_PRECISIONS)}.")
 ]

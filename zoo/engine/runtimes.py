@@ -22,7 +22,6 @@ import os
 import re
 import tempfile
 import threading
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,51 +31,21 @@ from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
 from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
-from zoo.engine.agreement import Agreement, compare
-from zoo.engine.fingerprint import update_with_weights
-from zoo.errors import InvalidSetting, RuntimeUnavailable
+from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
+    PREDICT_CHUNK,  # noqa: F401
+    Runtime,
+    array_digest,
+    model_digest,
+    sample_shape,
+    shape_fits,
+)
+from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
 
 # Samples the int8-full converter calibrates on: more adds conversion time, not accuracy.
 MAX_CALIBRATION_SAMPLES = 200
-# predict() feeds at most this many images at a time, bounding the memory of big arrays.
-PREDICT_CHUNK = 64
-
-
-class Runtime(ABC):
-    """A model ready for inference: float32 NumPy batches in, float32 NumPy outputs (on the host) out."""
-
-    name: str
-    precision: str
-    input_shape: tuple[int | None, ...]  # one sample's shape (no batch axis); None where any size goes
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Outputs for `batch` (N, *input_shape), computed in chunks of at most PREDICT_CHUNK."""
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        self._check_shape(batch)
-        if len(batch) <= PREDICT_CHUNK:
-            return self._run(batch)
-        chunks = [self._run(batch[i : i + PREDICT_CHUNK]) for i in range(0, len(batch), PREDICT_CHUNK)]
-        return np.concatenate(chunks)
-
-    def agreement(self, reference: Runtime, inputs: np.ndarray) -> Agreement:
-        """How closely this runtime follows `reference` (normally keras fp32) on `inputs`."""
-        return compare(reference.predict(inputs), self.predict(inputs))
-
-    @abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray: ...
-
-    def _check_shape(self, batch: np.ndarray) -> None:
-        expected = self.input_shape
-        sample = batch.shape[1:]
-        if not shape_fits(expected, sample):
-            shown = ", ".join("any" if e is None else str(e) for e in expected)
-            raise InvalidSetting(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.precision}>"
 
 
 def make_runtime(
@@ -90,16 +59,23 @@ def make_runtime(
 ) -> Runtime:
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
-    calibration: sample inputs (N, *input_shape) for precision "int8-full" (required there).
+    calibration: sample inputs (N, *input_shape) for precision "int8-full" (litert) and "int8"
+        (openvino), required there; never the inputs you then score.
     cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
-    num_threads: LiteRT interpreter threads (default: every CPU this process may run on).
+    num_threads: LiteRT interpreter / OpenVINO inference threads (default: every CPU this process may run on).
     """
     check_choice(runtime, precision)
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
+    if runtime == "openvino":
+        from zoo.engine.runtime_openvino import OpenVINORuntime
+
+        return OpenVINORuntime.from_model(
+            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
+        )
     path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
     return LiteRTRuntime.from_model(model, precision, path, calibration=calibration, num_threads=num_threads)
 
@@ -133,18 +109,6 @@ def check_single_io(model: Any) -> None:
             f"runtimes take models with one input and one output (this one has {len(inputs)} and "
             f"{len(outputs)})"
         )
-
-
-def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> bool:
-    """Does one sample's shape match the expected one (None matches any size)?"""
-    if len(sample) != len(expected):
-        return False
-    return all(e is None or e == s for e, s in zip(expected, sample, strict=True))
-
-
-def sample_shape(model: Any) -> tuple[int | None, ...]:
-    """One input sample's shape (no batch axis), None where the model takes any size."""
-    return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
 
 
 # --------------------------------------------------------------------------------------------- keras
@@ -381,7 +345,7 @@ def converted_path(
         "model": cache_key or model_digest(model),
         "precision": precision,
         "input_shape": list(sample_shape(model)),
-        "calibration": _array_digest(calibration)
+        "calibration": array_digest(calibration)
         if precision == "int8-full" and calibration is not None
         else None,
         "tensorflow": tf.__version__,
@@ -389,16 +353,3 @@ def converted_path(
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
     return config.converted_dir() / f"{stem}-{precision}-{digest}.tflite"
-
-
-def model_digest(model: keras.Model) -> str:
-    """sha256 of a model's architecture (its config) and every weight value."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
-    update_with_weights(digest, model)
-    return digest.hexdigest()
-
-
-def _array_digest(array: np.ndarray) -> str:
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()

@@ -1,0 +1,89 @@
+"""What every inference runtime shares: the Runtime interface, input shapes and model digests.
+
+Its own module so each runtime module (runtimes.py, runtime_onnx.py, ...) can build on it while
+runtimes.make_runtime dispatches to them, without an import circle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.engine.agreement import Agreement, compare
+from zoo.engine.fingerprint import update_with_weights
+from zoo.errors import InvalidSetting
+
+if TYPE_CHECKING:
+    import keras
+
+# predict() feeds at most this many images at a time, bounding the memory of big arrays.
+PREDICT_CHUNK = 64
+
+
+class Runtime(ABC):
+    """A model ready for inference: float32 NumPy batches in, float32 NumPy outputs (on the host) out."""
+
+    name: str
+    precision: str
+    input_shape: tuple[int | None, ...]  # one sample's shape (no batch axis); None where any size goes
+
+    @property
+    def effective_precision(self) -> str:
+        """The precision that really runs (a runtime whose engine may compute otherwise overrides it)."""
+        return self.precision
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Outputs for `batch` (N, *input_shape), computed in chunks of at most PREDICT_CHUNK."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        self._check_shape(batch)
+        if len(batch) <= PREDICT_CHUNK:
+            return self._run(batch)
+        chunks = [self._run(batch[i : i + PREDICT_CHUNK]) for i in range(0, len(batch), PREDICT_CHUNK)]
+        return np.concatenate(chunks)
+
+    def agreement(self, reference: Runtime, inputs: np.ndarray) -> Agreement:
+        """How closely this runtime follows `reference` (normally keras fp32) on `inputs`."""
+        return compare(reference.predict(inputs), self.predict(inputs))
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def _check_shape(self, batch: np.ndarray) -> None:
+        expected = self.input_shape
+        sample = batch.shape[1:]
+        if not shape_fits(expected, sample):
+            shown = ", ".join("any" if e is None else str(e) for e in expected)
+            raise InvalidSetting(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.precision}>"
+
+
+def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> bool:
+    """Does one sample's shape match the expected one (None matches any size)?"""
+    if len(sample) != len(expected):
+        return False
+    return all(e is None or e == s for e, s in zip(expected, sample, strict=True))
+
+
+def sample_shape(model: Any) -> tuple[int | None, ...]:
+    """One input sample's shape (no batch axis), None where the model takes any size."""
+    return tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+
+
+def model_digest(model: keras.Model) -> str:
+    """sha256 of a model's architecture (its config) and every weight value."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    update_with_weights(digest, model)
+    return digest.hexdigest()
+
+
+def array_digest(array: np.ndarray) -> str:
+    """sha256 of an array's shape and float32 values (e.g. calibration images, for a cache key)."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
