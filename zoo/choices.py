@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # ------------------------------------------------------------------------------ inference runtimes
-Runtime = Literal["keras", "litert", "onnxruntime"]
+Runtime = Literal["keras", "litert", "openvino", "onnxruntime"]
 Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Which precision each runtime can run (keras: a frozen tf.function graph; litert: the LiteRT
-# interpreter with XNNPACK).
+# interpreter with XNNPACK; openvino: OpenVINO's CPU plugin, int8 through NNCF).
 RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "keras": ("fp32", "bf16", "fp16"),
     "litert": ("fp32", "fp16", "int8", "int8-full"),
+    "openvino": ("fp32", "bf16", "int8"),  # OpenVINO; int8: NNCF post-training quantization, calibrated
     "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
 # The precisions a fine-tuning run can train in (mixed precision policies).
@@ -46,7 +47,7 @@ CLASS_WEIGHTS = ("auto", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 # ------------------------------------------------------------------------------------------ outputs
-EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx")
+EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino")
 LIST_FORMATS = ("table", "md", "csv", "json")
 TABLE_FORMATS = (*LIST_FORMATS, "html")
 # Published tables `zoo table` can join with measured figures (timm: results-imagenet.csv, for the timm

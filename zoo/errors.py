@@ -96,7 +96,7 @@ class UnknownSource(ZooError):
 class RuntimeUnavailable(ZooError):
     """A runtime/precision combination this machine or zoo cannot run."""
 
-    exit_code = 2  # a usage error: choose another runtime or precision, or install what it needs
+    exit_code = 2  # a runtime that is not installed, or a choice this machine cannot run: a usage error
 
 
 class ExportCheckFailed(ZooError):

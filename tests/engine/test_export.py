@@ -56,6 +56,11 @@ def reload_outputs(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    if format == "openvino":
+        import openvino
+
+        compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return compiled(inputs)[0]
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
@@ -86,12 +91,13 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_every_format_reproduces_real_features_on_real_photos(
     format: str, features: keras.Model, check_photos: np.ndarray, tmp_path: Path
 ) -> None:
-    out = tmp_path / {"savedmodel": "saved"}.get(format, f"model.{format}")
+    out = tmp_path / {"savedmodel": "saved", "openvino": "model.xml"}.get(format, f"model.{format}")
     result = export(features, out, format, check_inputs=check_photos)
 
     assert result.path == out and result.format == format and out.exists()
     assert (result.agreement.samples, result.checked_on) == (6, "the inputs given")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no staging leftovers
+    written = ["model.bin", out.name] if format == "openvino" else [out.name]  # an IR's weights: its .bin
+    assert sorted(p.name for p in tmp_path.iterdir()) == written  # no staging leftovers
 
     fresh = photos(per_class=1, size=SIZE, offset=1)  # photos the export check never saw
     expected = features.predict(fresh, verbose=0)

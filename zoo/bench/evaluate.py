@@ -180,7 +180,8 @@ def evaluate(
             progress=progress,
         )  # fmt: skip
         row = {
-            "model": loaded.name, "runtime": runtime, "precision": precision, "top1": scores.top1,
+            "model": loaded.name, "runtime": runtime, "precision": precision,
+            "precision_ran": predictor.effective_precision, "top1": scores.top1,
             "top5": scores.top5, "images": scores.images, "skipped": len(scores.skipped), **common,
         }  # fmt: skip
         if record:

@@ -54,6 +54,7 @@ def evaluate_runtimes(
                 runners[(runtime, precision)] = make_runtime(
                     loaded.model, runtime, precision, calibration=calibration.images, cache_key=key
                 )
+                rows[(runtime, precision)]["precision_ran"] = runners[(runtime, precision)].effective_precision
             except ZooError as exc:
                 rows[(runtime, precision)]["status"] = _why_not(exc, precision, calibration)
             except Exception as exc:  # a converter's own error: this row says so, the others go on

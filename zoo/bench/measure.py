@@ -60,10 +60,14 @@ def measure_model(
                 continue
             for batch_size in batch_sizes:
                 batch = rng.integers(0, 256, (batch_size, height, width, 3)).astype(np.float32)
+                # what really computes: OpenVINO may run another precision than the one asked for
+                ran = {"precision_ran": runtime.effective_precision}
                 try:
                     timing = time_calls(runtime.predict, batch, warmup=warmup, iters=iters)
                 except Exception as exc:  # one failing row must not lose the others
-                    rows.append(_row(common, runtime_name, precision, batch_size, status=f"failed: {exc}"))
+                    rows.append(
+                        _row(common, runtime_name, precision, batch_size, **ran, status=f"failed: {exc}")
+                    )
                     continue
                 gflops = common["gflops"]
                 achieved = None if gflops is None else gflops * timing.images_per_s
@@ -73,6 +77,7 @@ def measure_model(
                         runtime_name,
                         precision,
                         batch_size,
+                        **ran,
                         status="ok",
                         images_per_s=timing.images_per_s,
                         latency_p50_ms=timing.p50_ms,

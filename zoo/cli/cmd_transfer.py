@@ -268,7 +268,9 @@ def export_command(
     run_dir: Path = typer.Argument(
         ..., exists=True, file_okay=False, metavar="RUN_DIR", help="A run directory."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file (.keras, .tflite, .onnx) or folder."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output file (.keras, .tflite, .onnx, .xml) or folder."
+    ),
     export_format: ExportFormat = typer.Option(
         ExportFormat("keras"), "--format", "-f", help="Target format."
     ),

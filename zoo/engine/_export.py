@@ -1,10 +1,10 @@
 """Export a model or a run directory to another format, checked against the original before it is done.
 
-    export(model_or_run_dir, out, format="keras"|"savedmodel"|"litert"|"litert-int8"|"onnx")
+    export(model_or_run_dir, out, format="keras"|"savedmodel"|"litert"|"litert-int8"|"onnx"|"openvino")
 
 Each export is written to a temporary path next to `out`, loaded back with the format's own runtime
-(Keras with safe_mode, tf.saved_model, LiteRT, onnxruntime), run on a few inputs and compared with the
-original model; only an export that agrees is renamed to `out`. A run directory's labels are written
+(Keras with safe_mode, tf.saved_model, LiteRT, onnxruntime, OpenVINO), run on a few inputs and compared
+with the original model; only an export that agrees is renamed to `out`. A run directory's labels are written
 beside the export as `<out>.labels.json`, so a .tflite or .onnx file still knows its class names.
 
 The check runs on real images, because only outputs that differ from input to input show a wrong export
@@ -93,7 +93,8 @@ def export(
     """Export `model_or_run_dir` (a keras.Model, a run directory or a .keras file) to `out`.
 
     format: "keras" (.keras), "savedmodel" (a folder), "litert" (fp32 .tflite), "litert-int8" (dynamic-range
-        int8 .tflite; fully int8 when `calibration` is given), "onnx" (through tf2onnx).
+        int8 .tflite; fully int8 when `calibration` is given), "onnx" (through tf2onnx), "openvino" (an
+        fp32 OpenVINO IR: `out` names the .xml, its weights go to the .bin beside it).
     calibration: typical model inputs (N, H, W, C); calibrates litert-int8 and serves as check inputs.
     check_inputs: the inputs the export is checked on (default: calibration[:4], else seeded random
         pixels in 0-255, the range of zoo's raw-input models).
@@ -109,8 +110,14 @@ def export(
             f"unknown export format {format!r}", hint=f"choose one of {', '.join(EXPORT_FORMATS)}"
         )
     out = Path(out).expanduser()
-    if out.exists() and not overwrite:
-        raise ZooError(f"{out} already exists", hint="choose another output path or remove it first")
+    if format == "openvino" and out.suffix != ".xml":
+        raise InvalidSetting(
+            f"an openvino export is an IR: `out` must end in .xml (got {out.name})",
+            hint="e.g. out='model.xml' (its weights go to model.bin beside it)",
+        )
+    for path in (out, *_companions(format, out)):
+        if path.exists() and not overwrite:
+            raise ZooError(f"{path} already exists", hint="choose another output path or remove it first")
     writer, loader = _FORMATS[format]
     from zoo.engine.reference import load
 
@@ -138,10 +145,14 @@ def export(
             accuracy = gate.require(loader(staging, gate.images), max_drop, f"the {format} export")
         if out.exists():
             _remove(out)
+        # companion files first: the main file appears last, when everything it needs is in place
+        for companion, final in zip(_companions(format, staging), _companions(format, out), strict=True):
+            os.replace(companion, final)
         os.replace(staging, out)
     finally:
-        if staging.exists():
-            _remove(staging)
+        for path in (staging, *_companions(format, staging)):
+            if path.exists():
+                _remove(path)
     labels_path = _write_labels(out, bundle.labels) if bundle is not None else None
     gated_on = gate.describe() if gate else ""
     return ExportResult(out, format, agreement, labels_path, checked_on, accuracy, gated_on)
@@ -199,7 +210,13 @@ def _suffix_for(format: str) -> str:
         "litert": ".tflite",
         "litert-int8": ".tflite",
         "onnx": ".onnx",
+        "openvino": ".xml",
     }[format]
+
+
+def _companions(format: str, path: Path) -> list[Path]:
+    """Files a format writes beside `path` (an OpenVINO IR's weights go to a .bin of the same stem)."""
+    return [path.with_suffix(".bin")] if format == "openvino" else []
 
 
 def _remove(path: Path) -> None:
@@ -256,10 +273,23 @@ def _load_onnx(path: Path, inputs: np.ndarray) -> np.ndarray:
     return OnnxRuntime(path, "exported").predict(inputs)
 
 
+def _write_openvino(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    from zoo.engine.runtime_openvino import convert_to_openvino, save_ir
+
+    save_ir(convert_to_openvino(model, "fp32"), path)
+
+
+def _load_openvino(path: Path, inputs: np.ndarray) -> np.ndarray:
+    from zoo.engine.runtime_openvino import predict_ir
+
+    return predict_ir(path, inputs)
+
+
 _FORMATS: dict[str, tuple[Callable[[Any, Path, Any], None], Callable[[Path, np.ndarray], np.ndarray]]] = {
     "keras": (_write_keras, _load_keras),
     "savedmodel": (_write_savedmodel, _load_savedmodel),
     "litert": (_write_litert, _load_litert),
     "litert-int8": (_write_litert_int8, _load_litert),
     "onnx": (_write_onnx, _load_onnx),
+    "openvino": (_write_openvino, _load_openvino),
 }

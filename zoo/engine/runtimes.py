@@ -59,11 +59,12 @@ def make_runtime(
 ) -> Runtime:
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
-    calibration: sample inputs (N, *input_shape) for precision "int8-full" (required there).
+    calibration: sample inputs (N, *input_shape) for precision "int8-full" (litert) and "int8"
+        (openvino), required there; never the inputs you then score.
     cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
-    num_threads: LiteRT interpreter threads (default: every CPU this process may run on).
+    num_threads: LiteRT interpreter / OpenVINO inference threads (default: every CPU this process may run on).
     """
     check_choice(runtime, precision)
     check_single_io(model)
@@ -73,6 +74,12 @@ def make_runtime(
         from zoo.engine.runtime_onnx import OnnxRuntime
 
         return OnnxRuntime.from_model(
+            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
+        )
+    if runtime == "openvino":
+        from zoo.engine.runtime_openvino import OpenVINORuntime
+
+        return OpenVINORuntime.from_model(
             model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
         )
     path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
