@@ -51,10 +51,11 @@ def evaluate_runtimes(
         for precision in RUNTIME_PRECISIONS[runtime]:
             rows[(runtime, precision)] = {"runtime": runtime, "precision": precision, "status": "ok"}
             try:
-                runners[(runtime, precision)] = make_runtime(
+                runner = make_runtime(
                     loaded.model, runtime, precision, calibration=calibration.images, cache_key=key
                 )
-                rows[(runtime, precision)]["precision_ran"] = runners[(runtime, precision)].effective_precision
+                runners[(runtime, precision)] = runner
+                rows[(runtime, precision)]["precision_ran"] = runner.effective_precision
             except ZooError as exc:
                 rows[(runtime, precision)]["status"] = _why_not(exc, precision, calibration)
             except Exception as exc:  # a converter's own error: this row says so, the others go on

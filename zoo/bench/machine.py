@@ -34,7 +34,8 @@ def machine_info() -> dict[str, object]:
 
 
 _DECIDING_LIBRARIES = (
-    "tensorflow", "keras", "keras-hub", "numpy", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino", "nncf",
+    "tensorflow", "keras", "keras-hub", "numpy", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino",
+    "nncf",
 )  # fmt: skip
 
 
