@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,13 @@ def fast_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short timeouts and one retry, so failure tests stay quick."""
     monkeypatch.setenv("ZOO_HTTP_TIMEOUT", "1")
     monkeypatch.setenv("ZOO_HTTP_RETRIES", "1")
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ZOO_HOME for a module's shared fixtures (conversions, runs): the per-test autouse fixture does
+    not cover module-scoped ones."""
+    home = tmp_path_factory.mktemp("zoo_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_HOME", str(home))
+        yield home

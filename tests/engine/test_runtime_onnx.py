@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -28,15 +27,6 @@ from zoo.engine.runtimes import KerasRuntime, make_runtime
 from zoo.errors import RuntimeUnavailable
 
 SIZE = 128
-
-
-@pytest.fixture(scope="module")
-def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One ZOO_HOME for the module's shared conversions (the autouse fixture is per test)."""
-    home = tmp_path_factory.mktemp("zoo_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -33,15 +32,6 @@ SIZE = 128  # the classifier's input size
 
 def has_native_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-@pytest.fixture(scope="module")
-def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One ZOO_HOME for the module's shared conversions (the autouse fixture is per test)."""
-    home = tmp_path_factory.mktemp("zoo_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")

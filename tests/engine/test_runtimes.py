@@ -9,7 +9,6 @@ refuse such wrong outputs (`wrong_outputs`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -32,15 +31,6 @@ from zoo.errors import ZooError
 
 SIZE = 96
 CLASSES = 6  # the photos' classes (tests/support/realdata.py)
-
-
-@pytest.fixture(scope="module")
-def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One ZOO_HOME for the module's shared conversions (the autouse fixture is per test)."""
-    home = tmp_path_factory.mktemp("zoo_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")

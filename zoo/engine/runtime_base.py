@@ -15,13 +15,15 @@ import numpy as np
 
 from zoo.engine.agreement import Agreement, compare
 from zoo.engine.fingerprint import update_with_weights
-from zoo.errors import InvalidSetting
+from zoo.errors import InvalidSetting, RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
 
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
 PREDICT_CHUNK = 64
+# Samples an int8 conversion calibrates on: more adds conversion time, not accuracy.
+MAX_CALIBRATION_SAMPLES = 200
 
 
 class Runtime(ABC):
@@ -87,3 +89,21 @@ def array_digest(array: np.ndarray) -> str:
     """sha256 of an array's shape and float32 values (e.g. calibration images, for a cache key)."""
     array = np.ascontiguousarray(array, dtype=np.float32)
     return hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
+
+
+def checked_calibration(
+    model: Any, calibration: np.ndarray | None, what: str, instead: str = "fp32"
+) -> np.ndarray:
+    """The calibration images `what` needs (float32, at most MAX_CALIBRATION_SAMPLES), checked against
+    the model's input; a clear refusal without them (never a fallback to other images)."""
+    if calibration is None or len(calibration) == 0:
+        raise RuntimeUnavailable(
+            f"{what} needs calibration images",
+            hint="pass `calibration=<a few dozen typical inputs, not those you score>`, or use "
+            f"`precision={instead}`",
+        )
+    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+    expected, sample = sample_shape(model), calibration.shape[1:]
+    if not shape_fits(expected, sample):
+        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
+    return calibration[:MAX_CALIBRATION_SAMPLES]

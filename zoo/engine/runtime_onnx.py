@@ -27,7 +27,13 @@ import numpy as np
 from zoo import config
 from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import compare
-from zoo.engine.runtime_base import Runtime, array_digest, model_digest, sample_shape, shape_fits
+from zoo.engine.runtime_base import (
+    Runtime,
+    array_digest,
+    checked_calibration,
+    model_digest,
+    sample_shape,
+)  # fmt: skip
 from zoo.errors import RuntimeUnavailable, ZooError
 
 if TYPE_CHECKING:
@@ -35,8 +41,6 @@ if TYPE_CHECKING:
 
 ONNX_OPSET = 17
 INSTALL_HINT = "pip install tf2onnx onnx onnxruntime (zoo-hub's own dependencies: reinstall zoo-hub)"
-# Calibration images static quantization reads: its histograms gain nothing from more, only time.
-MAX_CALIBRATION_SAMPLES = 200
 CALIBRATION_BATCH = 1  # ORT's histogram calibrators refuse batches of different sizes
 # The one-off check of a new conversion against Keras: inputs, their size where the model takes any, bound.
 CHECK_SAMPLES = 4
@@ -88,7 +92,7 @@ class OnnxRuntime(Runtime):
         """Load the cached conversion of `model` at `precision`, converting (and caching) first if needed."""
         import_onnxruntime()
         if precision == "int8":
-            calibration = check_calibration(model, calibration)
+            calibration = checked_calibration(model, calibration, "the onnxruntime runtime's int8")
         fp32 = cached(
             onnx_path(model, "fp32", cache_key=cache_key),
             lambda out: convert_and_check(model, out, calibration),
@@ -232,21 +236,6 @@ class _CalibrationReader:
 
     def rewind(self) -> None:
         self._batches = self._iterate()
-
-
-def check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
-    """The calibration images as float32 (at most MAX_CALIBRATION_SAMPLES), or a clear refusal."""
-    if calibration is None or len(calibration) == 0:
-        raise RuntimeUnavailable(
-            "the onnxruntime runtime's int8 needs calibration images (static quantization)",
-            hint="pass `calibration` (a few dozen typical inputs, not the ones you score), or use "
-            "`precision=fp32`",
-        )
-    calibration = np.ascontiguousarray(calibration, dtype=np.float32)
-    expected, sample = sample_shape(model), calibration.shape[1:]
-    if not shape_fits(expected, sample):
-        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
-    return calibration[:MAX_CALIBRATION_SAMPLES]
 
 
 # --------------------------------------------------------------------------------------------- cache

@@ -28,14 +28,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import config
-from zoo.engine.runtime_base import Runtime, array_digest, model_digest, sample_shape, shape_fits
+from zoo.engine.runtime_base import (
+    Runtime,
+    array_digest,
+    checked_calibration,
+    model_digest,
+    sample_shape,
+)  # fmt: skip
 from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
 
-# Images NNCF calibrates on at most (its own default subset is 300): more adds time, not accuracy.
-MAX_CALIBRATION_SAMPLES = 200
 IR_NAME = "model.xml"  # inside a cache folder; OpenVINO reads the weights from model.bin beside it
 _HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the layers NNCF left in float stay fp32
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
@@ -124,7 +128,7 @@ class OpenVINORuntime(Runtime):
         if precision == "bf16":
             check_native_bf16(ov.Core())
         if precision == "int8":
-            calibration = check_calibration(model, calibration)
+            calibration = checked_calibration(model, calibration, "the openvino runtime's precision 'int8'")
         folder = ir_folder(model, precision, calibration=calibration, cache_key=cache_key)
         path = ensure_ir(folder, lambda: convert_to_openvino(model, precision, calibration=calibration))
         return cls(path, precision, num_threads=num_threads)
@@ -139,21 +143,6 @@ def check_native_bf16(core: Any) -> None:
             "OpenVINO would only emulate it",
             hint="use precision='fp32' or 'int8'",
         )
-
-
-def check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
-    """The calibration images int8 needs (at most MAX_CALIBRATION_SAMPLES), checked against the model."""
-    if calibration is None or len(calibration) == 0:
-        raise RuntimeUnavailable(
-            "the openvino runtime's precision 'int8' needs calibration images",
-            hint="pass calibration=<array of a few dozen typical inputs, not the ones you score>, "
-            "or use precision='fp32'",
-        )
-    calibration = np.asarray(calibration, dtype=np.float32)
-    expected, sample = sample_shape(model), calibration.shape[1:]
-    if not shape_fits(expected, sample):
-        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
-    return calibration[:MAX_CALIBRATION_SAMPLES]
 
 
 # ------------------------------------------------------------------------------------------ conversion

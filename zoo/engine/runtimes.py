@@ -32,20 +32,19 @@ from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
 from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
+    MAX_CALIBRATION_SAMPLES,  # noqa: F401
     PREDICT_CHUNK,  # noqa: F401
     Runtime,
     array_digest,
+    checked_calibration,
     model_digest,
     sample_shape,
-    shape_fits,
 )
 from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
 
-# Samples the int8-full converter calibrates on: more adds conversion time, not accuracy.
-MAX_CALIBRATION_SAMPLES = 200
 
 
 def make_runtime(
@@ -282,7 +281,7 @@ def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.nda
     import tensorflow as tf
 
     if precision == "int8-full":
-        calibration = _check_calibration(model, calibration)
+        calibration = checked_calibration(model, calibration, "precision 'int8-full'", instead="int8")
     with tempfile.TemporaryDirectory(prefix="zoo-export-") as tmp:
         export_saved_model(model, tmp)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -305,20 +304,6 @@ def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.nda
 def export_saved_model(model: keras.Model, directory: str | Path) -> None:
     """model.export as a TF SavedModel with a `serve` signature (silently: stdout carries data only)."""
     model.export(str(directory), format="tf_saved_model", verbose=False)
-
-
-def _check_calibration(model: Any, calibration: np.ndarray | None) -> np.ndarray:
-    if calibration is None or len(calibration) == 0:
-        raise RuntimeUnavailable(
-            "precision 'int8-full' needs calibration images",
-            hint="pass calibration=<array of a few dozen typical inputs>, or use precision='int8'",
-        )
-    calibration = np.asarray(calibration, dtype=np.float32)
-    expected = sample_shape(model)
-    sample = calibration.shape[1:]
-    if not shape_fits(expected, sample):
-        raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
-    return calibration[:MAX_CALIBRATION_SAMPLES]
 
 
 def _representative(calibration: np.ndarray) -> Any:
