@@ -40,8 +40,9 @@ def openvino_peer(model: object, precision: str, calibration: np.ndarray) -> tup
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": "bf16"} if precision == "bf16" else {}
     compiled = core.compile_model(ov_model, "CPU", config)
-    ran = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower().replace("f32", "fp32")
-    ran = "int8 (" + ran + " elsewhere)" if precision == "int8" else ran
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # "f32", "bf16", ...
+    ran = {"f32": "fp32", "f16": "fp16"}.get(hint, hint)
+    ran = f"int8+{ran}" if precision == "int8" else ran
     request = compiled.create_infer_request()
 
     def call(x: np.ndarray) -> np.ndarray:

@@ -122,7 +122,7 @@ def main() -> int:
         for name, why in ran.items():
             if why.startswith("failed"):
                 print(f"  {name}: {why}")
-        print(f"{'path':<26}{'ran':>6}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% fp32 peak':>12}"
+        print(f"{'path':<26}{'ran':>10}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% fp32 peak':>12}"
               f"{'vs zoo fp32':>12}")  # fmt: skip
         for size in BATCHES:
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
@@ -131,7 +131,7 @@ def main() -> int:
             for name in calls:
                 achieved = rate[name] * gflop_per_image
                 print(
-                    f"{name:<26}{ran[name][:6]:>6}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
+                    f"{name:<26}{ran[name][:10]:>10}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
                     f"{100 * achieved / peak:>11.0f}%{rate[name] / rate['zoo keras fp32']:>11.2f}x"
                 )
             fastest = max((n for n in calls if n.startswith("zoo")), key=rate.__getitem__)
