@@ -51,8 +51,6 @@ def known_sources(registry: Registry) -> list[str]:
 def _pulled(spec: ModelSpec) -> bool:
     from zoo.hub.cache import is_pulled  # the hub owns the cache layout; imported late to stay fast
 
-    if spec.is_keras_hub:  # usable only with both files: the safetensors and its config.json
-        return all(is_pulled(spec, variant) for variant in spec.weights)
     return is_pulled(spec)
 
 
@@ -281,14 +279,12 @@ _TEXT_COLUMNS = ("Model", "Family", "From", "Pulled", "model")
 # ---------------------------------------------------------------------------------------------- info
 def describe(spec: ModelSpec) -> dict[str, Any]:
     """Everything the registry knows about one model, plus where its weight files are cached (or None)."""
-    from zoo.hub.cache import cached_path
+    from zoo.hub.cache import cached_path, holds_model
 
     data = dataclasses.asdict(spec)
     data["published"] = [{k: v for k, v in f.items() if v is not None} for f in data["published"]]
     data["cached"] = {variant: _path_or_none(cached_path(spec, variant)) for variant in spec.weights}
-    # a keras-hub model is usable only with both of its files (the safetensors and its config.json)
-    found = [path is not None for path in data["cached"].values()]
-    data["pulled"] = all(found) if spec.is_keras_hub else any(found)
+    data["pulled"] = holds_model(spec, [path is not None for path in data["cached"].values()])
     data["from"] = origin_label(spec)
     return data
 

@@ -153,9 +153,17 @@ def cached_path(spec: ModelSpec, variant: str = "top") -> Path | None:
 
 
 def is_pulled(spec: ModelSpec, variant: str | None = None) -> bool:
-    """True when the cache holds `variant` of `spec` (any variant when None). Fast: for `zoo list`."""
-    variants = list(spec.weights) if variant is None else [variant]
-    return any(cached_path(spec, v) is not None for v in variants)
+    """True when the cache holds `variant` of `spec`, or (None) the model is usable from the cache.
+    Fast: for `zoo list`."""
+    if variant is not None:
+        return cached_path(spec, variant) is not None
+    return holds_model(spec, [cached_path(spec, v) is not None for v in spec.weights])
+
+
+def holds_model(spec: ModelSpec, present: list[bool]) -> bool:
+    """Whether files present like this (one flag per weight variant) make the model usable: a keras-hub
+    model needs all of them (the safetensors and its config.json), a keras.applications one either."""
+    return all(present) if spec.is_keras_hub else any(present)
 
 
 def new_manifest(
@@ -182,23 +190,12 @@ def new_manifest(
     )
 
 
-def store(
-    tmp: Path,
-    weight: WeightFile,
-    model: str,
-    sha256: str,
-    size: int,
-    md5: str | None,
-    source: str,
-    trust: str,
-    revision: str | None = None,
-) -> Manifest:
-    """Move a verified temporary file into the cache (atomically) and record its manifest.
+def store(tmp: Path, manifest: Manifest) -> Manifest:
+    """Move a verified temporary file into the cache (atomically) as `manifest` says, and record it.
 
     The blob is made read-only: a tool that later opens it for writing (through a link made by
     `zoo cache link-keras`) fails loudly instead of silently replacing verified bytes.
     """
-    manifest = new_manifest(weight, model, sha256, size, md5, source, trust, revision)
     blob = manifest.blob
     blob.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o444)
@@ -291,6 +288,6 @@ def store_verified(
             f"Warning: {spec.name} ({weight.variant}) has no published checksum; recorded "
             f"sha256:{digests.sha256} on first use. Later pulls and `zoo cache verify` check against it."
         )
-    manifest = store(tmp, weight, spec.name, digests.sha256, digests.size, digests.md5, source,
-                     expected.trust, revision)  # fmt: skip
+    manifest = store(tmp, new_manifest(weight, spec.name, digests.sha256, digests.size, digests.md5, source,
+                                       expected.trust, revision))  # fmt: skip
     return PullResult.from_manifest(manifest, cached=False)
