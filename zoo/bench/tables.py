@@ -71,29 +71,34 @@ def measured_frame(records: Iterable[dict[str, Any]] | None = None) -> pd.DataFr
     """One row per measured model: its latest accuracy and its latest reference-batch speed."""
     import pandas as pd
 
-    records = list(read_results() if records is None else records)
+    rows = measured_rows(read_results() if records is None else records)
+    return pd.DataFrame(list(rows.values()), columns=list(MEASURED_COLUMNS))
+
+
+def measured_rows(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Model -> its MEASURED_COLUMNS (plain values, no pandas): the latest accuracy and the preferred
+    speed record of each model, sorted by model name."""
+    records = list(records)
     accuracy = _latest(r for r in records if r.get("kind") == "evaluate")
     speed = _latest(
         (r for r in records if r.get("kind") == "benchmark" and r.get("status", "ok") == "ok"),
         rank=_speed_rank,
     )
-    rows = []
+    rows = {}
     for model in sorted(set(accuracy) | set(speed)):
         acc, bench = accuracy.get(model, {}), speed.get(model, {})
-        rows.append(
-            {
-                "model": model,
-                "top1_measured": acc.get("top1"),
-                "top5_measured": acc.get("top5"),
-                "eval_images": acc.get("images"),
-                "ms_per_step_measured": bench.get("latency_p50_ms"),
-                "images_per_s_measured": bench.get("images_per_s"),
-                "measured_batch": bench.get("batch_size"),
-                "measured_runtime": _runtime_label(bench),
-                "gmacs": bench.get("gmacs"),
-            }
-        )
-    return pd.DataFrame(rows, columns=list(MEASURED_COLUMNS))
+        rows[model] = {
+            "model": model,
+            "top1_measured": acc.get("top1"),
+            "top5_measured": acc.get("top5"),
+            "eval_images": acc.get("images"),
+            "ms_per_step_measured": bench.get("latency_p50_ms"),
+            "images_per_s_measured": bench.get("images_per_s"),
+            "measured_batch": bench.get("batch_size"),
+            "measured_runtime": _runtime_label(bench),
+            "gmacs": bench.get("gmacs"),
+        }
+    return rows
 
 
 def _runtime_label(bench: dict[str, Any]) -> str | None:

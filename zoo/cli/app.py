@@ -14,7 +14,7 @@ import sys
 import typer
 
 from zoo import __version__, config
-from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
+from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, cmd_web, quiet
 from zoo.cli.common import option_flags
 from zoo.errors import DiskSpaceError, ZooError
 
@@ -47,7 +47,7 @@ def _root(
 # Each command module declares its commands on its own `app`; the root lists them in this order, the
 # groups (`zoo cache`) last. Not `app.add_typer(module.app)`: Typer lists a nameless sub-app's commands
 # after every command and group the root has, in whatever order those were added.
-for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_demo):
+for _module in (cmd_registry, cmd_hub, cmd_engine, cmd_bench, cmd_transfer, cmd_demo, cmd_web):
     app.registered_commands.extend(_module.app.registered_commands)
     app.registered_groups.extend(_module.app.registered_groups)
 

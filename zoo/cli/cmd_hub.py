@@ -65,8 +65,10 @@ def serve_command(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: all networks)."),
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="Port (0 picks a free one)."),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Serve the files only, without the catalogue's pages."),
 ) -> None:
-    """Serve weight files read-only over HTTP: a mirror for `zoo pull --mirror` / ZOO_MIRROR.
+    """Serve weight files read-only over HTTP: a mirror for `zoo pull --mirror` / ZOO_MIRROR, with the
+    catalogue's web pages at / (models, cards, measured results, runs; JSON under /api).
 
     Layout: /<file name>, /sha256/<hex>, /index.json. One log line per request on stderr.
 
@@ -80,9 +82,14 @@ def serve_command(
     except OSError as exc:
         raise ZooError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                        hint="pick another --port (0 picks a free one)") from None  # fmt: skip
+    if not no_ui:
+        from zoo.web import serve_pages
+
+        serve_pages(server)
     console = stderr_console()
+    pages = "" if no_ui else f"; pages at {server.url}/"
     console.print(
-        f"Serving {server.directory} at {server.url} (Ctrl-C to stop)", highlight=False, soft_wrap=True
+        f"Serving {server.directory} at {server.url}{pages} (Ctrl-C to stop)", highlight=False, soft_wrap=True
     )
     try:
         server.serve_forever()

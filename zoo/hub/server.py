@@ -4,6 +4,8 @@ Layout (what a mirror URL means, docs/hub.md):
     GET /<file name>        the file by its registry name, e.g. /mobilenet_2_5_224_tf_no_top.h5
     GET /sha256/<hex>       the file by content
     GET /index.json         [{"file", "size", "sha256"}] for every file served
+    GET / and other paths   the catalogue's web pages, when a `Pages` is attached (zoo.web; a file of the
+                            same name always wins, so pages never hide a weight file)
 HEAD and GET only; Content-Length, ETag and single byte ranges (Range, If-Range). Requests that try to
 leave the folder (.., encoded separators, symlinks pointing outside, a manifest naming `../../x`) get 404
 and are never listed. One log line per request.
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 
 from zoo.hashing import CHUNK, hash_file
 from zoo.hub import cache
@@ -96,6 +99,26 @@ class Catalog:
         return next((e for e in self.entries().values() if self.sha256(e) == digest), None)
 
 
+class PageResponse(Protocol):
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Pages(Protocol):
+    """What answers the paths that are not files (zoo.web.Site): None when the path is not a page."""
+
+    def respond(self, parts: list[str]) -> PageResponse | None: ...
+
+
+# Pages come from this server only: no script, style or picture from anywhere else.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: MirrorHTTPServer
     protocol_version = "HTTP/1.1"
@@ -138,22 +161,35 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self._log(status.value, 0)
 
-    def _lookup(self) -> Entry | bytes | None:
+    def _lookup(self) -> Entry | bytes | PageResponse | None:
         raw = urllib.parse.urlsplit(self.path).path
         if "\\" in raw or "\x00" in raw:
             return None
         parts = raw.split("/")[1:]  # split before unquoting: an encoded "/" never becomes a separator
         names = [urllib.parse.unquote(p) for p in parts]
         if any(n in ("", ".", "..") or "/" in n or "\\" in n or "\x00" in n for n in names):
-            return self._index() if raw == "/" else None
+            if raw == "/":
+                return self._page([]) if self.server.pages is not None else self._index()
+            return None
         catalog = self.server.catalog
         if names == ["index.json"]:
             return self._index()
         if len(names) == 1:
-            return catalog.by_name(names[0])
+            return catalog.by_name(names[0]) or self._page(names)
         if len(names) == 2 and names[0] == "sha256" and _SHA256.match(names[1]):
             return catalog.by_sha256(names[1])
-        return None
+        return self._page(names)
+
+    def _page(self, names: list[str]) -> PageResponse | None:
+        pages = self.server.pages
+        if pages is None:
+            return None
+        try:
+            return pages.respond(names)
+        except Exception as exc:  # a page that fails is a 500 and a log line, never a traceback
+            if self.server.log is not None:
+                self.server.log(f"page {self.path} failed: {type(exc).__name__}: {exc}")
+            return _ServerError()
 
     def _index(self) -> bytes:
         catalog = self.server.catalog
@@ -174,16 +210,28 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(found, bytes):
             self._send_bytes(found, body)
             return
-        self._send_file(found, body)
+        if isinstance(found, Entry):
+            self._send_file(found, body)
+            return
+        self._send_bytes(found.body, body, found.status, found.content_type, _PAGE_HEADERS)
 
-    def _send_bytes(self, data: bytes, body: bool) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/json")
+    def _send_bytes(
+        self,
+        data: bytes,
+        body: bool,
+        status: int = 200,
+        content_type: str = "application/json",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         if body:
             self.wfile.write(data)
-        self._log(200, len(data) if body else 0)
+        self._log(status, len(data) if body else 0)
 
     def _send_file(self, entry: Entry, body: bool) -> None:
         size = entry.path.stat().st_size
@@ -218,6 +266,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._log(status.value, sent)
 
 
+@dataclass(frozen=True)
+class _ServerError:
+    status: int = 500
+    content_type: str = "text/plain"
+    body: bytes = b"500 Internal Server Error (the server's log says why)\n"
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """One byte range 'bytes=a-b', 'bytes=a-' or 'bytes=-n' -> (first, last); None when unsatisfiable."""
     match = _RANGE.match(header.strip())
@@ -237,6 +292,7 @@ class MirrorHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], catalog: Catalog, log: Callable[[str], None] | None) -> None:
         self.catalog = catalog
         self.log = log
+        self.pages: Pages | None = None  # the web pages (zoo.web.Site), attached by `zoo serve`
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests and the demo
         super().__init__(address, _Handler)
 
@@ -264,6 +320,15 @@ class MirrorServer:
     @property
     def requests(self) -> list[tuple[str, str]]:
         return self.httpd.requests
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.httpd.catalog
+
+    def attach_pages(self, pages: Pages | None) -> MirrorServer:
+        """Answer the paths that are not files with `pages` (None: files only, as `zoo serve --no-ui`)."""
+        self.httpd.pages = pages
+        return self
 
     def start(self) -> MirrorServer:
         self._thread = threading.Thread(
