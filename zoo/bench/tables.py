@@ -102,7 +102,8 @@ def measured_rows(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 
 def _runtime_label(bench: dict[str, Any]) -> str | None:
-    return f"{bench['runtime']}/{bench['precision']}" if bench else None
+    # .get: a hand-edited or older store may lack either field, and a table must still render
+    return f"{bench.get('runtime', '?')}/{bench.get('precision', '?')}" if bench else None
 
 
 def _speed_rank(record: dict[str, Any]) -> tuple:
