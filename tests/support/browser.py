@@ -40,8 +40,10 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update"):  # fmt: skip
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+    ):  # fmt: skip
         options.add_argument(arg)
     options.binary_location = str(CHROMIUM)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -74,5 +76,3 @@ def artefacts_dir(tmp_path: Path) -> Path:
     folder = Path(root) / "web" if root else tmp_path / "artefacts"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-

@@ -43,7 +43,7 @@ def hostile_entry() -> dict:
         "arch": "MobileNet",
         "args": {"alpha": 0.25},
         "family": SCRIPT,
-        "license": '<b>MIT</b> & "quoted" \'single\'',
+        "license": "<b>MIT</b> & \"quoted\" 'single'",
         "tags": ["<i>tag</i>"],
         "paper": {"title": "<img src=x onerror=window.pwned=2>", "url": "javascript:window.pwned=3"},
         "published": [{"source": "<u>src</u>", "label": "<script>window.pwned=4</script>", "top1": "75.0%"}],

@@ -42,6 +42,7 @@ def model_json(spec: ModelSpec, row: Record | None, downloads: dict[str, str | N
     data.pop("origin", None)  # a file path on the serving machine
     measured_keys = (
         "images_per_s_measured",
+        "ms_per_step_measured",
         "top1_measured",
         "top5_measured",
         "measured_runtime",

@@ -138,6 +138,7 @@ def catalogue_rows(registry: Registry, records: list[Record], name: str | None =
                 "input_size": row["input_size"],
                 "cached": row["pulled"],
                 "images_per_s_measured": _number(mine.get("images_per_s_measured")),
+                "ms_per_step_measured": _number(mine.get("ms_per_step_measured")),
                 "top1_measured": _number(mine.get("top1_measured")),
                 "top5_measured": _number(mine.get("top5_measured")),
                 "measured_runtime": mine.get("measured_runtime"),

@@ -135,47 +135,43 @@ def _facts(spec: ModelSpec) -> Markup:
     return el("dl", [(el("dt", k), el("dd", v)) for k, v in facts], class_="facts")
 
 
-_FIGURE_ROWS = (("label", "Row label"), *((f, f.replace("_", " ")) for f in FIGURE_FIELDS))
+# the figures' rows: the published fields, then the speed only this machine's measurement gives
+_FIGURE_ROWS = (
+    ("label", "row label (measured: runtime)"),
+    *((f, f.replace("_", " ")) for f in FIGURE_FIELDS),
+    ("images_per_s", "images / s"),
+)
 
 
 def _figures(spec: ModelSpec, row: dict[str, Any] | None) -> Markup:
-    if not spec.published and not row:
+    measured = _measured_cells(row)
+    if not spec.published and not measured:
         return el("p", "No published figures.", class_="note")
     sources = list(spec.published)
-    head = el(
-        "tr",
-        el("th", ""),
-        [el("th", link(f.url, f.source)) for f in sources],
-        el("th", "measured here") if row else None,
-    )
-    measured = _measured_cells(row)
+    mine = el("th", "measured here") if measured else None
+    head = el("tr", el("th", ""), [el("th", link(f.url, f.source)) for f in sources], mine)
     lines = []
     for key, title in _FIGURE_ROWS:
-        cells = [getattr(f, key) for f in sources]
+        cells = [getattr(f, key, None) for f in sources]
         here = measured.get(key)
         if all(c is None for c in cells) and here is None:
             continue
-        lines.append(
-            el(
-                "tr",
-                el("th", title),
-                [el("td", c or "-") for c in cells],
-                el("td", here or "-") if row else None,
-            )
-        )
+        here_cell = el("td", here or "-") if measured else None
+        lines.append(el("tr", el("th", title), [el("td", c or "-") for c in cells], here_cell))
     return el("table", el("thead", head), el("tbody", lines), id="figures")
 
 
 def _measured_cells(row: dict[str, Any] | None) -> dict[str, str | None]:
     if not row or (row["images_per_s_measured"] is None and row["top1_measured"] is None):
         return {}
-    rate = row["images_per_s_measured"]
+    rate, step = row["images_per_s_measured"], row["ms_per_step_measured"]
     runtime = f"{row['measured_runtime']}, batch {row['measured_batch']}" if row["measured_runtime"] else None
     return {
         "label": runtime,
         "top1": percent(row["top1_measured"]) if row["top1_measured"] is not None else None,
         "top5": percent(row["top5_measured"]) if row["top5_measured"] is not None else None,
-        "cpu_ms": f"{number(rate)} img/s" if rate is not None else None,
+        "cpu_ms": number(step) if step is not None else None,
+        "images_per_s": number(rate) if rate is not None else None,
     }
 
 
