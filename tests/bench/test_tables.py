@@ -11,7 +11,7 @@ import pytest
 from support.cli import invoke
 
 from zoo.bench.results import append_results, stamp
-from zoo.bench.tables import render, table
+from zoo.bench.tables import measured_frame, measured_rows, render, table
 
 RECORDS = [
     {"kind": "benchmark", "model": "resnet50", "runtime": "keras", "precision": "fp32", "batch_size": 1,
@@ -79,3 +79,10 @@ def test_cli_refuses_bad_formats_before_work() -> None:
     assert invoke("table", "--format", "xml").exit_code == 2
     assert invoke("table", "--plot", "out.txt").exit_code == 2
     assert invoke("table", "--source", "paper").exit_code == 2
+
+
+def test_a_benchmark_record_without_runtime_or_precision_still_tables() -> None:
+    """An older or hand-edited store: the row says what it does not know instead of failing."""
+    rows = measured_rows([{"kind": "benchmark", "model": "resnet50", "images_per_s": 12.0, "batch_size": 32}])
+    assert rows["resnet50"]["measured_runtime"] == "?/?" and rows["resnet50"]["images_per_s_measured"] == 12.0
+    assert list(measured_rows(RECORDS)) == list(measured_frame(RECORDS)["model"])  # one rule, two shapes
