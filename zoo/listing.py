@@ -48,10 +48,10 @@ def known_sources(registry: Registry) -> list[str]:
     return list(seen)
 
 
-def _pulled(spec: ModelSpec) -> bool:
-    from zoo.hub.cache import is_pulled  # the hub owns the cache layout; imported late to stay fast
+def _pulled(specs: list[ModelSpec]) -> set[str]:
+    from zoo.hub.cache import pulled_models  # the hub owns the cache layout; imported late to stay fast
 
-    return is_pulled(spec)
+    return pulled_models(specs)
 
 
 def origin_label(spec: ModelSpec) -> str:
@@ -132,11 +132,12 @@ def model_rows(
         max_size=max_size,
     )
     rows = []
+    cached = _pulled(specs)
     for spec in specs:
         figures = spec.figures(source) if source is not None else spec.home_figures()
         if source is not None and figures is None:
             continue
-        is_pulled = _pulled(spec)
+        is_pulled = spec.name in cached
         if pulled is not None and is_pulled != pulled:
             continue
         rows.append(_row(spec, figures, is_pulled))

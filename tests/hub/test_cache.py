@@ -186,3 +186,17 @@ def test_two_models_sharing_one_file_share_the_blob(registered, capsys):
 
     remove("tiny")
     assert first.exists() and cached_path(twin, "top") == first
+
+
+def test_pulled_models_agrees_with_is_pulled_for_a_whole_catalogue(registered):
+    """The batch form `zoo list` and the web pages use: by manifest, by shared content, and not at all."""
+    twin, other = make_spec(DATA, name="twin"), make_spec(payload(10, seed=1), name="other")
+    specs = [registered, twin, other]
+    assert cache.pulled_models(specs) == set()
+    pull(registered, progress=False)
+    from zoo.hub.manage import remove
+
+    assert cache.pulled_models(specs) == {"tiny", "twin"}  # twin: the same content, found by its sha256
+    remove("tiny")
+    expected = {s.name for s in specs if cache.is_pulled(s)}
+    assert cache.pulled_models(specs) == expected == set()  # the blob went with the only manifest naming it

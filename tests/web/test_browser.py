@@ -14,6 +14,7 @@ from support.browser import artefacts_dir, chromium, console_errors, needs_brows
 from web.conftest import FIXTURE_MODEL, HOSTILE
 
 from zoo.registry import load_registry
+from zoo.web.pages_models import ROW_LIMIT
 
 pytestmark = [needs_browser, pytest.mark.slow]
 
@@ -49,8 +50,14 @@ def test_models_page_loads_clean_sorts_and_filters(browser, live, tmp_path):
     errors = console_errors(browser)
     assert errors == [], errors
     assert_same_origin(browser, live.url)
+    total = len(load_registry())
+    assert total > ROW_LIMIT and len(visible_names(browser)) == ROW_LIMIT  # the first rows, until asked
+    assert browser.find_element("css selector", ".count").text == (
+        f"the first {ROW_LIMIT} of {total} matching models ({total} in all)"
+    )
+    browser.find_element("css selector", "button.more").click()
     every = visible_names(browser)
-    assert len(every) == len(load_registry()) and HOSTILE in every
+    assert len(every) == total and HOSTILE in every
 
     browser.find_element("css selector", "#models th:nth-child(5)").click()  # Params (M), ascending
     params = browser.execute_script(
@@ -115,7 +122,7 @@ def test_static_site_works_from_files(browser, home, tmp_path):
     out = tmp_path / "site"
     build_catalog(out)
     open_page(browser, (out / "index.html").as_uri())
-    assert len(visible_names(browser)) == len(load_registry())
+    assert len(visible_names(browser)) == ROW_LIMIT
     browser.find_element("css selector", "input[name=q]").send_keys(FIXTURE_MODEL)
     assert visible_names(browser) == [FIXTURE_MODEL]
     browser.find_element("link text", FIXTURE_MODEL).click()

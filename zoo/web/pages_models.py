@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zoo.registry import FIGURE_FIELDS, ModelSpec
-from zoo.web.html import Markup, el, link, number, page, percent, void
+from zoo.web.html import Markup, el, escape, link, number, page, percent, void
 
 # A weight file's download link, or None where no copy can be linked (the mirror does not hold it).
 FileLink = Callable[[str], str | None]
@@ -21,24 +21,28 @@ _MODEL_COLUMNS = (  # header, row key, kind ("text", "count", "mb", "fraction", 
 )  # fmt: skip
 
 
-def _cell(row: dict[str, Any], key: str, kind: str, root: str) -> Markup:
+ROW_LIMIT = 100  # rows the browser shows at once (zoo.js: data-limit); "show all" lifts it
+
+_FORMATS = {
+    "count": lambda v: f"{v / 1e6:.1f}",
+    "mb": lambda v: number(v, 4),
+    "fraction": percent,
+    "rate": lambda v: number(v, 4),
+}
+
+
+# The models page has a thousand rows: its cells are formatted strings rather than `el` calls (5x faster),
+# every value still passing through `escape`.
+def _cell(row: dict[str, Any], key: str, kind: str) -> str:
     value = row[key]
     if kind == "text":
-        content = el("a", value, href=f"{root}models/{value}.html") if key == "name" else value
-        return el("td", content if content is not None else "-")
+        text = escape("-" if value is None else value)
+        return f'<td><a href="models/{text}.html">{text}</a></td>' if key == "name" else f"<td>{text}</td>"
     if kind == "flag":
-        return el("td", "yes" if value else "", data_value=1 if value else 0)
-    text = (
-        {
-            "count": lambda v: f"{v / 1e6:.1f}",
-            "mb": lambda v: number(v, 4),
-            "fraction": percent,
-            "rate": lambda v: number(v, 4),
-        }[kind](value)
-        if value is not None
-        else "-"
-    )
-    return el("td", text, class_="num", data_value="" if value is None else value)
+        return f'<td data-value="{1 if value else 0}">{"yes" if value else ""}</td>'
+    if value is None:
+        return '<td class="num" data-value="">-</td>'
+    return f'<td class="num" data-value="{escape(value)}">{escape(_FORMATS[kind](value))}</td>'
 
 
 def models_page(rows: list[dict[str, Any]], machine: str) -> bytes:
@@ -63,13 +67,14 @@ def models_page(rows: list[dict[str, Any]], machine: str) -> bytes:
         el("label", void("input", type="checkbox", name="cached"), " cached here"),
         el("label", void("input", type="checkbox", name="measured"), " measured here"),
         el("span", f"{len(rows)} models", class_="count"),
+        el("button", "show all", type="button", class_="more", hidden=True),
         class_="filters",
         data_filters="models",
     )
     head = el(
         "thead", el("tr", [el("th", h, class_=None if k == "text" else "num") for h, _, k in _MODEL_COLUMNS])
     )
-    body = el("tbody", [_model_row(r) for r in rows])
+    body = Markup(f"<tbody>{''.join(_model_row(r) for r in rows)}</tbody>")
     intro = el(
         "p",
         "Every registered model with its published figures; “here” columns are measured on ",
@@ -77,20 +82,19 @@ def models_page(rows: list[dict[str, Any]], machine: str) -> bytes:
         ". Click a header to sort.",
         class_="note",
     )
-    content = Markup(intro + form + el("table", head, body, id="models", class_="sortable"))
+    table = el("table", head, body, id="models", class_="sortable", data_limit=ROW_LIMIT)
+    content = Markup(intro + form + table)
     return page("Models", content, root="", current="index.html", script=True)
 
 
-def _model_row(row: dict[str, Any]) -> Markup:
+def _model_row(row: dict[str, Any]) -> str:
     search = " ".join(str(row[k] or "") for k in ("name", "label", "family", "from", "source")).lower()
     measured = row["images_per_s_measured"] is not None or row["top1_measured"] is not None
-    return el(
-        "tr",
-        [_cell(row, key, kind, "") for _, key, kind in _MODEL_COLUMNS],
-        data_search=search,
-        data_family=row["family"],
-        data_cached="yes" if row["cached"] else "no",
-        data_measured="yes" if measured else "no",
+    cells = "".join(_cell(row, key, kind) for _, key, kind in _MODEL_COLUMNS)
+    return (
+        f'<tr data-search="{escape(search)}" data-family="{escape(row["family"])}"'
+        f' data-cached="{"yes" if row["cached"] else "no"}" data-measured="{"yes" if measured else "no"}">'
+        f"{cells}</tr>"
     )
 
 

@@ -24,6 +24,7 @@ function sortTable(table, index, header) {
   const fragment = document.createDocumentFragment();
   for (const [, row] of keyed) fragment.appendChild(row);
   body.appendChild(fragment);
+  table.dispatchEvent(new Event("zoo:sorted"));
 }
 
 function makeSortable(table) {
@@ -36,36 +37,57 @@ function makeSortable(table) {
   });
 }
 
+// A table with data-limit="N" shows at most N matching rows until "show all" is pressed: laying out a
+// thousand rows costs the browser far more than the filtering itself.
 function makeFilter(form) {
   const table = document.getElementById(form.dataset.filters);
-  const rows = Array.from(table.tBodies[0].rows, (row) => ({
-    row,
+  const body = table.tBodies[0];
+  const limit = parseInt(table.dataset.limit || "0", 10);
+  const items = new Map(Array.from(body.rows, (row) => [row, {
     text: row.dataset.search || row.textContent.toLowerCase(),
     family: row.dataset.family || "",
     cached: row.dataset.cached === "yes",
     measured: row.dataset.measured === "yes",
-  }));
+  }]));
   const count = form.querySelector(".count");
+  const more = form.querySelector("button.more");
   const field = (name) => form.elements.namedItem(name);
+  let showAll = false;
   function apply() {
     const words = field("q").value.toLowerCase().split(/\s+/).filter(Boolean);
     const family = field("family") ? field("family").value : "";
     const cachedOnly = field("cached") && field("cached").checked;
     const measuredOnly = field("measured") && field("measured").checked;
+    let matched = 0;
     let shown = 0;
-    for (const item of rows) {
+    for (const row of body.rows) {
+      const item = items.get(row);
       const keep = words.every((word) => item.text.includes(word))
         && (!family || item.family === family)
         && (!cachedOnly || item.cached)
         && (!measuredOnly || item.measured);
-      if (item.row.hidden === keep) item.row.hidden = !keep;
-      shown += keep;
+      matched += keep;
+      const visible = keep && (showAll || !limit || matched <= limit);
+      if (row.hidden === visible) row.hidden = !visible;
+      shown += visible;
     }
-    if (count) count.textContent = `${shown} of ${rows.length} models`;
+    if (count) {
+      count.textContent = shown === matched
+        ? `${shown} of ${items.size} models`
+        : `the first ${shown} of ${matched} matching models (${items.size} in all)`;
+    }
+    if (more) more.hidden = shown === matched;
   }
   form.addEventListener("input", apply);
   form.addEventListener("change", apply);
   form.addEventListener("submit", (event) => event.preventDefault());
+  table.addEventListener("zoo:sorted", apply);
+  if (more) {
+    more.addEventListener("click", () => {
+      showAll = true;
+      apply();
+    });
+  }
   const query = new URLSearchParams(window.location.search).get("q");
   if (query) field("q").value = query;
   apply();
