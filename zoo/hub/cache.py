@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -158,6 +158,25 @@ def is_pulled(spec: ModelSpec, variant: str | None = None) -> bool:
     if variant is not None:
         return cached_path(spec, variant) is not None
     return holds_model(spec, [cached_path(spec, v) is not None for v in spec.weights])
+
+
+def pulled_models(specs: Iterable[ModelSpec]) -> set[str]:
+    """The names of the `specs` that `is_pulled` holds true for, fast for a whole catalogue: only a model
+    with a manifest folder, or whose checksum names a blob folder, can be cached, so only those are read."""
+    with_manifest, blobs = _names_in(manifests_dir()), _names_in(blobs_dir())
+    return {
+        spec.name
+        for spec in specs
+        if (spec.name in with_manifest or any(w.sha256 in blobs for w in spec.weights.values() if w.sha256))
+        and is_pulled(spec)
+    }
+
+
+def _names_in(folder: Path) -> set[str]:
+    try:
+        return {entry.name for entry in os.scandir(folder)}
+    except OSError:
+        return set()
 
 
 def holds_model(spec: ModelSpec, present: list[bool]) -> bool:
