@@ -165,3 +165,19 @@ def test_a_zoo_cache_never_serves_what_a_manifest_points_outside_its_blobs(tmp_p
         for path in (f"/sha256/{sha256(escaping)}", f"/sha256/{sha256(outside)}", "/leak.h5", "/x"):
             response, body = request(server.url, path)
             assert response.status == 404 and body == b"404 Not Found\n", path
+
+
+def test_a_page_that_fails_is_a_500_and_a_log_line_never_a_traceback(folder, capfd):
+    class FailingPages:
+        def respond(self, parts: list[str]):
+            raise RuntimeError("the page broke")
+
+    lines: list[str] = []
+    with serve(folder, log=lines.append) as server:
+        server.attach_pages(FailingPages())
+        response, body = request(server.url, "/")
+        assert response.status == 500 and b"Traceback" not in body
+        _, data = request(server.url, f"/{FILE}")  # files are served as before
+        assert data == DATA
+    assert any("page / failed: RuntimeError: the page broke" in line for line in lines)
+    assert "Traceback" not in capfd.readouterr().err
