@@ -128,7 +128,8 @@ class _Job:
         for done, candidate in enumerate(candidates):
             if progress is not None:
                 progress(done, len(candidates), candidate.label)
-            spent = budget is not None and time.perf_counter() - started >= budget
+            # the first candidate always runs: a budget too small for one answers nothing
+            spent = done > 0 and budget is not None and time.perf_counter() - started >= budget
             rows.append(self.not_run(candidate, budget) if spent else self.evaluate(candidate))
             _release_models()
         if progress is not None:
