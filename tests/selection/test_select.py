@@ -215,3 +215,22 @@ def test_cli_bad_options_are_usage_errors(
     code, _, err = zoo_main(capsys, "select", str(data), MODEL, option, value)
     assert code == 2
     assert message in err
+
+
+@pytest.mark.slow
+def test_cli_then_finetune_trains_the_winner_from_the_cached_features(
+    home: Path,
+    photos: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the run directory's default place: runs/NAME-TIME
+    args = ("select", str(photos), MODEL, "--image-size", "96", "--folds", "3", "--then-finetune")
+    code, _, err = zoo_main(capsys, *args)
+    assert code == 0, err
+    assert "backbone features: cache hit (72 images)" in err  # select's features, reused by the run
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["model"], config["image_size"]) == (MODEL, 96)
+    assert json.loads((run_dir / "metrics.json").read_text())["val_accuracy"] > 1 / 6
