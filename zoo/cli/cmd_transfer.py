@@ -20,6 +20,7 @@ from zoo.choices import (
     EXPORT_FORMATS,
     ON_BAD_IMAGE,
     OPTIMIZERS,
+    SCHEDULES,
     STRATEGIES,
     TRAIN_PRECISIONS,
     WEIGHT_CHOICES,
@@ -42,6 +43,7 @@ Precision = _choices("Precision", TRAIN_PRECISIONS)
 ClassWeight = _choices("ClassWeight", CLASS_WEIGHTS)
 OnBadImage = _choices("OnBadImage", ON_BAD_IMAGE)
 Strategy = _choices("Strategy", STRATEGIES)
+Schedule = _choices("Schedule", SCHEDULES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
 # FinetuneSettings's fields that `zoo finetune` sets with an option of the same name
@@ -195,6 +197,23 @@ def finetune_command(
         Strategy(FinetuneSettings.strategy),
         "--strategy",
         help="auto (several GPUs: mirrored), default, mirrored, multi-worker.",
+    ),
+    tune: bool = typer.Option(
+        FinetuneSettings.tune,
+        "--tune",
+        help="Pick stage 1's lr, weight decay and epochs on an inner split of the training images; "
+        "stage 2 with warm-up, cosine decay and early stopping on that split.",
+    ),
+    inner_split: float | None = typer.Option(
+        FinetuneSettings.inner_split,
+        "--inner-split",
+        help="Share of the training images early stopping watches instead of val (--tune: 0.2).",
+    ),
+    fine_tune_schedule: Schedule = typer.Option(
+        Schedule(FinetuneSettings.fine_tune_schedule), "--fine-tune-schedule", help="Stage 2's learning rate."
+    ),
+    warmup_epochs: int = typer.Option(
+        FinetuneSettings.warmup_epochs, "--warmup-epochs", help="Stage 2: warm-up epochs (cosine schedule)."
     ),
     workers: str | None = typer.Option(
         None, "--workers", help="multi-worker: every worker's host:port, the chief first (else TF_CONFIG)."
