@@ -120,5 +120,8 @@ def find_candidates(
             f"no registered backbone matches {asked} {' '.join(filters)}".strip(),
             hint="`zoo list` with the same patterns and filters shows what is registered",
         )
-    sizes = lambda row: image_sizes or [row["input_size"]]  # noqa: E731
-    return [Candidate(row["name"], size, row["pulled"]) for row in rows for size in sizes(row)]
+    return [
+        Candidate(row["name"], size, row["pulled"])
+        for row in rows
+        for size in (image_sizes or [row["input_size"]])
+    ]
