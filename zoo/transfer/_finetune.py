@@ -119,7 +119,7 @@ def train(
         metrics=done.metrics,
         run_dir=run_dir,
         labels=list(train_set.classes),
-        config=cfg,
+        config=done.cfg,  # with --tune: the settings chosen
         skipped=done.skipped,
         feature_cache_hit=done.cache_hit,
     )

@@ -27,10 +27,11 @@ from zoo.transfer.settings import FinetuneSettings
 if TYPE_CHECKING:
     from zoo.transfer.stages import Arrays
 
-LEARNING_RATES = (3e-4, 1e-3, 3e-3, 1e-2)
-WEIGHT_DECAYS = (0.0, 0.01, 0.1)  # decoupled (Keras' weight_decay): shrinks weights by lr * wd a step
-SEARCH_EPOCHS = 40
-SEARCH_PATIENCE = 5
+# 6 trials: a trial costs a head's epochs, a few seconds, and the search must stay a fraction of the run
+LEARNING_RATES = (1e-3, 3e-3, 1e-2)
+WEIGHT_DECAYS = (0.0, 0.1)  # decoupled (Keras' weight_decay): shrinks weights by lr * wd a step
+SEARCH_EPOCHS = 30
+SEARCH_PATIENCE = 4
 # what --tune sets where the user gave nothing
 TUNED_DEFAULTS = {"inner_split": 0.2, "early_stopping": 3, "warmup_epochs": 1}
 
