@@ -179,7 +179,9 @@ def tune_run(run: Run) -> None:
     """Search stage 1's settings on the cached features; config.json then holds the chosen ones."""
     from zoo.transfer.tuning import search_stage1
 
-    found = search_stage1(run.cfg, stage1_arrays(run), len(run.train.classes), run.class_weight)
+    features = stage1_arrays(run)
+    split = (features.x_train, features.y_train, features.x_inner, features.y_inner)
+    found = search_stage1(run.cfg, split, len(run.train.classes), run.class_weight)  # type: ignore[arg-type]
     run.progress.log(found.summary)
     run.cfg = found.settings
     run.progress.total_epochs = run.cfg.epochs + run.cfg.fine_tune_epochs

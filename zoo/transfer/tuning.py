@@ -17,15 +17,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
 
-if TYPE_CHECKING:
-    from zoo.transfer.stages import Arrays
+# (training features, their labels, inner-split features, their labels)
+Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 # 6 trials: a trial costs a head's epochs, a few seconds, and the search must stay a fraction of the run
 LEARNING_RATES = (1e-3, 3e-3, 1e-2)
@@ -53,13 +53,11 @@ class Found:
 
 
 def search_stage1(
-    cfg: FinetuneSettings, arrays: Arrays, num_classes: int, class_weight: np.ndarray | None
+    cfg: FinetuneSettings, split: Split, num_classes: int, class_weight: np.ndarray | None
 ) -> Found:
     """Try each (lr, weight decay) on the features; keep the lowest inner-split loss."""
-    if arrays.y_inner is None or len(arrays.y_inner) == 0:
-        raise ValueError("tuning needs the inner split (inner_split)")
     trials = [
-        _trial(cfg, arrays, num_classes, class_weight, lr, decay)
+        _trial(cfg, split, num_classes, class_weight, lr, decay)
         for lr in LEARNING_RATES
         for decay in WEIGHT_DECAYS
     ]
@@ -70,12 +68,12 @@ def search_stage1(
     record = {
         "chosen": {k: best[k] for k in ("lr", "weight_decay", "epochs")},
         "scored_on": "inner split of the training images",
-        "fit_images": int(len(arrays.y_train)),
-        "inner_images": int(len(arrays.y_inner)),
+        "fit_images": int(len(split[1])),
+        "inner_images": int(len(split[3])),
         "trials": trials,
     }
     summary = (
-        f"tuned stage 1 on {len(arrays.y_inner)} inner-split images ({len(trials)} trials): "
+        f"tuned stage 1 on {len(split[3])} inner-split images ({len(trials)} trials): "
         f"lr {best['lr']:g}, weight decay {best['weight_decay']:g}, {best['epochs']} epochs (inner accuracy "
         f"{best['inner_accuracy']:.3f})"
     )
@@ -84,7 +82,7 @@ def search_stage1(
 
 def _trial(
     cfg: FinetuneSettings,
-    arrays: Arrays,
+    split: Split,
     num_classes: int,
     class_weight: np.ndarray | None,
     lr: float,
@@ -93,8 +91,9 @@ def _trial(
     """One (lr, weight decay): a fresh head, trained until the inner loss stops improving."""
     import keras
 
+    x_fit, y_fit, x_inner, y_inner = split
     keras.utils.set_random_seed(cfg.seed)
-    layers = [keras.Input(arrays.x_train.shape[1:])]
+    layers = [keras.Input(x_fit.shape[1:])]
     layers += [keras.layers.Dropout(cfg.dropout)] if cfg.dropout else []
     head = keras.Sequential([*layers, keras.layers.Dense(num_classes)])
     settings = OptimizerSettings(cfg.optimizer, lr, cfg.momentum, cfg.nesterov, decay)
@@ -107,9 +106,9 @@ def _trial(
     )
     best = {"inner_loss": math.inf, "inner_accuracy": 0.0, "epochs": 0}
     for epoch in range(1, SEARCH_EPOCHS + 1):
-        order = epoch_order(len(arrays.y_train), cfg.seed, 1, epoch)
-        trainer.train_epoch(arrays.x_train, arrays.y_train, cfg.batch_size, order)
-        stats, _ = trainer.evaluate(arrays.x_inner, arrays.y_inner, cfg.batch_size)  # type: ignore[arg-type]
+        order = epoch_order(len(y_fit), cfg.seed, 1, epoch)
+        trainer.train_epoch(x_fit, y_fit, cfg.batch_size, order)
+        stats, _ = trainer.evaluate(x_inner, y_inner, cfg.batch_size)
         if stats.loss < best["inner_loss"]:
             best = {"inner_loss": stats.loss, "inner_accuracy": stats.accuracy, "epochs": epoch}
         elif epoch - best["epochs"] >= SEARCH_PATIENCE:
