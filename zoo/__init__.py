@@ -9,6 +9,7 @@ The public API is re-exported lazily, so `import zoo` stays fast and never impor
     zoo.predict / embed    ImageNet (or run-directory) predictions      (zoo.engine)
     zoo.benchmark / evaluate / table                                    (zoo.bench)
     zoo.finetune / register / export                                    (zoo.transfer, zoo.engine)
+    zoo.select(data, ...)  which backbone for these photos and latency  (zoo.selection)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _API = {
     "table": "zoo.bench:table",
     "finetune": "zoo.transfer:finetune",
     "register": "zoo.transfer:register",
+    "select": "zoo.selection:select",
     "demo": "zoo._demo:run_demo",
 }
 

@@ -45,6 +45,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
 CLASS_WEIGHTS = ("auto", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+SCHEDULES = ("constant", "cosine")  # stage 2's learning rate
 
 # ------------------------------------------------------------------------------------------ outputs
 EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino")

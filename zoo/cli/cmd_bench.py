@@ -1,24 +1,31 @@
-"""`zoo benchmark`, `zoo evaluate`, `zoo table`: thin wrappers over zoo.bench (imported inside commands,
-so `zoo --help` never loads TensorFlow or pandas)."""
+"""`zoo benchmark`, `zoo evaluate`, `zoo table`, `zoo select`: thin wrappers over zoo.bench and
+zoo.selection (imported inside commands, so `zoo --help` never loads TensorFlow or pandas)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from zoo.choices import PRECISIONS, RUNTIMES, TABLE_SOURCES
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.cli.options import (
+    PATTERN_HELP,
     BatchSize,
     EvalPrecision,
     EvalRuntime,
+    Family,
+    JsonOut,
+    MaxParams,
     OnBadImage,
     PrecisionList,
+    Runtime,
     RuntimeList,
     TableFormat,
     TableSource,
+    Tag,
     Unsafe,
     WeightChoice,
     image_size_option,
@@ -26,7 +33,7 @@ from zoo.cli.options import (
     json_option,
     on_bad_image_option,
 )
-from zoo.errors import ZooError
+from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,7 +179,10 @@ def evaluate_cmd(
     as_json: Annotated[bool, json_option("Print the result as JSON.")] = False,
     unsafe: Unsafe = False,
     calibrate_on: Path | None = typer.Option(
-        None, "--calibrate-on", exists=True, file_okay=False,
+        None,
+        "--calibrate-on",
+        exists=True,
+        file_okay=False,
         help="Labelled folder int8 calibrates on (default: a run directory's training images; never the "
         "images scored).",
     ),  # fmt: skip
@@ -250,3 +260,120 @@ def _json_rows(frame: pd.DataFrame) -> list[dict]:
     from zoo.bench.tables import json_records
 
     return json_records(frame)
+
+
+SELECT_VIEW = {
+    "model": "model", "image_size": "px", "accuracy": "CV accuracy", "ms": "ms/image",
+    "front": "front", "timing": "timing", "status": "status", "reason": "why",
+}  # fmt: skip
+
+
+@app.command("select")
+def select_cmd(
+    data: Path = typer.Argument(
+        ..., exists=True, metavar="DATA", help="Training images: class folders (root/<class>/*) or a CSV."
+    ),
+    patterns: list[str] | None = typer.Argument(None, metavar="PATTERN", help=PATTERN_HELP),
+    family: Family = None,
+    tag: Tag = None,
+    max_params: MaxParams = None,
+    source: str | None = typer.Option(
+        None, "--source", metavar="SOURCE", help="Only models with published figures from SOURCE."
+    ),
+    image_size: str | None = typer.Option(
+        None, "--image-size", help="Comma-separated input sizes to try each model at (default: its own)."
+    ),
+    max_ms_per_image: float | None = typer.Option(
+        None, "--max-ms-per-image", help="Latency budget per image on this machine."
+    ),
+    batch_size: BatchSize = 1,
+    runtime: Runtime = "keras",
+    folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds on DATA."),
+    weights: Annotated[
+        WeightChoice, typer.Option("--weights", help="imagenet, or none (random init: a baseline).")
+    ] = "imagenet",
+    time_budget: str | None = typer.Option(
+        None, "--time-budget", help="Stop starting candidates after this long, e.g. 90s, 10m, 1h."
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="Score every candidate again (ignore stored scores)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the cross-validation folds."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw accuracy vs ms/image into FILE.png."),
+    then_finetune: bool = typer.Option(
+        False, "--then-finetune", help="Run `zoo finetune` (default recipe) on the recommended backbone."
+    ),
+    as_json: JsonOut = False,
+) -> None:
+    """Which backbone for these photos and this latency budget, measured on this machine.
+
+    Each candidate (the `zoo list` filters, at each --image-size) is timed here, then scored by the
+    k-fold cross-validated accuracy of a linear head on its cached features. The table is sorted by
+    score; "front" marks the accuracy/speed Pareto front. Scores are stored: a re-run (after Ctrl-C or
+    --time-budget) skips the candidates already scored.
+
+    Example: zoo select photos/train 'mobilenet*' --image-size 128,224 --max-ms-per-image 5 --plot sel.png
+    """
+    sizes = _positive_ints(image_size, "--image-size") if image_size else None
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        usage_error(f"must end in .png, .svg or .pdf, got {plot}", "--plot")
+    if max_ms_per_image is not None and max_ms_per_image <= 0:
+        usage_error(f"must be positive, got {max_ms_per_image:g}", "--max-ms-per-image")
+    from zoo.selection.candidates import parse_duration
+
+    try:
+        parse_duration(time_budget)
+    except InvalidSetting as exc:
+        usage_error(exc.message, "--time-budget")
+    frame = _run_selection(
+        data, patterns or (), family=family, tag=tag, max_params=max_params, source=source,
+        image_sizes=sizes, weights=weights, folds=folds, seed=seed, max_ms_per_image=max_ms_per_image,
+        batch_size=batch_size, runtime=runtime, time_budget=time_budget, fresh=fresh, plot=plot,
+    )  # fmt: skip
+    _report_selection(frame, as_json, plot)
+    winner = frame.attrs["recommended"]
+    if winner is None:
+        raise ZooError(frame.attrs["verdict"], hint="the status column says why for each candidate")
+    if then_finetune:
+        from zoo.transfer import finetune
+
+        stderr_console().print(f"fine-tuning {winner['model']} at {winner['image_size']} px ...")
+        done = finetune(winner["model"], data, image_size=int(winner["image_size"]), weights=weights)
+        stderr_console().print(f"fine-tuned: val accuracy {done.val_accuracy:.4f} -> {done.run_dir}")
+
+
+def _run_selection(data: Path, patterns: Sequence[str], **options: Any) -> pd.DataFrame:
+    """zoo.select with a progress bar on stderr; data and option problems are usage errors (exit 2)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zoo.selection import select
+
+    console = stderr_console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("selecting", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label or "done")
+
+        try:
+            return select(data, patterns, progress=progress, log=bar.console.print, **options)
+        except InvalidSetting as exc:
+            usage_error(f"{exc.message}{f' ({exc.hint})' if exc.hint else ''}")
+
+
+def _report_selection(frame: pd.DataFrame, as_json: bool, plot: Path | None) -> None:
+    if as_json:
+        winner = frame.attrs["recommended"]
+        recommended = None if winner is None else {k: winner[k] for k in ("model", "image_size")}
+        print_json({"verdict": frame.attrs["verdict"], "recommended": recommended, "rows": _json_rows(frame)})
+    else:
+        pairs = zip(frame["cv_accuracy"], frame["cv_std"], strict=True)
+        shown = frame.assign(
+            accuracy=[f"{mean:.1%} ± {spread:.1%}" if mean == mean else "" for mean, spread in pairs],
+            front=["◆" if on_front is True else "" for on_front in frame["pareto"]],
+            ms=[f"{ms:.2f}" if ms == ms else "" for ms in frame["ms_per_image"]],
+        )
+        _show(shown, SELECT_VIEW, f"backbones on {frame.attrs['data']} ({frame.attrs['folds']}-fold CV)")
+    console = stderr_console()
+    console.print(frame.attrs["verdict"], highlight=False, soft_wrap=True)
+    if plot is not None:
+        console.print(f"wrote {plot}")

@@ -9,6 +9,7 @@ import typer
 
 from zoo.choices import LIST_FORMATS
 from zoo.cli.common import print_json, stdout_console, usage_error
+from zoo.cli.options import PATTERN_HELP, Family, MaxParams, Tag
 from zoo.errors import InvalidSetting
 from zoo.listing import SORT_KEYS
 from zoo.registry import LOADER_KERAS_HUB
@@ -32,16 +33,14 @@ def list_command(
     patterns: list[str] | None = typer.Argument(
         None,
         metavar="PATTERN",
-        help="Glob patterns on names and aliases, e.g. 'efficientnet*' or 'resnet50.*' (timm tags).",
+        help=PATTERN_HELP,
     ),
-    family: str | None = typer.Option(None, "--family", help="Only this family, e.g. resnet, mobilenet_v1."),
-    tag: str | None = typer.Option(None, "--tag", help="Only models with this tag, e.g. mobile."),
+    family: Family = None,
+    tag: Tag = None,
     min_top1: float | None = typer.Option(
         None, "--min-top1", min=0.0, max=100.0, help="Minimum published top-1, as 0.8 or 80."
     ),
-    max_params: str | None = typer.Option(
-        None, "--max-params", metavar="COUNT", help="Most parameters, e.g. 5M, 25.6M or 3500000."
-    ),
+    max_params: MaxParams = None,
     max_size: float | None = typer.Option(None, "--max-size", min=0.0, help="Largest published size in MB."),
     pulled: bool | None = typer.Option(
         None, "--pulled/--not-pulled", help="Only models whose weights are (or are not) in the cache."

@@ -20,6 +20,7 @@ from zoo.choices import (
     EXPORT_FORMATS,
     ON_BAD_IMAGE,
     OPTIMIZERS,
+    SCHEDULES,
     STRATEGIES,
     TRAIN_PRECISIONS,
     WEIGHT_CHOICES,
@@ -42,6 +43,7 @@ Precision = _choices("Precision", TRAIN_PRECISIONS)
 ClassWeight = _choices("ClassWeight", CLASS_WEIGHTS)
 OnBadImage = _choices("OnBadImage", ON_BAD_IMAGE)
 Strategy = _choices("Strategy", STRATEGIES)
+Schedule = _choices("Schedule", SCHEDULES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
 # FinetuneSettings's fields that `zoo finetune` sets with an option of the same name
@@ -196,6 +198,23 @@ def finetune_command(
         "--strategy",
         help="auto (several GPUs: mirrored), default, mirrored, multi-worker.",
     ),
+    tune: bool = typer.Option(
+        FinetuneSettings.tune,
+        "--tune",
+        help="Pick stage 1's lr, weight decay and epochs on an inner split of the training images; "
+        "stage 2 with warm-up, cosine decay and early stopping on that split.",
+    ),
+    inner_split: float | None = typer.Option(
+        FinetuneSettings.inner_split,
+        "--inner-split",
+        help="Share of the training images early stopping watches instead of val (--tune: 0.2).",
+    ),
+    fine_tune_schedule: Schedule = typer.Option(
+        Schedule(FinetuneSettings.fine_tune_schedule), "--fine-tune-schedule", help="Stage 2's learning rate."
+    ),
+    warmup_epochs: int = typer.Option(
+        FinetuneSettings.warmup_epochs, "--warmup-epochs", help="Stage 2: warm-up epochs (cosine schedule)."
+    ),
     workers: str | None = typer.Option(
         None, "--workers", help="multi-worker: every worker's host:port, the chief first (else TF_CONFIG)."
     ),
@@ -277,14 +296,19 @@ def export_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
     check_on: str | None = typer.Option(
-        None, "--check-on", metavar="DIR|val",
+        None,
+        "--check-on",
+        metavar="DIR|val",
         help="Score the reloaded export against fp32 keras on this labelled folder (val: the run's "
         "validation images) and refuse it, writing nothing, when top-1 or top-5 drops by more than "
         "--max-drop points.",
     ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="Points of top-1/top-5 --check-on may lose."),
     calibrate_on: Path | None = typer.Option(
-        None, "--calibrate-on", exists=True, file_okay=False,
+        None,
+        "--calibrate-on",
+        exists=True,
+        file_okay=False,
         help="With --check-on: labelled folder litert-int8 calibrates on (default: the run's training "
         "images).",
     ),

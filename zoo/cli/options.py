@@ -97,6 +97,15 @@ WeightChoice = one_of(WEIGHT_CHOICES)
 TableSource = one_of(TABLE_SOURCES)
 TableFormat = one_of(TABLE_FORMATS)
 
+# the `zoo list` filters, which `zoo select` applies to its candidates
+Family = Annotated[str | None, typer.Option("--family", help="Only this family, e.g. resnet, mobilenet_v1.")]
+Tag = Annotated[str | None, typer.Option("--tag", help="Only models with this tag, e.g. mobile.")]
+MaxParams = Annotated[
+    str | None,
+    typer.Option("--max-params", metavar="COUNT", help="Most parameters, e.g. 5M, 25.6M or 3500000."),
+]
+PATTERN_HELP = "Glob patterns on names and aliases, e.g. 'efficientnet*' or 'resnet50.*' (timm tags)."
+
 BatchSize = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per model call.")]
 Top = Annotated[int, typer.Option("--top", "-k", min=1, max=1000, help="How many classes per image.")]
 Unsafe = Annotated[bool, typer.Option("--unsafe", help=UNSAFE_HELP)]

@@ -19,6 +19,7 @@ from zoo.transfer import rundir, stages
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
 from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
+from zoo.transfer.tuning import with_tune_defaults
 
 if TYPE_CHECKING:
     import keras
@@ -88,7 +89,7 @@ def train(
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
 ) -> FinetuneResult:
     """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
-    cfg.check()
+    cfg = with_tune_defaults(cfg.check())
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     writes_run_dir = cluster is None or cluster.is_chief  # other workers only read it
@@ -118,7 +119,7 @@ def train(
         metrics=done.metrics,
         run_dir=run_dir,
         labels=list(train_set.classes),
-        config=cfg,
+        config=done.cfg,  # with --tune: the settings chosen
         skipped=done.skipped,
         feature_cache_hit=done.cache_hit,
     )

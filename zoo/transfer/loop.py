@@ -38,6 +38,22 @@ class OptimizerSettings:
     momentum: float = 0.9  # sgd and rmsprop only
     nesterov: bool = False  # sgd only
     weight_decay: float = 0.0
+    decay_steps: int = 0  # > 0: cosine decay to 0 over this many steps (after the warm-up)
+    warmup_steps: int = 0  # with decay_steps: linear warm-up from 0 to learning_rate first
+
+
+def learning_rate(settings: OptimizerSettings) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The constant rate, or warm-up then cosine decay (keras' CosineDecay, stepped by the optimizer)."""
+    if settings.decay_steps <= 0:
+        return settings.learning_rate
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if settings.warmup_steps else settings.learning_rate,
+        settings.decay_steps,
+        warmup_target=settings.learning_rate if settings.warmup_steps else None,
+        warmup_steps=settings.warmup_steps,
+    )
 
 
 def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
@@ -45,7 +61,7 @@ def make_optimizer(settings: OptimizerSettings) -> keras.optimizers.Optimizer:
     import keras
 
     wd = settings.weight_decay or None
-    lr = settings.learning_rate
+    lr = learning_rate(settings)
     if settings.name == "adam":
         return keras.optimizers.Adam(lr, weight_decay=wd)
     if settings.name == "adamw":

@@ -18,6 +18,7 @@ from zoo.choices import (
     CLASS_WEIGHTS,
     ON_BAD_IMAGE,
     OPTIMIZERS,
+    SCHEDULES,
     STRATEGIES,
     TRAIN_PRECISIONS,
     image_size_problem,
@@ -65,6 +66,12 @@ class FinetuneSettings:
     tensorboard: bool = True
     out: str | None = None
     strategy: str = "auto"  # tf.distribute strategy (zoo.transfer.distribute); checkpoints work under any
+    # --tune: search stage 1's lr, weight decay and epochs on cached features (zoo.transfer.tuning); the run
+    # then writes the chosen values here with tune=False, so its config.json repeats it without a search
+    tune: bool = False
+    inner_split: float | None = None  # share of the TRAINING images early stopping watches (never val)
+    fine_tune_schedule: str = "constant"  # stage 2's learning rate: constant, or cosine decay
+    warmup_epochs: int = 0  # stage 2: epochs of linear warm-up before the cosine decay
 
     def __post_init__(self) -> None:
         if self.augment is not None:
@@ -92,6 +99,9 @@ class FinetuneSettings:
             ("precision", self.precision in TRAIN_PRECISIONS, f"must be {' or '.join(TRAIN_PRECISIONS)}"),
             ("on_bad_image", self.on_bad_image in ON_BAD_IMAGE, f"must be {' or '.join(ON_BAD_IMAGE)}"),
             ("strategy", self.strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}"),
+            ("fine_tune_schedule", self.fine_tune_schedule in SCHEDULES, f"must be {' or '.join(SCHEDULES)}"),
+            ("warmup_epochs", self.warmup_epochs >= 0, f"must be 0 or more, got {self.warmup_epochs}"),
+            ("inner_split", 0 < (self.inner_split or 0.5) < 1, f"must be in (0, 1), got {self.inner_split}"),
         ]  # fmt: skip
         out = [f"{name(field)}: {message}" for field, ok, message in checks if not ok]
         if self.epochs + self.fine_tune_epochs < 1:
@@ -105,6 +115,8 @@ class FinetuneSettings:
         if unknown:
             choices = ", ".join(AUGMENTATIONS)
             out.append(f"{name('augment')}: unknown {', '.join(unknown)} (choose from {choices}, or none)")
+        if self.tune and self.augment:
+            out.append(f"{name('tune')}: searches on cached features, so stage 1 cannot augment")
         if self.early_stopping is not None and self.early_stopping < 1:
             out.append(f"{name('early_stopping')}: patience must be at least 1, got {self.early_stopping}")
         return out

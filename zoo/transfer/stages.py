@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.data.folders import LabelledImages, class_weights
+from zoo.data.folders import LabelledImages, class_weights, stratified_split
 from zoo.engine.bundle import CONFIG_FILE, save_bundle, write_json
 from zoo.errors import BadDataset, BadImage
 from zoo.transfer import features as feature_cache
@@ -49,6 +49,8 @@ class Arrays:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    x_inner: np.ndarray | None = None  # the inner split of the training images (--inner-split), if any
+    y_inner: np.ndarray | None = None
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Run:
     features: Arrays | None = None
     trainer: Trainer | None = None  # the last stage's
     metrics: dict[str, Any] = field(default_factory=dict)
+    inner: LabelledImages | None = None  # training images early stopping watches instead of val
+    pixels: np.ndarray | None = None  # the decoded images in the order of `paths` (skipped ones left out)
 
     @property
     def is_chief(self) -> bool:
@@ -111,6 +115,9 @@ def _train(run: Run) -> Run:
     cfg = run.cfg
     with run.progress:
         run.progress.log(describe_strategy(run.strategy, run.cluster))
+        if cfg.tune:
+            tune_run(run)
+            cfg = run.cfg
         if cfg.epochs:
             run_stage(run, 1, cfg.epochs, stage1_arrays(run))
         if cfg.fine_tune_epochs:
@@ -161,8 +168,26 @@ def prepare(
     tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief)
     weights = class_weights(train.labels, len(train.classes)) if cfg.class_weight == "auto" else None
     progress = TrainingProgress(cfg.epochs + cfg.fine_tune_epochs, verbose)
-    return Run(cfg, run_dir, write_dir, state, train, val, cluster, strategy, image_size, policy,
-               config_doc, net, tensorboard, weights, progress)  # fmt: skip
+    run = Run(cfg, run_dir, write_dir, state, train, val, cluster, strategy, image_size, policy,
+              config_doc, net, tensorboard, weights, progress)  # fmt: skip
+    if cfg.inner_split:
+        run.inner = stratified_split(train, cfg.inner_split, seed=cfg.seed + 1)[1]
+    return run
+
+
+def tune_run(run: Run) -> None:
+    """Search stage 1's settings on the cached features; config.json then holds the chosen ones."""
+    from zoo.transfer.tuning import search_stage1
+
+    features = stage1_arrays(run)
+    split = (features.x_train, features.y_train, features.x_inner, features.y_inner)
+    found = search_stage1(run.cfg, split, len(run.train.classes), run.class_weight)  # type: ignore[arg-type]
+    run.progress.log(found.summary)
+    run.cfg = found.settings
+    run.progress.total_epochs = run.cfg.epochs + run.cfg.fine_tune_epochs
+    run.config_doc.update(settings=run.cfg.to_dict(), tuning=found.record)
+    if run.is_chief:
+        write_json(run.run_dir / CONFIG_FILE, run.config_doc)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -176,7 +201,7 @@ def image_arrays(run: Run) -> Arrays:
     decoded = decode_batch(run.paths, run.policy, on_bad_image=run.cfg.on_bad_image)  # type: ignore[arg-type]
     run.skipped = list(decoded.skipped)
     row = {p: i for i, p in enumerate(decoded.paths)}
-    run.images = _split(run, decoded.images, row)
+    run.images, run.pixels = _split(run, decoded.images, row), decoded.images
     run.progress.log(
         f"decoded {len(decoded)} images in {time.perf_counter() - started:.1f}s"
         + (f", skipped {len(run.skipped)} (see skipped.txt)" if run.skipped else "")
@@ -192,9 +217,8 @@ def stage1_arrays(run: Run) -> Arrays:
         return run.features
 
     def compute() -> tuple[np.ndarray, list[tuple[Path, str]]]:
-        images = image_arrays(run)
-        pixels = np.concatenate([images.x_train, images.x_val])
-        return feature_cache.extract(run.net.extractor, pixels, run.cfg.batch_size), run.skipped
+        image_arrays(run)  # every decodable image of run.paths, in that order: run.pixels
+        return feature_cache.extract(run.net.extractor, run.pixels, run.cfg.batch_size), run.skipped
 
     found = feature_cache.features_for(
         run.paths, run.cfg.model, run.net.backbone, run.image_size, run.policy, compute, run.progress.log
@@ -208,9 +232,11 @@ def stage1_arrays(run: Run) -> Arrays:
 
 
 def _split(run: Run, rows: np.ndarray, index: dict[Path, int]) -> Arrays:
-    """The rows of the train and val images (`index`: path -> row; images not in it were skipped)."""
+    """The rows of the train, val and inner images (`index`: path -> row; images not in it were skipped);
+    the inner split's images are not trained on."""
     out = []
-    for subset in (run.train, run.val):
+    train = run.train if run.inner is None else run.train.without(run.inner.paths)
+    for subset in (train, run.val, *([run.inner] if run.inner is not None else [])):
         keep = [i for i, p in enumerate(subset.paths) if p in index]
         out.append(rows[[index[subset.paths[i]] for i in keep]])
         out.append(np.asarray([subset.labels[i] for i in keep], np.int32))
@@ -234,7 +260,7 @@ def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
         unfrozen = unfreeze_top(run.net.backbone, cfg.unfreeze)
         run.progress.log(f"stage 2: {unfrozen} backbone layers unfrozen (normalisation layers stay frozen)")
     lr = cfg.lr if stage == 1 else cfg.fine_tune_lr
-    run.trainer = _stage_trainer(run, stage, lr)
+    run.trainer = _stage_trainer(run, stage, lr, len(arrays.y_train))
     variables = run.net.tracked_variables(stage)
     checkpoints = rundir.StageCheckpoints(run.write_dir, stage, variables, run.trainer.optimizer)
     if state.stage == stage and state.epochs_done:
@@ -252,11 +278,18 @@ def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
     rundir.write_state(run.write_dir, state)
 
 
-def _stage_trainer(run: Run, stage: int, lr: float) -> Trainer:
+def _stage_trainer(run: Run, stage: int, lr: float, examples: int) -> Trainer:
     """The trainer of `stage`: the head on cached features, or the whole classifier on images."""
     cfg, net = run.cfg, run.net
     on_features = stage == 1 and not cfg.stage_augment(1)
-    settings = OptimizerSettings(cfg.optimizer, lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+    steps = -(-examples // cfg.batch_size)
+    cosine = stage == 2 and cfg.fine_tune_schedule == "cosine"
+    warmup = min(cfg.warmup_epochs, cfg.fine_tune_epochs - 1) * steps if cosine else 0
+    decay = cfg.fine_tune_epochs * steps - warmup if cosine else 0
+    settings = OptimizerSettings(
+        cfg.optimizer, lr, cfg.momentum, cfg.nesterov, cfg.weight_decay, decay_steps=decay,
+        warmup_steps=warmup,
+    )  # fmt: skip
     model = net.head if on_features else net.classifier
     with run.strategy.scope():
         optimizer = make_optimizer(settings)
@@ -279,9 +312,9 @@ def _run_epochs(
     cfg, state = run.cfg, run.state
     for epoch in range(state.epochs_done + 1, epochs + 1):
         row = _epoch(run, arrays, stage, epoch, lr)
-        improved = state.best_value is None or row["val_loss"] < state.best_value
-        if improved:
-            state.best_value, state.best_epoch, state.wait = row["val_loss"], row["epoch"], 0
+        watched = row.get("inner_loss", row["val_loss"])
+        if state.best_value is None or watched < state.best_value:
+            state.best_value, state.best_epoch, state.wait = watched, row["epoch"], 0
             if cfg.early_stopping:
                 checkpoints.write_weights("best")
         else:
@@ -293,7 +326,8 @@ def _run_epochs(
         run.tensorboard.epoch(row)
         run.progress.end_epoch(row, len(state.history))
         if cfg.early_stopping and state.wait >= cfg.early_stopping:
-            run.progress.log(f"early stopping: no val_loss improvement for {state.wait} epochs")
+            watched = "inner_loss" if arrays.y_inner is not None else "val_loss"
+            run.progress.log(f"early stopping: no {watched} improvement for {state.wait} epochs")
             break
 
 
@@ -305,6 +339,10 @@ def _epoch(run: Run, arrays: Arrays, stage: int, epoch: int, lr: float) -> dict[
     order = epoch_order(len(arrays.y_train), run.cfg.seed, stage, epoch)
     stats = run.trainer.train_epoch(arrays.x_train, arrays.y_train, batch, order, run.progress.step)
     val_stats, _ = run.trainer.evaluate(arrays.x_val, arrays.y_val, batch)
+    inner = {}
+    if arrays.y_inner is not None:
+        inner_stats, _ = run.trainer.evaluate(arrays.x_inner, arrays.y_inner, batch)
+        inner = {"inner_loss": inner_stats.loss, "inner_accuracy": inner_stats.accuracy}
     return {
         "epoch": len(run.state.history) + 1,
         "stage": stage,
@@ -312,9 +350,17 @@ def _epoch(run: Run, arrays: Arrays, stage: int, epoch: int, lr: float) -> dict[
         "accuracy": stats.accuracy,
         "val_loss": val_stats.loss,
         "val_accuracy": val_stats.accuracy,
-        "learning_rate": lr,
+        **inner,
+        "learning_rate": _learning_rate(run, stage, lr),
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _learning_rate(run: Run, stage: int, lr: float) -> float:
+    """The rate the epoch ended at: `lr`, or where stage 2's schedule has got to."""
+    if stage == 2 and run.cfg.fine_tune_schedule == "cosine":
+        return float(np.asarray(run.trainer.optimizer.learning_rate))
+    return lr
 
 
 # ------------------------------------------------------------------------------------------- outputs
