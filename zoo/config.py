@@ -4,6 +4,7 @@ Layout under ZOO_HOME (default ~/.cache/zoo):
     weights/      verified weight files by content (sha256) plus a JSON manifest each
     features/     backbone-feature cache, by content key
     converted/    LiteRT conversions, by model + weights + settings
+    jax-cache/    JAX's persistent compilation cache (on the JAX back-end)
     registry.d/   user registry entries (e.g. written by `zoo register`)
     results.jsonl measured benchmark and evaluation results
 """
@@ -104,9 +105,17 @@ def keras_backend() -> str:
     return str(keras_settings()["backend"])
 
 
-def check_keras_settings() -> str:
+def jax_cache_dir() -> Path:
+    return zoo_home() / "jax-cache"
+
+
+def prepare_keras_backend() -> str:
     """The back-end, after refusing what zoo cannot run on (BackendUnavailable, exit 2): a back-end that is
-    not one of BACKEND_EXTRAS or not installed, channels_first, a floatx other than float32."""
+    not one of BACKEND_EXTRAS or not installed, channels_first, a floatx other than float32.
+
+    On JAX it also turns on JAX's persistent compilation cache (jax_cache_dir(), unless the user chose
+    one): building a network compiles every weight initialiser, measured 21 s for MobileNet before the
+    first run and 1.3 s after. Effective when called before JAX is imported, as zoo does."""
     settings = keras_settings()
     backend = settings["backend"]
     where = f"KERAS_BACKEND or {keras_home() / 'keras.json'}"
@@ -127,6 +136,10 @@ def check_keras_settings() -> str:
                 hint=f'set "{key}": "{value}" in keras.json (zoo feeds channels-last RGB and computes '
                 "in float32; use precision='bf16' for lower precision)",
             )
+    if backend == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(jax_cache_dir())
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     return backend
 
 

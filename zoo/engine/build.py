@@ -209,7 +209,7 @@ def _backbone_and_head(chosen: BuildPlan) -> tuple[keras.Model, keras.Model]:
 
 def _build(chosen: BuildPlan, *, flat_preprocessing: bool) -> keras.Model:
     """The network a plan asks for; with flat_preprocessing, fed by the preprocessing layer."""
-    config.check_keras_settings()  # before Keras is imported: an unusable back-end is one clear line
+    config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     if not chosen.spec.is_keras_hub:
         return _build_keras(chosen, _weights_path(chosen), flat_preprocessing=flat_preprocessing)
     import keras

@@ -153,7 +153,7 @@ def load(
       you trust.
     """
     ref = resolve(model)
-    config.check_keras_settings()  # before Keras is imported: an unusable back-end is one clear line
+    config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     if ref.kind == "registry":
         loaded = _load_registered(ref, weights, image_size, features)
     elif ref.kind == "object":

@@ -69,6 +69,9 @@ def make_runtime(
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
+    from zoo.engine.backend import check_convertible
+
+    check_convertible(runtime)
     if runtime == "onnxruntime":
         from zoo.engine.runtime_onnx import OnnxRuntime
 
@@ -122,7 +125,7 @@ def check_single_io(model: Any) -> None:
 class KerasRuntime(Runtime):
     """A Keras model traced once into a graph with a None batch axis (no retracing), weights frozen in.
 
-    That is the TensorFlow back-end; on JAX and PyTorch the forward pass is zoo.engine.keras_forward's
+    That is the TensorFlow back-end; on JAX and PyTorch the forward pass is zoo.engine.backend's
     (a jitted function with the weights as constants; eager calls in torch.inference_mode()).
 
     Freezing the variables into constants lets TensorFlow's graph optimiser fold each BatchNormalization
@@ -141,7 +144,7 @@ class KerasRuntime(Runtime):
     def __init__(self, model: keras.Model, precision: str = "fp32") -> None:
         import keras
 
-        from zoo.engine.keras_forward import backend_forward, has_accelerator
+        from zoo.engine.backend import backend_forward, has_accelerator
 
         self.precision = precision
         self.input_shape = sample_shape(model)

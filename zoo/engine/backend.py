@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.errors import RuntimeUnavailable
+
 if TYPE_CHECKING:
     import keras
 
@@ -41,6 +43,27 @@ def has_accelerator(backend: str) -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+# What a model built on each back-end converts to. Every conversion starts from a TF SavedModel
+# (model.export): on JAX that holds jax2tf's XlaCallModule ops, which the LiteRT converter lowers and
+# tf2onnx and OpenVINO's frontend do not; Keras' torch back-end exports no SavedModel at all.
+_CONVERTS_FROM = {"jax": ("litert", "litert-int8", "savedmodel", "keras"), "torch": ("keras",)}
+
+
+def check_convertible(target: str) -> None:
+    """Refuse (RuntimeUnavailable, exit 2) a runtime or export format the active back-end cannot reach."""
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow" or target in _CONVERTS_FROM.get(backend, ()):
+        return
+    raise RuntimeUnavailable(
+        f"{target} from a model built on the {backend} back-end is not supported (the conversion goes "
+        "through TensorFlow)",
+        hint="run this command on TensorFlow (`zoo --backend tensorflow` or KERAS_BACKEND=tensorflow): "
+        "a .keras model or run directory loads the same there",
+    )
 
 
 def _single(outputs: Any) -> Any:

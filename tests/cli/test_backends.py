@@ -1,0 +1,87 @@
+"""The Keras back-end as Keras users choose it: keras.json, KERAS_BACKEND, `zoo --backend`, in that order of
+precedence; shown by `zoo --version` and `zoo info` without importing a back-end; what zoo cannot run on is
+refused with exit 2 before any model is built. Each case runs `python -m zoo` in a fresh process (Keras
+reads its settings once per process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.cli import flat, run_zoo
+from support.realdata import photo_paths
+
+
+def keras_json(isolated_homes: Path, **settings: str) -> None:
+    """Write $KERAS_HOME/keras.json (conftest points KERAS_HOME at a fresh folder)."""
+    (isolated_homes / "keras" / "keras.json").write_text(json.dumps(settings), encoding="utf-8")
+
+
+def version(*args: str, env: dict[str, str] | None = None) -> str:
+    result = run_zoo(*args, "--version", env={"KERAS_BACKEND": "", **(env or {})}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_keras_json_then_keras_backend_then_the_option_choose_the_back_end(isolated_homes: Path) -> None:
+    assert version().endswith("(Keras back-end: tensorflow)")  # no keras.json: Keras' default
+    keras_json(isolated_homes, backend="jax")
+    assert version().endswith("(Keras back-end: jax)")
+    assert version(env={"KERAS_BACKEND": "torch"}).endswith("(Keras back-end: torch)")
+    assert version("--backend", "tensorflow", env={"KERAS_BACKEND": "torch"}).endswith("tensorflow)")
+
+
+def test_info_names_the_back_end_without_importing_one(isolated_homes: Path) -> None:
+    keras_json(isolated_homes, backend="torch")
+    code = (
+        "import sys, io, json, contextlib\nfrom zoo.cli.app import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    code = main(['info', 'mobilenet', '--json'])\n"
+        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+        "print(json.dumps({'code': code, 'info': json.loads(out.getvalue()), 'heavy': heavy}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (seen["code"], seen["info"]["keras_backend"], seen["heavy"]) == (0, "torch", [])
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"image_data_format": "channels_first"}, 'set "image_data_format": "channels_last" in keras.json'),
+        ({"floatx": "float16"}, 'set "floatx": "float32" in keras.json'),
+        ({"backend": "numpy"}, "zoo does not run on the Keras back-end 'numpy'"),
+    ],
+)
+def test_settings_zoo_cannot_run_on_are_refused_before_any_work(
+    isolated_homes: Path, tmp_path: Path, settings: dict[str, str], named: str
+) -> None:
+    keras_json(isolated_homes, **settings)
+    out = tmp_path / "features.npy"
+    photo = str(photo_paths(1)[0])
+    result = run_zoo("embed", "mobilenet_v1_025_128", photo, "-o", str(out), env={"KERAS_BACKEND": ""})
+    assert result.returncode == 2, result.stderr
+    assert named in flat(result.stderr)
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_back_end_that_is_not_installed_names_its_extra(tmp_path: Path) -> None:
+    # sys.modules[name] = None is how Python marks a module as not importable
+    code = (
+        "import sys\nsys.modules['jax'] = None\nfrom zoo.cli.app import main\n"
+        f"sys.exit(main(['--backend', 'jax', 'embed', 'mobilenet_v1_025_128', {str(photo_paths(1)[0])!r}, "
+        f"'-o', {str(tmp_path / 'f.npy')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "the Keras back-end 'jax' is not installed" in result.stderr
+    assert "pip install zoo-hub[jax]" in result.stderr
+
+
+def test_an_unknown_back_end_option_is_a_usage_error() -> None:
+    result = run_zoo("--backend", "theano", "list", env={"COLUMNS": "200"}, timeout=60)
+    assert result.returncode == 2
+    assert "'theano' is not one of 'tensorflow', 'jax', 'torch'" in flat(result.stderr)
