@@ -109,6 +109,20 @@ def jax_cache_dir() -> Path:
     return zoo_home() / "jax-cache"
 
 
+def check_backend(backend: str, why: str = "asked for") -> None:
+    """Refuse (BackendUnavailable, exit 2) a back-end zoo does not run on, or one that is not installed."""
+    if backend not in BACKEND_EXTRAS:
+        raise BackendUnavailable(
+            f"zoo does not run on the Keras back-end {backend!r} ({why})",
+            hint=f"choose one of {', '.join(BACKEND_EXTRAS)}, e.g. `zoo --backend jax ...`",
+        )
+    if importlib.util.find_spec(backend) is None:
+        raise BackendUnavailable(
+            f"the Keras back-end {backend!r} is not installed",
+            hint=f"pip install {BACKEND_EXTRAS[backend]}, or choose another with `zoo --backend`",
+        )
+
+
 def prepare_keras_backend() -> str:
     """The back-end, after refusing what zoo cannot run on (BackendUnavailable, exit 2): a back-end that is
     not one of BACKEND_EXTRAS or not installed, channels_first, a floatx other than float32.
@@ -118,17 +132,7 @@ def prepare_keras_backend() -> str:
     first run and 1.3 s after. Effective when called before JAX is imported, as zoo does."""
     settings = keras_settings()
     backend = settings["backend"]
-    where = f"KERAS_BACKEND or {keras_home() / 'keras.json'}"
-    if backend not in BACKEND_EXTRAS:
-        raise BackendUnavailable(
-            f"zoo does not run on the Keras back-end {backend!r} (set by {where})",
-            hint=f"choose one of {', '.join(BACKEND_EXTRAS)}, e.g. `zoo --backend jax ...`",
-        )
-    if importlib.util.find_spec(backend) is None:
-        raise BackendUnavailable(
-            f"the Keras back-end {backend!r} is not installed",
-            hint=f"pip install {BACKEND_EXTRAS[backend]}, or choose another with `zoo --backend`",
-        )
+    check_backend(backend, f"set by KERAS_BACKEND or {keras_home() / 'keras.json'}")
     for key, value in (("image_data_format", "channels_last"), ("floatx", "float32")):
         if settings[key] != value:
             raise BackendUnavailable(

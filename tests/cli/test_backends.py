@@ -85,3 +85,14 @@ def test_an_unknown_back_end_option_is_a_usage_error() -> None:
     result = run_zoo("--backend", "theano", "list", env={"COLUMNS": "200"}, timeout=60)
     assert result.returncode == 2
     assert "'theano' is not one of 'tensorflow', 'jax', 'torch'" in flat(result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_benchmark_measures_each_back_end_in_its_own_process_in_one_table() -> None:
+    args = ["benchmark", "mobilenet_v1_025_128", "-b", "1", "--warmup", "0", "--iters", "2", "--json"]
+    result = run_zoo(*args, "--backend", "torch,tensorflow", env={"KERAS_BACKEND": "jax"}, timeout=500)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(row["backend"], row["status"]) for row in rows] == [("torch", "ok"), ("tensorflow", "ok")]
+    assert all(row["images_per_s"] > 0 and row["params"] == 475_544 for row in rows)
