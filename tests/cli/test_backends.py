@@ -96,3 +96,12 @@ def test_benchmark_measures_each_back_end_in_its_own_process_in_one_table() -> N
     rows = json.loads(result.stdout)
     assert [(row["backend"], row["status"]) for row in rows] == [("torch", "ok"), ("tensorflow", "ok")]
     assert all(row["images_per_s"] > 0 and row["params"] == 475_544 for row in rows)
+
+
+def test_fine_tuning_off_tensorflow_is_refused_before_any_work(tmp_path: Path) -> None:
+    data = photo_paths(1, split="train")[0].parent.parent
+    out = tmp_path / "run"
+    result = run_zoo("--backend", "torch", "finetune", "mobilenet_v1_025_224", str(data), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
+    assert not out.exists()
