@@ -58,7 +58,9 @@ def keras_application_names() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", help="comma-separated registry names (default: every keras.applications one)")
+    parser.add_argument(
+        "--models", help="comma-separated registry names (default: every keras.applications one)"
+    )
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per back-end")
     parser.add_argument("--json", action="store_true")
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
     registry = load_registry()
     counts = {backend: count_in_child(backend, names, args.timeout) for backend in args.backends.split(",")}
-    rows = {name: {"registry": registry.get(name).params, **{b: counts[b][name] for b in counts}} for name in names}
+    rows = {
+        name: {"registry": registry.get(name).params, **{b: counts[b][name] for b in counts}}
+        for name in names
+    }
     if args.json:
         print(json.dumps(rows))
     else:
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:{width}}  {row['registry']:>12}  " + "  ".join(f"{row[b]!s:>12}" for b in counts))
     cells = [row[b] for row in rows.values() for b in counts]
     failed = sum(isinstance(cell, str) for cell in cells)  # e.g. Keras refuses NASNet on torch
-    differ = sum(isinstance(row[b], int) and row[b] != row["registry"] for row in rows.values() for b in counts)
+    differ = sum(
+        isinstance(row[b], int) and row[b] != row["registry"] for row in rows.values() for b in counts
+    )
     print(f"{len(cells)} builds: {differ} differ from the registry, {failed} failed", file=sys.stderr)
     return 0 if differ == failed == 0 else 1
 

@@ -103,5 +103,7 @@ def test_fine_tuning_off_tensorflow_is_refused_before_any_work(tmp_path: Path) -
     out = tmp_path / "run"
     result = run_zoo("--backend", "torch", "finetune", "mobilenet_v1_025_224", str(data), "--out", str(out))
     assert result.returncode == 2, result.stderr
-    assert "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
+    assert (
+        "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
+    )
     assert not out.exists()

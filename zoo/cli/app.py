@@ -14,8 +14,8 @@ import sys
 import typer
 
 from zoo import __version__, config
-from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
 from zoo.choices import BACKENDS
+from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, quiet
 from zoo.cli.common import option_flags
 from zoo.cli.options import one_of
 from zoo.errors import DiskSpaceError, ZooError

@@ -35,8 +35,8 @@ app = typer.Typer()
 
 # Columns the terminal shows for a benchmark (--json and --out carry every column).
 BENCH_VIEW = {
-    "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec", "precision_ran": "ran",
-    "batch_size": "batch", "status": "status",
+    "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec",
+    "precision_ran": "ran", "batch_size": "batch", "status": "status",
     "images_per_s": "img/s", "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms",
     "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",
     "achieved_gflops": "GFLOP/s", "peak_share": "of peak",
