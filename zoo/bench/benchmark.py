@@ -20,7 +20,7 @@ OUT_SUFFIXES = (".csv", ".json")
 
 # Column order of the returned table (rows may lack figures: a failed row has only its status).
 COLUMNS = (
-    "model", "backend", "runtime", "precision", "batch_size", "image_size", "status", "precision_ran",
+    "model", "runtime", "precision", "batch_size", "backend", "image_size", "status", "precision_ran",
     "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb", "params", "gmacs",
     "gflops", "achieved_gflops", "peak_gflops", "peak_share", "weights", "weights_sha256", "iters",
 )  # fmt: skip
