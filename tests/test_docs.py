@@ -10,8 +10,8 @@ import difflib
 import inspect
 import re
 import shlex
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.cli import invoke, run_zoo
