@@ -107,3 +107,22 @@ def test_fine_tuning_off_tensorflow_is_refused_before_any_work(tmp_path: Path) -
         "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("backend", "runtime"), [("jax", "litert"), ("torch", "onnxruntime")])
+def test_conversions_off_tensorflow_are_refused_and_keras_predicts(
+    tmp_path: Path, backend: str, runtime: str
+) -> None:
+    from support.models import tiny_cnn
+
+    model_file = tmp_path / "tiny.keras"
+    tiny_cnn(16, seed=0).save(model_file)  # written on TensorFlow, read on `backend`
+    photo = str(photo_paths(1)[0])
+    args = ["--backend", backend, "predict", "--model", str(model_file), photo, "--json"]
+    refused = run_zoo(*args, "--runtime", runtime, env={"COLUMNS": "200"}, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{runtime} from a model built on the {backend} back-end is not supported" in refused.stderr
+    assert "zoo --backend tensorflow" in refused.stderr
+    predicted = run_zoo(*args, timeout=120)
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(json.loads(predicted.stdout)[0]["top"]) > 0

@@ -46,10 +46,11 @@ def has_accelerator(backend: str) -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-# What a model built on each back-end converts to. Every conversion starts from a TF SavedModel
-# (model.export): on JAX that holds jax2tf's XlaCallModule ops, which the LiteRT converter lowers and
-# tf2onnx and OpenVINO's frontend do not; Keras' torch back-end exports no SavedModel at all.
-_CONVERTS_FROM = {"jax": ("litert", "litert-int8", "savedmodel", "keras"), "torch": ("keras",)}
+# Every conversion starts from a TF SavedModel (model.export). Keras' torch back-end exports none; on JAX it
+# holds jax2tf's XlaCallModule ops, which tf2onnx and OpenVINO's frontend do not convert, and the LiteRT
+# converter rejects the uint32 state of a Dropout's seed generator (it converts dropout-free models), so
+# off TensorFlow only the back-end-neutral .keras format is offered.
+_CONVERTS_FROM: dict[str, tuple[str, ...]] = {"jax": ("keras",), "torch": ("keras",)}
 
 
 def check_convertible(target: str) -> None:
