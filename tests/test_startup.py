@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-HEAVY = ("tensorflow", "keras", "pandas", "openvino", "nncf")
+HEAVY = ("tensorflow", "keras", "jax", "torch", "pandas", "openvino", "nncf")
 
 PROBE = textwrap.dedent(
     """

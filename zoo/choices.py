@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+# ------------------------------------------------------------------------------ Keras back-ends
+Backend = Literal["tensorflow", "jax", "torch"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
 # ------------------------------------------------------------------------------ inference runtimes
 Runtime = Literal["keras", "litert", "openvino", "onnxruntime"]
 Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full"]

@@ -31,6 +31,12 @@ class InvalidSetting(ZooError, ValueError):
     A ValueError too, so code that caught ValueError from earlier versions keeps working."""
 
 
+class BackendUnavailable(InvalidSetting):
+    """A Keras back-end (or keras.json setting) zoo cannot run on here: not installed, or unsupported."""
+
+    exit_code = 2
+
+
 class RegistryError(ZooError):
     """registry.yaml (or a user registry) is malformed: names the entry and the field."""
 

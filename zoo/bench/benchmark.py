@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo import config
 from zoo.bench.results import append_results, stamp
 from zoo.bench.worker import run_worker
 from zoo.choices import PRECISIONS, RUNTIMES, WEIGHT_CHOICES, image_size_problem
@@ -19,9 +20,9 @@ OUT_SUFFIXES = (".csv", ".json")
 
 # Column order of the returned table (rows may lack figures: a failed row has only its status).
 COLUMNS = (
-    "model", "runtime", "precision", "batch_size", "image_size", "status", "precision_ran", "images_per_s",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb", "params", "gmacs", "gflops",
-    "achieved_gflops", "peak_gflops", "peak_share", "weights", "weights_sha256", "iters",
+    "model", "runtime", "precision", "batch_size", "backend", "image_size", "status", "precision_ran",
+    "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb", "params", "gmacs",
+    "gflops", "achieved_gflops", "peak_gflops", "peak_share", "weights", "weights_sha256", "iters",
 )  # fmt: skip
 
 
@@ -39,8 +40,12 @@ def benchmark(
     timeout_s: float | None = None,
     record: bool = True,
     on_model: Callable[[str], None] | None = None,
+    backends: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Benchmark each model in its own process; one row per (model, runtime, precision, batch size).
+
+    backends: Keras back-ends to measure each model on, one process per (model, back-end); default the
+    active one (KERAS_BACKEND, keras.json). The `backend` column says which ran.
 
     Every model is checked before the first one starts. A model whose process crashes, is killed or
     exceeds `timeout_s` gets rows whose `status` says so; the others are unaffected. Rows with
@@ -51,10 +56,13 @@ def benchmark(
     names = [models] if isinstance(models, str) else list(models)
     check_options(batch_sizes, image_size, runtimes, precisions, warmup, iters, weights, out)
     refs = [resolve(name) for name in names]  # unknown names fail here, before any work
+    chosen_backends = list(backends) if backends else [config.keras_backend()]
+    for backend in chosen_backends:
+        config.check_backend(backend)
     rows: list[dict[str, Any]] = []
-    for ref in refs:
+    for ref, backend in ((ref, backend) for ref in refs for backend in chosen_backends):
         if on_model is not None:
-            on_model(ref.name)
+            on_model(ref.name if backends is None else f"{ref.name} on {backend}")
         job = {
             "model": ref.name,
             "weights": weights,
@@ -65,7 +73,8 @@ def benchmark(
             "warmup": warmup,
             "iters": iters,
         }
-        rows.extend(_rows_of(job, run_worker(job, timeout_s)))
+        outcome = run_worker(job, timeout_s, backend=backend)
+        rows.extend({"backend": backend, **row} for row in _rows_of(job, outcome))
     if record:
         append_results(stamp({"kind": "benchmark", **row}) for row in rows if row["status"] == "ok")
     table = pd.DataFrame(rows)
@@ -79,7 +88,9 @@ def _rows_of(job: dict[str, Any], outcome: Any) -> list[dict[str, Any]]:
     """The worker's rows with its peak RSS, or one failed row per requested combination."""
     output = outcome.output
     if output is not None and output["rows"]:
-        return [{**row, "peak_rss_mb": output["peak_rss_mb"]} for row in output["rows"]]
+        # the back-end the worker really ran on, as Keras in it reports
+        ran = {"peak_rss_mb": output["peak_rss_mb"], "backend": output.get("backend")}
+        return [{**row, **ran} for row in output["rows"]]
     reason = outcome.failure or f"failed: {output.get('error', 'no rows')}"
     return [
         {"model": job["model"], "runtime": r, "precision": p, "batch_size": b, "status": reason}

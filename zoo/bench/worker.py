@@ -30,13 +30,18 @@ class WorkerOutcome:
     failure: str | None = None
 
 
-def run_worker(job: Mapping[str, Any], timeout_s: float | None = None) -> WorkerOutcome:
-    """Run `job` in a fresh Python process and wait for it (killing it after `timeout_s`)."""
+def run_worker(
+    job: Mapping[str, Any], timeout_s: float | None = None, backend: str | None = None
+) -> WorkerOutcome:
+    """Run `job` in a fresh Python process (on the Keras `backend`, default the active one) and wait for it
+    (killing it after `timeout_s`)."""
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         job_file, out_file, err_file = (Path(tmp) / n for n in ("job.json", "out.json", "stderr.txt"))
         job_file.write_text(json.dumps(job), encoding="utf-8")
         env = {**os.environ}
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if backend is not None:
+            env["KERAS_BACKEND"] = backend
         with err_file.open("wb") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "zoo.bench.worker", str(job_file), str(out_file)],
@@ -80,6 +85,7 @@ def peak_rss_mb() -> float:
 def main(argv: list[str]) -> int:
     job_file, out_file = Path(argv[0]), Path(argv[1])
     job = json.loads(job_file.read_text(encoding="utf-8"))
+    from zoo import config
     from zoo.bench.measure import measure_model
     from zoo.errors import ZooError
 
@@ -88,6 +94,7 @@ def main(argv: list[str]) -> int:
     except ZooError as exc:  # e.g. weights unavailable: one clear line for this model
         output = {"rows": [], "error": exc.message}
     output["peak_rss_mb"] = peak_rss_mb()
+    output["backend"] = config.keras_backend()  # Keras' own answer once it is imported
     tmp = out_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(output), encoding="utf-8")
     os.replace(tmp, out_file)  # the parent never reads half a result

@@ -14,8 +14,10 @@ import sys
 import typer
 
 from zoo import __version__, config
+from zoo.choices import BACKENDS
 from zoo.cli import cmd_bench, cmd_demo, cmd_engine, cmd_hub, cmd_registry, cmd_transfer, cmd_web, quiet
 from zoo.cli.common import option_flags
+from zoo.cli.options import one_of
 from zoo.errors import DiskSpaceError, ZooError
 
 app = typer.Typer(
@@ -31,14 +33,27 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"zoo {__version__}")
+        typer.echo(f"zoo {__version__} (Keras back-end: {config.keras_backend()})")
         raise typer.Exit()
+
+
+def _backend(value: str | None) -> None:
+    if value:  # before any command imports Keras, which reads it once
+        os.environ["KERAS_BACKEND"] = value
 
 
 @app.callback()
 def _root(
+    backend: one_of(BACKENDS) | None = typer.Option(
+        None,
+        "--backend",
+        callback=_backend,
+        is_eager=True,
+        help="The Keras back-end for this command (default: KERAS_BACKEND, else keras.json's, else "
+        "tensorflow).",
+    ),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False, "--version", callback=_version, is_eager=True, help="Print the version and the back-end."
     ),
 ) -> None:
     """zoo: a model-zoo hub and transfer-learning toolkit for TensorFlow/Keras."""

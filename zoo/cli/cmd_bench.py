@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from zoo.choices import PRECISIONS, RUNTIMES, TABLE_SOURCES
+from zoo.choices import BACKENDS, PRECISIONS, RUNTIMES, TABLE_SOURCES
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.cli.options import (
     PATTERN_HELP,
@@ -42,8 +42,8 @@ app = typer.Typer()
 
 # Columns the terminal shows for a benchmark (--json and --out carry every column).
 BENCH_VIEW = {
-    "model": "model", "runtime": "runtime", "precision": "prec", "precision_ran": "ran",
-    "batch_size": "batch", "status": "status",
+    "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec",
+    "precision_ran": "ran", "batch_size": "batch", "status": "status",
     "images_per_s": "img/s", "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms",
     "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",
     "achieved_gflops": "GFLOP/s", "peak_share": "of peak",
@@ -130,16 +130,25 @@ def benchmark_cmd(
         None, "--timeout", min=1, help="Kill a model's worker after this many seconds (reported)."
     ),
     as_json: Annotated[bool, json_option("Print every column as JSON.")] = False,
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="Comma-separated Keras back-ends (tensorflow, jax, torch), one process each, in one table "
+        "(default: the active one).",
+    ),
 ) -> None:
     """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
 
-    Each model runs in its own process; every timing waits for the result on the host.
+    Each model runs in its own process (one per back-end); every timing waits for the result on the host.
 
     Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
+
+    Example: zoo benchmark mobilenet_v2 --backend tensorflow,jax,torch
     """
     batches = _positive_ints(batch_size, "--batch-size")
     runtimes = _choices(runtime, RUNTIMES, "--runtime")
     precisions = _choices(precision, PRECISIONS, "--precision")
+    backends = _choices(backend, BACKENDS, "--backend") if backend is not None else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         usage_error(f"must end in .csv or .json, got {out}", "--out")
     from zoo.bench import benchmark
@@ -147,7 +156,7 @@ def benchmark_cmd(
     console = stderr_console()
     frame = benchmark(
         models, batch_sizes=batches, image_size=image_size, runtimes=runtimes, precisions=precisions,
-        warmup=warmup, iters=iters, weights=weights, out=out, timeout_s=timeout,
+        warmup=warmup, iters=iters, weights=weights, out=out, timeout_s=timeout, backends=backends,
         on_model=lambda name: console.print(f"benchmarking {name} ..."),
     )  # fmt: skip
     if as_json:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from zoo import config
 from zoo.choices import LIST_FORMATS
 from zoo.cli.common import print_json, stdout_console, usage_error
 from zoo.cli.options import PATTERN_HELP, Family, MaxParams, Tag
@@ -131,7 +132,7 @@ def info_command(
     from zoo.registry import load_registry
 
     spec = load_registry([registry] if registry else []).get(name)
-    data = describe(spec)
+    data = {**describe(spec), "keras_backend": config.keras_backend()}
     if as_json:
         print_json(data)
         return
@@ -163,6 +164,7 @@ def _print_info(data: dict) -> None:
         ("paper", " ".join(p for p in (paper.get("title"), paper.get("url")) if p) or "-"),
         ("defined in", data["origin"]),
         ("pulled", "yes" if data["pulled"] else "no (zoo pull " + data["name"] + ")"),
+        ("Keras back-end", data["keras_backend"] + " (KERAS_BACKEND, keras.json or zoo --backend)"),
     ):
         facts.add_row(label, value)
     console.print(facts)

@@ -29,6 +29,7 @@ import numpy as np
 
 from zoo.choices import EXPORT_FORMATS
 from zoo.engine.agreement import Agreement, compare
+from zoo.engine.backend import check_convertible
 from zoo.engine.runtime_onnx import OnnxRuntime, convert_to_onnx
 from zoo.engine.runtimes import (
     KerasRuntime,
@@ -124,6 +125,7 @@ def export(
     loaded = load(model_or_run_dir)
     model, bundle = loaded.model, loaded.bundle
     check_single_io(model)
+    check_convertible(format)
     gate, accuracy = None, None
     if check_on is not None:
         from zoo.engine.accuracy_gate import prepare_gate

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from zoo import choices
+from zoo import choices, config
 from zoo.choices import POOLINGS
 from zoo.errors import ModelConfigError, WeightsUnavailable
 from zoo.registry import ModelSpec, resolve
@@ -209,6 +209,7 @@ def _backbone_and_head(chosen: BuildPlan) -> tuple[keras.Model, keras.Model]:
 
 def _build(chosen: BuildPlan, *, flat_preprocessing: bool) -> keras.Model:
     """The network a plan asks for; with flat_preprocessing, fed by the preprocessing layer."""
+    config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     if not chosen.spec.is_keras_hub:
         return _build_keras(chosen, _weights_path(chosen), flat_preprocessing=flat_preprocessing)
     import keras

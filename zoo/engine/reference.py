@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from zoo import config
 from zoo.errors import ModelConfigError, UnknownModel
 from zoo.registry import ModelSpec
 
@@ -152,6 +153,7 @@ def load(
       you trust.
     """
     ref = resolve(model)
+    config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     if ref.kind == "registry":
         loaded = _load_registered(ref, weights, image_size, features)
     elif ref.kind == "object":

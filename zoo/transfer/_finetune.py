@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.choices import WEIGHT_CHOICES
+from zoo.engine.backend import require_tensorflow
 from zoo.engine.bundle import CONFIG_FILE
 from zoo.transfer import rundir, stages
 from zoo.transfer.datasets import load_data
@@ -90,6 +91,7 @@ def train(
 ) -> FinetuneResult:
     """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
     cfg = with_tune_defaults(cfg.check())
+    require_tensorflow("fine-tuning")  # the trainer is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     writes_run_dir = cluster is None or cluster.is_chief  # other workers only read it

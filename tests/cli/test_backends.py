@@ -1,0 +1,128 @@
+"""The Keras back-end as Keras users choose it: keras.json, KERAS_BACKEND, `zoo --backend`, in that order of
+precedence; shown by `zoo --version` and `zoo info` without importing a back-end; what zoo cannot run on is
+refused with exit 2 before any model is built. Each case runs `python -m zoo` in a fresh process (Keras
+reads its settings once per process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.cli import flat, run_zoo
+from support.realdata import photo_paths
+
+
+def keras_json(isolated_homes: Path, **settings: str) -> None:
+    """Write $KERAS_HOME/keras.json (conftest points KERAS_HOME at a fresh folder)."""
+    (isolated_homes / "keras" / "keras.json").write_text(json.dumps(settings), encoding="utf-8")
+
+
+def version(*args: str, env: dict[str, str] | None = None) -> str:
+    result = run_zoo(*args, "--version", env={"KERAS_BACKEND": "", **(env or {})}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_keras_json_then_keras_backend_then_the_option_choose_the_back_end(isolated_homes: Path) -> None:
+    assert version().endswith("(Keras back-end: tensorflow)")  # no keras.json: Keras' default
+    keras_json(isolated_homes, backend="jax")
+    assert version().endswith("(Keras back-end: jax)")
+    assert version(env={"KERAS_BACKEND": "torch"}).endswith("(Keras back-end: torch)")
+    assert version("--backend", "tensorflow", env={"KERAS_BACKEND": "torch"}).endswith("tensorflow)")
+
+
+def test_info_names_the_back_end_without_importing_one(isolated_homes: Path) -> None:
+    keras_json(isolated_homes, backend="torch")
+    code = (
+        "import sys, io, json, contextlib\nfrom zoo.cli.app import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n    code = main(['info', 'mobilenet', '--json'])\n"
+        "heavy = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+        "print(json.dumps({'code': code, 'info': json.loads(out.getvalue()), 'heavy': heavy}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (seen["code"], seen["info"]["keras_backend"], seen["heavy"]) == (0, "torch", [])
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"image_data_format": "channels_first"}, 'set "image_data_format": "channels_last" in keras.json'),
+        ({"floatx": "float16"}, 'set "floatx": "float32" in keras.json'),
+        ({"backend": "numpy"}, "zoo does not run on the Keras back-end 'numpy'"),
+    ],
+)
+def test_settings_zoo_cannot_run_on_are_refused_before_any_work(
+    isolated_homes: Path, tmp_path: Path, settings: dict[str, str], named: str
+) -> None:
+    keras_json(isolated_homes, **settings)
+    out = tmp_path / "features.npy"
+    photo = str(photo_paths(1)[0])
+    result = run_zoo("embed", "mobilenet_v1_025_128", photo, "-o", str(out), env={"KERAS_BACKEND": ""})
+    assert result.returncode == 2, result.stderr
+    assert named in flat(result.stderr)
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_back_end_that_is_not_installed_names_its_extra(tmp_path: Path) -> None:
+    # sys.modules[name] = None is how Python marks a module as not importable
+    code = (
+        "import sys\nsys.modules['jax'] = None\nfrom zoo.cli.app import main\n"
+        f"sys.exit(main(['--backend', 'jax', 'embed', 'mobilenet_v1_025_128', {str(photo_paths(1)[0])!r}, "
+        f"'-o', {str(tmp_path / 'f.npy')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "the Keras back-end 'jax' is not installed" in result.stderr
+    assert "pip install zoo-hub[jax]" in result.stderr
+
+
+def test_an_unknown_back_end_option_is_a_usage_error() -> None:
+    result = run_zoo("--backend", "theano", "list", env={"COLUMNS": "200"}, timeout=60)
+    assert result.returncode == 2
+    assert "'theano' is not one of 'tensorflow', 'jax', 'torch'" in flat(result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_benchmark_measures_each_back_end_in_its_own_process_in_one_table() -> None:
+    args = ["benchmark", "mobilenet_v1_025_128", "-b", "1", "--warmup", "0", "--iters", "2", "--json"]
+    result = run_zoo(*args, "--backend", "torch,tensorflow", env={"KERAS_BACKEND": "jax"}, timeout=500)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(row["backend"], row["status"]) for row in rows] == [("torch", "ok"), ("tensorflow", "ok")]
+    assert all(row["images_per_s"] > 0 and row["params"] == 475_544 for row in rows)
+
+
+def test_fine_tuning_off_tensorflow_is_refused_before_any_work(tmp_path: Path) -> None:
+    data = photo_paths(1, split="train")[0].parent.parent
+    out = tmp_path / "run"
+    result = run_zoo("--backend", "torch", "finetune", "mobilenet_v1_025_224", str(data), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert (
+        "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("backend", "runtime"), [("jax", "litert"), ("torch", "onnxruntime")])
+def test_conversions_off_tensorflow_are_refused_and_keras_predicts(
+    tmp_path: Path, backend: str, runtime: str
+) -> None:
+    from support.models import tiny_cnn
+
+    model_file = tmp_path / "tiny.keras"
+    tiny_cnn(16, seed=0).save(model_file)  # written on TensorFlow, read on `backend`
+    photo = str(photo_paths(1)[0])
+    args = ["--backend", backend, "predict", "--model", str(model_file), photo, "--json"]
+    refused = run_zoo(*args, "--runtime", runtime, env={"COLUMNS": "200"}, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{runtime} from a model built on the {backend} back-end is not supported" in refused.stderr
+    assert "zoo --backend tensorflow" in refused.stderr
+    predicted = run_zoo(*args, timeout=120)
+    assert predicted.returncode == 0, predicted.stderr
+    assert len(json.loads(predicted.stdout)[0]["top"]) > 0

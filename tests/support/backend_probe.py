@@ -1,0 +1,47 @@
+"""One Keras back-end's view of the same model and photos, run as a child process (a back-end is fixed per
+process): `KERAS_BACKEND=jax python -m support.backend_probe JOB.json OUT_DIR`.
+
+JOB: {"photos": a .npy of raw RGB photos, "weights": the pretrained MobileNet 0.25 224 no-top file}.
+OUT_DIR gets features.npy (zoo's keras runtime), plain.npy (Keras' own model.predict), after_plain.npy (the
+runtime again after model.predict), one.npy (the first photo alone) and probe.json (back-end, whether
+zoo's path imported TensorFlow).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def probe(job: dict, out: Path) -> dict:
+    import keras
+
+    import zoo
+    from zoo.engine.runtimes import KerasRuntime
+
+    photos = np.load(job["photos"])
+    model = zoo.load("mobilenet_v1_025_224", weights=job["weights"], include_top=False)
+    runtime = KerasRuntime(model)
+    np.save(out / "features.npy", runtime.predict(photos))
+    zoo_imported_tensorflow = "tensorflow" in sys.modules  # zoo's own path, before Keras' predict
+    np.save(out / "plain.npy", model.predict(photos, verbose=0))
+    np.save(out / "after_plain.npy", runtime.predict(photos))  # Keras' JAX predict donates its buffers
+    np.save(out / "one.npy", runtime.predict(photos[:1]))
+    return {
+        "backend": keras.config.backend(),
+        "tensorflow_imported": zoo_imported_tensorflow,
+    }
+
+
+def main(argv: list[str]) -> int:
+    job, out = json.loads(Path(argv[0]).read_text(encoding="utf-8")), Path(argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probe.json").write_text(json.dumps(probe(job, out)), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,111 @@
+"""The keras runtime's forward pass on the JAX and PyTorch back-ends (TensorFlow's frozen graph stays in
+zoo.engine.runtimes.KerasRuntime).
+
+    jax    one `jax.jit` of the model's stateless call with a copy of the weights closed over as constants:
+           XLA compiles the whole network once per batch shape, and nothing reads a variable at run time
+           (like TensorFlow's frozen graph, later changes to the model's weights are not seen).
+    torch  eager calls in `torch.inference_mode()` (no autograd bookkeeping, no version counters).
+
+Each returns `forward(batch: float32 ndarray) -> float32 ndarray on the host`, so a timing that stops after
+it has waited for the result (np.asarray on a JAX array blocks until it is computed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo import config
+from zoo.errors import BackendUnavailable, RuntimeUnavailable
+
+if TYPE_CHECKING:
+    import keras
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def backend_forward(model: keras.Model, backend: str) -> Forward:
+    """The forward pass of `model` for `backend` ("jax" or "torch")."""
+    return _jax_forward(model) if backend == "jax" else _torch_forward(model)
+
+
+def has_accelerator(backend: str) -> bool:
+    """Does `backend` see a GPU (where half precision has fast kernels)?"""
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+# Every conversion starts from a TF SavedModel (model.export). Keras' torch back-end exports none; on JAX it
+# holds jax2tf's XlaCallModule ops, which tf2onnx and OpenVINO's frontend do not convert, and the LiteRT
+# converter rejects the uint32 state of a Dropout's seed generator (it converts dropout-free models), so
+# off TensorFlow only the back-end-neutral .keras format is offered.
+_CONVERTS_FROM: dict[str, tuple[str, ...]] = {"jax": ("keras",), "torch": ("keras",)}
+
+
+def check_convertible(target: str) -> None:
+    """Refuse (RuntimeUnavailable, exit 2) a runtime or export format the active back-end cannot reach."""
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow" or target in _CONVERTS_FROM.get(backend, ()):
+        return
+    raise RuntimeUnavailable(
+        f"{target} from a model built on the {backend} back-end is not supported (the conversion goes "
+        "through TensorFlow)",
+        hint="run this command on TensorFlow (`zoo --backend tensorflow` or KERAS_BACKEND=tensorflow): "
+        "a .keras model or run directory loads the same there",
+    )
+
+
+def require_tensorflow(what: str) -> None:
+    """Refuse (BackendUnavailable, exit 2) work zoo does on TensorFlow only, before any of it starts."""
+    backend = config.keras_backend()
+    if backend != "tensorflow":
+        raise BackendUnavailable(
+            f"{what} runs on the TensorFlow back-end only for now (this process uses {backend})",
+            hint="run it with `zoo --backend tensorflow` (or KERAS_BACKEND=tensorflow): the run directory "
+            "it writes loads and predicts on every back-end",
+        )
+
+
+def _single(outputs: Any) -> Any:
+    return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+
+def _jax_forward(model: keras.Model) -> Forward:
+    import jax
+    import jax.numpy as jnp
+
+    # copies: Keras' own jitted predict/fit donate the variables' buffers, which would delete ours
+    trainable = [jnp.array(variable.value, copy=True) for variable in model.trainable_variables]
+    non_trainable = [jnp.array(variable.value, copy=True) for variable in model.non_trainable_variables]
+
+    def forward(batch: Any) -> Any:
+        outputs, _ = model.stateless_call(trainable, non_trainable, batch, training=False)
+        return jnp.asarray(_single(outputs), jnp.float32)
+
+    compiled = jax.jit(forward)
+    return lambda batch: np.asarray(compiled(batch))
+
+
+def _torch_forward(model: keras.Model) -> Forward:
+    import keras
+    import torch
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            outputs = _single(model(keras.ops.convert_to_tensor(batch), training=False))
+            return keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32"))
+
+    return forward
