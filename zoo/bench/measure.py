@@ -26,7 +26,7 @@ CALIBRATION_IMAGES = 8  # int8 conversion needs sample inputs; speed does not de
 def measure_model(
     model: str,
     *,
-    pairs: Sequence[Sequence[str | None]],
+    pairs: Sequence[Sequence[str | None]] = (("keras", "fp32"),),
     weights: str = "none",
     image_size: int | None = None,
     batch_sizes: Sequence[int] = (1,),
