@@ -174,7 +174,7 @@ def main() -> int:
             rate = {name: timing.images_per_s for name, timing in timings.items()}
             for name in timings:
                 achieved = rate[name] * gflop_per_image
-                peak = peak_for(family(ran_here[name]))
+                peak = peak_for(family(ran_here[name]), achieved)
                 share = f"{100 * achieved / peak.gflops:>7.0f}%" if peak.gflops else f"{'n/a':>8}"
                 print(
                     f"{name:<26}{ran_here[name][:24]:>24}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"

@@ -23,7 +23,13 @@ def _names(pairs: list[tuple[str, str]]) -> set[str]:
 
 def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
     delta = -drop_points / 100
-    return {"runtime": runtime, "precision": precision, "status": "ok", "delta_top1": delta, "delta_top5": 0.0}
+    return {
+        "runtime": runtime,
+        "precision": precision,
+        "status": "ok",
+        "delta_top1": delta,
+        "delta_top5": 0.0,
+    }
 
 
 def test_fingerprint_ignores_made_up_layer_names_but_not_weights() -> None:

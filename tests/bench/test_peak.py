@@ -59,3 +59,22 @@ def test_benchmark_runtime_all_times_every_installed_pair_against_its_own_peak(t
     (auto,) = [r for r in frame.itertuples() if r.runtime == "auto"]
     assert auto.status == "ok" and auto.auto_choice == f"{auto.auto_choice.split()[0]} {auto.precision}"
     assert auto.precision == "fp32"  # no accuracy gate for this model: fp32 only
+
+
+def test_a_row_faster_than_the_kept_peak_has_it_measured_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    measured: list[str] = []
+    rates = {"now": 100.0}
+
+    def fake_matmul(precision: str) -> peak.Peak:  # zoo's own micro-benchmark, not a runtime
+        measured.append(precision)
+        return peak.Peak(precision, rates["now"], "fake")
+
+    monkeypatch.setattr(peak, "_fastest", fake_matmul)
+    measure_peaks.cache_clear()
+    assert peak_for("bf16", achieved=50.0).gflops == 100.0 and sorted(measured) == ["bf16", "fp32", "int8"]
+    rates["now"] = 300.0  # the first measurement was taken while other work held the cores
+    assert peak_for("bf16", achieved=150.0).gflops == 300.0 and measured[-1] == "bf16"
+    assert peak_for("int8", achieved=50.0).gflops == 100.0 and len(measured) == 4
+    stored = json.loads((peak.config.zoo_home() / "auto" / "peaks.json").read_text())
+    assert stored["peaks"]["bf16"]["gflops"] == 300.0 and stored["peaks"]["fp32"]["gflops"] == 100.0
+    measure_peaks.cache_clear()

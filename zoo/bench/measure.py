@@ -127,8 +127,8 @@ def _guarded(key: Any, predict: Any) -> Any:
 
 def _figures(gflops: float | None, timing: Any, precision_ran: str) -> dict[str, Any]:
     """A timed row's figures; its share of peak is against the peak of the precision that really ran."""
-    peak = peak_for(precision_ran)
     achieved = None if gflops is None else gflops * timing.images_per_s
+    peak = peak_for(precision_ran, achieved)
     share = None if achieved is None or not peak.gflops else achieved / peak.gflops
     return {
         "status": "ok",

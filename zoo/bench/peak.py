@@ -11,7 +11,8 @@ precision is measured with every engine that can run it here and the fastest cou
            (VNNI / AMX); not measured without the openvino package
 
 `Peak.how` names the engine and kernel that reached it, or why the precision was not measured (or that
-it was only emulated). Measured once per process and kept per machine in ZOO_HOME/auto/peaks.json.
+it was only emulated). Measured once per process and kept per machine in ZOO_HOME/auto/peaks.json; a row
+faster than the kept peak has it measured again (it was measured while other work held the cores).
 """
 
 from __future__ import annotations
@@ -55,28 +56,42 @@ def peak_precision(precision_ran: str | None) -> str:
     return "bf16" if ran == "bf16" else "fp32"
 
 
-def peak_for(precision_ran: str | None) -> Peak:
-    """The peak of the precision that ran (measured on first use in this process)."""
-    return measure_peaks()[peak_precision(precision_ran)]
+def peak_for(precision_ran: str | None, achieved: float | None = None) -> Peak:
+    """The peak of the precision that ran (measured on first use in this process).
+
+    A row that `achieved` more than the kept peak shows that peak was measured while other work held the
+    cores: it is measured again, and the faster of the two kept (here and in ZOO_HOME)."""
+    peaks = measure_peaks()
+    precision = peak_precision(precision_ran)
+    kept = peaks[precision]
+    if achieved and kept.gflops and achieved > kept.gflops:
+        fresh = _fastest(precision)
+        if (fresh.gflops or 0.0) > kept.gflops:
+            peaks[precision] = kept = fresh
+            _store(peaks)
+    return kept
 
 
 @lru_cache(maxsize=1)
 def measure_peaks() -> dict[str, Peak]:
     """Every precision's peak: read from ZOO_HOME/auto/peaks.json when it was measured on this machine
     with these libraries, else measured now (a few seconds) and written there."""
-    key = _machine_key()
-    path = config.zoo_home() / "auto" / _PEAKS_FILE
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored.get("key") == key:
+        stored = json.loads((config.zoo_home() / "auto" / _PEAKS_FILE).read_text(encoding="utf-8"))
+        if stored.get("key") == _machine_key():
             return {p: Peak(**stored["peaks"][p]) for p in PEAK_PRECISIONS}
     except (OSError, ValueError, KeyError, TypeError):
         pass  # absent, from another machine or unreadable: measure
     peaks = {precision: _fastest(precision) for precision in PEAK_PRECISIONS}
-    record = {"key": key, "machine": machine_info(), "peaks": {p: asdict(v) for p, v in peaks.items()}}
-    with contextlib.suppress(OSError):  # a read-only ZOO_HOME: measured again next time
-        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    _store(peaks)
     return peaks
+
+
+def _store(peaks: dict[str, Peak]) -> None:
+    measured = {p: asdict(v) for p, v in peaks.items()}
+    record = {"key": _machine_key(), "machine": machine_info(), "peaks": measured}
+    with contextlib.suppress(OSError):  # a read-only ZOO_HOME: measured again next time
+        atomic_write_text(config.zoo_home() / "auto" / _PEAKS_FILE, json.dumps(record, indent=1) + "\n")
 
 
 def _machine_key() -> str:
