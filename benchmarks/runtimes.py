@@ -6,7 +6,8 @@ For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one r
     tf.function     a hand-written tf.function(lambda x: model(x, training=False))
     zoo <runtime> <precision>  every pair zoo.choices.RUNTIME_PRECISIONS lists, through
                     zoo.engine.runtimes.make_runtime (keras, litert, openvino, onnxruntime)
-    zoo auto        zoo.bench.auto's choice for this model and batch (no accuracy gate here: fp32 only)
+    zoo auto        zoo.bench.auto's choice for this model and batch (no accuracy gate here: fp32 only),
+                    measured by auto itself first; its figure is the picked path's in this run
     zoo auto bf16 / zoo auto int8   its choice among the bf16 / int8 paths (the precision named, as
                     `--runtime auto --precision ...` does; accuracy is not judged here)
     peer <library> <precision> with --peers: OpenVINO, ONNX Runtime and LiteRT used directly, the way their
@@ -79,23 +80,21 @@ def predictors(
 AUTO_PRECISIONS = {"zoo auto": None, "zoo auto bf16": ("bf16",), "zoo auto int8": ("int8", "int8-full")}
 
 
-def auto_paths(
-    model: object, calibration: np.ndarray, size: int
-) -> tuple[dict[str, Callable[[np.ndarray], np.ndarray]], dict[str, str]]:
-    """zoo.bench.auto's choice at this batch size, unrestricted and among the bf16 / int8 paths."""
+def auto_choices(model: object, calibration: np.ndarray, size: int) -> dict[str, str]:
+    """zoo.bench.auto's choice at this batch size, unrestricted and among the bf16 / int8 paths: 'zoo auto
+    ...' -> the 'zoo <runtime> <precision>' path it picked (or why it picked none)."""
     from zoo.bench.auto import choose
 
-    calls, ran = {}, {}
+    chosen = {}
     for name, precisions in AUTO_PRECISIONS.items():
         try:
-            runtime, decision = choose(model, size, precisions=precisions, calibration=calibration,
-                                       cache_key=cache_key(model), report=lambda line: None)  # fmt: skip
+            _, decision = choose(model, size, precisions=precisions, calibration=calibration,
+                                 cache_key=cache_key(model), report=lambda line: None)  # fmt: skip
         except Exception as exc:  # e.g. no installed runtime has that precision
-            ran[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
+            chosen[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
             continue
-        calls[name] = runtime.predict
-        ran[name] = f"{runtime.effective_precision} ({decision.runtime} {decision.precision})"
-    return calls, ran
+        chosen[name] = f"zoo {decision.runtime} {decision.precision}"
+    return chosen
 
 
 def cache_key(model: object) -> str:
@@ -164,15 +163,18 @@ def main() -> int:
         print(f"{'path':<26}{'ran':>24}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'of':>6}"
               f"{'vs zoo fp32':>12}")  # fmt: skip
         for size in args.batches:
-            auto_calls, auto_ran = auto_paths(model, calibration, size)
-            ran_here = {**ran, **auto_ran}
-            for name, why in ran_here.items():
+            picked = auto_choices(model, calibration, size)
+            for name, why in {**ran, **picked}.items():
                 if why.startswith("failed"):
                     print(f"  {name}: {why}")
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
-            timings = time_interleaved({**calls, **auto_calls}, batch, warmup=2, iters=rounds)
+            timings = time_interleaved(calls, batch, warmup=2, iters=rounds)
             rate = {name: timing.images_per_s for name, timing in timings.items()}
-            for name in timings:
+            # auto builds exactly the path it picked: its row is that path's timing in this run
+            picked = {name: path for name, path in picked.items() if path in rate}
+            rate.update({name: rate[path] for name, path in picked.items()})
+            ran_here = {**ran, **{name: f"{ran[path]} ({path[4:]})" for name, path in picked.items()}}
+            for name in rate:
                 achieved = rate[name] * gflop_per_image
                 peak = peak_for(family(ran_here[name]), achieved)
                 share = f"{100 * achieved / peak.gflops:>7.0f}%" if peak.gflops else f"{'n/a':>8}"

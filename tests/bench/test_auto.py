@@ -136,3 +136,20 @@ def test_a_bad_zoo_runtime_is_a_usage_error(
     monkeypatch.setenv("ZOO_RUNTIME", "tvm")
     code, _, err = zoo_main(capsys, "evaluate", "mobilenet_v2", str(tmp_path))
     assert code == 2 and "ZOO_RUNTIME='tvm'" in err
+
+
+@pytest.mark.slow
+def test_a_candidate_whose_converter_fails_is_skipped_with_the_reason_and_the_others_go_on() -> None:
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    resized = keras.layers.Resizing(8, 8, interpolation="lanczos3")(inputs)  # tf2onnx leaves the op in
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(resized)))
+    lines: list[str] = []
+    runtime, decision = choose(model, 2, report=lines.append)
+    assert "no ScaleAndTranslate op" in decision.skipped["onnxruntime fp32"]
+    assert "keras fp32" in decision.rates and "onnxruntime fp32" not in decision.rates
+    assert any(line.startswith("auto: skipped onnxruntime fp32: ") for line in lines)
+    assert f"{runtime.name} {runtime.precision}" in decision.rates
+    stored = json.loads(decision.path.read_text())
+    assert stored["skipped"] == decision.skipped  # a cached decision still says why
