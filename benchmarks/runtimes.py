@@ -1,32 +1,34 @@
-"""Inference runtimes side by side: images/s and the achieved share of this machine's fp32 matmul peak.
+"""Inference runtimes side by side: images/s and the achieved share of this machine's matmul peak in the
+precision each path really ran.
 
 For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one run:
     keras predict   model.predict(x) per call (what most Keras code does)
     tf.function     a hand-written tf.function(lambda x: model(x, training=False))
-    zoo keras fp32  zoo.engine.runtimes.make_runtime(model, "keras", "fp32")
-    zoo keras bf16  ... "keras", "bf16"
-    zoo litert fp32 ... "litert", "fp32"  (LiteRT + XNNPACK)
-    zoo litert int8 ... "litert", "int8"  (dynamic-range int8)
-    zoo litert int8-full ... "litert", "int8-full" (every tensor int8, calibrated on 16 random images)
-    zoo <runtime> <precision>  every other pair zoo.choices.RUNTIME_PRECISIONS lists (openvino, onnxruntime)
+    zoo <runtime> <precision>  every pair zoo.choices.RUNTIME_PRECISIONS lists, through
+                    zoo.engine.runtimes.make_runtime (keras, litert, openvino, onnxruntime)
+    zoo auto        zoo.bench.auto's choice for this model and batch (no accuracy gate here: fp32 only),
+                    measured by auto itself first; its figure is the picked path's in this run
+    zoo auto bf16 / zoo auto int8   its choice among the bf16 / int8 paths (the precision named, as
+                    `--runtime auto --precision ...` does; accuracy is not judged here)
     peer <library> <precision> with --peers: OpenVINO, ONNX Runtime and LiteRT used directly, the way their
                     own docs show (benchmarks/_peers.py); the precision that really ran is printed
 
-The paths are timed interleaved (one call of each in turn, for several rounds) so that load from other
-processes hits them alike; each figure is the median call. Every call's output is forced to the host
-before the clock stops. FLOPs per image are 2 x the multiply-accumulates zoo.bench.flops counts from the
-Keras graph (convolutions and dense layers); the peak is zoo.bench.peak's fp32 tf.matmul benchmark.
+The paths are timed interleaved (zoo.bench.timing.time_interleaved: one call of each in turn, for
+several rounds) so that load from other processes hits them alike; each figure is the median call.
+Every call's output is forced to the host before the clock stops. FLOPs per image are 2 x the
+multiply-accumulates zoo.bench.flops counts from the Keras graph; "% peak" is against zoo.bench.peak's
+matmul peak in the precision the path really ran (fp32, bf16 or int8), so it stays under 100%.
+With --peers, the closing table gives for each (model, batch, precision) zoo auto / the best peer.
 
-    .venv/bin/python benchmarks/runtimes.py            # 7 rounds
-    .venv/bin/python benchmarks/runtimes.py --quick    # 3 rounds
-    .venv/bin/python benchmarks/runtimes.py --models MobileNetV2 --quick
+    .venv/bin/python benchmarks/runtimes.py --peers            # 7 rounds
+    .venv/bin/python benchmarks/runtimes.py --quick            # 3 rounds
+    .venv/bin/python benchmarks/runtimes.py --models MobileNetV2 --batches 1 --quick --peers
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +40,8 @@ import numpy as np
 
 MODELS = ("MobileNetV2", "ResNet50")
 BATCHES = (1, 32)
+
+
 def predictors(
     model: object, calibration: np.ndarray, peers: bool
 ) -> tuple[dict[str, Callable[[np.ndarray], np.ndarray]], dict[str, str]]:
@@ -58,7 +62,7 @@ def predictors(
             name = f"zoo {runtime} {precision}"
             try:
                 built = make_runtime(model, runtime, precision, calibration=calibration,
-                                     cache_key=f"bench-{model.name}")  # fmt: skip
+                                     cache_key=cache_key(model))  # fmt: skip
             except Exception as exc:  # a runtime this machine or model cannot run: say why, go on
                 ran[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
                 continue
@@ -73,22 +77,53 @@ def predictors(
     return calls, ran
 
 
-def interleaved_medians(
-    calls: dict[str, Callable[[np.ndarray], np.ndarray]], batch: np.ndarray, rounds: int
-) -> dict[str, float]:
-    """Median seconds per call of each path, timed one call of each path per round."""
-    from zoo.bench.timing import on_host
+AUTO_PRECISIONS = {"zoo auto": None, "zoo auto bf16": ("bf16",), "zoo auto int8": ("int8", "int8-full")}
 
-    for call in calls.values():  # warm-up: tracing, interpreter allocation, first-touch of memory
-        on_host(call(batch))
-        on_host(call(batch))
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            on_host(call(batch))
-            seconds[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+
+def auto_choices(model: object, calibration: np.ndarray, size: int) -> dict[str, str]:
+    """zoo.bench.auto's choice at this batch size, unrestricted and among the bf16 / int8 paths: 'zoo auto
+    ...' -> the 'zoo <runtime> <precision>' path it picked (or why it picked none)."""
+    from zoo.bench.auto import choose
+
+    chosen = {}
+    for name, precisions in AUTO_PRECISIONS.items():
+        try:
+            _, decision = choose(model, size, precisions=precisions, calibration=calibration,
+                                 cache_key=cache_key(model), report=lambda line: None)  # fmt: skip
+        except Exception as exc:  # e.g. no installed runtime has that precision
+            chosen[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
+            continue
+        chosen[name] = f"zoo {decision.runtime} {decision.precision}"
+    return chosen
+
+
+def cache_key(model: object) -> str:
+    return f"bench-{model.name}"  # type: ignore[attr-defined]
+
+
+def family(ran: str) -> str:
+    """fp32, bf16 or int8: the precision a path really ran, as zoo.bench.peak compares it."""
+    from zoo.bench.peak import peak_precision
+
+    return peak_precision(ran.split()[0].split("+")[0])  # "int8+bf16": OpenVINO's int8 with bf16 between
+
+
+def best_peer_ratios(model_name: str, size: int, rate: dict[str, float], ran: dict[str, str]) -> list[str]:
+    """For each precision: zoo auto's images/s over the fastest peer's that ran in that precision."""
+    lines = []
+    for precision, auto in (("fp32", "zoo auto"), ("bf16", "zoo auto bf16"), ("int8", "zoo auto int8")):
+        peers = {n: r for n, r in rate.items() if n.startswith("peer") and family(ran[n]) == precision}
+        mine = rate.get(auto) if auto in rate and family(ran[auto]) == precision else None
+        if not peers or mine is None:
+            why = "no peer ran it" if not peers else f"{auto} did not run {precision}"
+            lines.append(f"{model_name:<12}{size:>6}  {precision:<5} {'n/a':>7}   ({why})")
+            continue
+        best = max(peers, key=peers.__getitem__)
+        lines.append(
+            f"{model_name:<12}{size:>6}  {precision:<5} {mine / peers[best]:>6.2f}x   "
+            f"({auto} {mine:.1f} img/s [{ran[auto]}] vs {best} {peers[best]:.1f} img/s [{ran[best]}])"
+        )
+    return lines
 
 
 def main() -> int:
@@ -96,6 +131,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a short run: 3 rounds")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per configuration")
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="keras.applications names")
+    parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES), help="batch sizes")
     parser.add_argument("--peers", action="store_true", help="also OpenVINO, ONNX Runtime, LiteRT directly")
     args = parser.parse_args()
     rounds = args.rounds or (3 if args.quick else 7)
@@ -103,14 +139,19 @@ def main() -> int:
     import keras
 
     from zoo.bench.flops import count_macs
-    from zoo.bench.peak import measure_peak_gflops
+    from zoo.bench.peak import measure_peaks, peak_for
+    from zoo.bench.timing import time_interleaved
 
-    # conversions go to a scratch ZOO_HOME: the benchmark never fills the user's cache
+    # conversions, decisions and peaks go to a scratch ZOO_HOME: the benchmark never fills the user's cache
     os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-runtimes-")
-    peak = measure_peak_gflops()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s  ({os.cpu_count()} CPUs, {rounds} rounds, median call)")
+    peaks = measure_peaks()
+    shown = ", ".join(
+        f"{p} {v.gflops:.0f} ({v.how})" if v.gflops else f"{p} {v.how}" for p, v in peaks.items()
+    )
+    print(f"matmul peaks, GFLOP/s: {shown}; {os.cpu_count()} CPUs, {rounds} rounds, median call")
     rng = np.random.default_rng(0)
     summary: list[str] = []
+    ratios: list[str] = []
     for model_name in args.models:
         model = getattr(keras.applications, model_name)(weights=None)
         gflop_per_image = 2 * count_macs(model) / 1e9
@@ -119,29 +160,42 @@ def main() -> int:
         calls, ran = predictors(model, calibration, args.peers)
         setup_s = time.perf_counter() - started
         print(f"\n{model_name}: {gflop_per_image:.2f} GFLOP/image; runtimes built in {setup_s:.0f} s")
-        for name, why in ran.items():
-            if why.startswith("failed"):
-                print(f"  {name}: {why}")
-        print(f"{'path':<26}{'ran':>10}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% fp32 peak':>12}"
+        print(f"{'path':<26}{'ran':>24}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'of':>6}"
               f"{'vs zoo fp32':>12}")  # fmt: skip
-        for size in BATCHES:
+        for size in args.batches:
+            picked = auto_choices(model, calibration, size)
+            for name, why in {**ran, **picked}.items():
+                if why.startswith("failed"):
+                    print(f"  {name}: {why}")
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
-            medians = interleaved_medians(calls, batch, rounds)
-            rate = {name: size / s for name, s in medians.items()}
-            for name in calls:
+            timings = time_interleaved(calls, batch, warmup=2, iters=rounds)
+            rate = {name: timing.images_per_s for name, timing in timings.items()}
+            # auto builds exactly the path it picked: its row is that path's timing in this run
+            picked = {name: path for name, path in picked.items() if path in rate}
+            rate.update({name: rate[path] for name, path in picked.items()})
+            ran_here = {**ran, **{name: f"{ran[path]} ({path[4:]})" for name, path in picked.items()}}
+            for name in rate:
                 achieved = rate[name] * gflop_per_image
+                peak = peak_for(family(ran_here[name]), achieved)
+                share = f"{100 * achieved / peak.gflops:>7.0f}%" if peak.gflops else f"{'n/a':>8}"
                 print(
-                    f"{name:<26}{ran[name][:10]:>10}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
-                    f"{100 * achieved / peak:>11.0f}%{rate[name] / rate['zoo keras fp32']:>11.2f}x"
+                    f"{name:<26}{ran_here[name][:24]:>24}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
+                    f"{share}{peak.precision:>6}{rate[name] / rate['zoo keras fp32']:>11.2f}x"
                 )
-            fastest = max((n for n in calls if n.startswith("zoo")), key=rate.__getitem__)
+            fastest = max((n for n in timings if n.startswith("zoo")), key=rate.__getitem__)
             summary.append(
                 f"{model_name} batch {size}: zoo keras fp32 / tf.function = "
                 f"{rate['zoo keras fp32'] / rate['tf.function']:.3f}; fastest zoo path {fastest} = "
                 f"{rate[fastest] / rate['zoo keras fp32']:.2f}x zoo keras fp32"
             )
+            if args.peers:
+                ratios.extend(best_peer_ratios(model_name, size, rate, ran_here))
     print("\nratios (targets: fp32 / tf.function >= 0.95; fastest >= 2.5x on ResNet50)")
     print("\n".join(summary))
+    if ratios:
+        print("\nzoo auto / best peer, per precision that ran (target >= 1.0x)")
+        print(f"{'model':<12}{'batch':>6}  {'prec':<5} {'ratio':>7}")
+        print("\n".join(ratios))
     return 0
 
 

@@ -24,6 +24,9 @@ def isolated_homes(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE", "ZOO_MIRROR", "ZOO_MIRROR_TOKEN", "ZOO_REGISTRY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    # the CLI's default runtime is auto, which measures every installed runtime first: tests name theirs
+    # (tests/bench/test_auto.py runs the default)
+    monkeypatch.setenv("ZOO_RUNTIME", "keras")
     return root
 
 

@@ -6,7 +6,7 @@ The public API is re-exported lazily, so `import zoo` stays fast and never impor
     zoo.info(name)         the typed registry record (ModelSpec)        (zoo.registry)
     zoo.pull(name)         a verified weight file in the cache          (zoo.hub)
     zoo.load(name, ...)    a ready keras.Model                          (zoo.engine)
-    zoo.predict / embed    ImageNet (or run-directory) predictions      (zoo.engine)
+    zoo.predict / embed    ImageNet (or run-directory) predictions      (zoo.engine; runtime="auto": zoo._api)
     zoo.benchmark / evaluate / table                                    (zoo.bench)
     zoo.finetune / register / export                                    (zoo.transfer, zoo.engine)
     zoo.select(data, ...)  which backbone for these photos and latency  (zoo.selection)
@@ -25,8 +25,8 @@ _API = {
     "load_registry": "zoo.registry:load_registry",
     "pull": "zoo.hub:pull",
     "load": "zoo.engine:load",
-    "predict": "zoo.engine:predict",
-    "embed": "zoo.engine:embed",
+    "predict": "zoo._api:predict",
+    "embed": "zoo._api:embed",
     "export": "zoo.engine:export",
     "benchmark": "zoo.bench:benchmark",
     "evaluate": "zoo.bench:evaluate",

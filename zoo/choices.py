@@ -26,6 +26,11 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "openvino": ("fp32", "bf16", "int8"),  # OpenVINO; int8: NNCF post-training quantization, calibrated
     "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
+# Not runtimes themselves: `auto` picks the fastest runtime x precision measured for a model, batch and
+# machine (zoo.bench.auto); `all` runs every installed runtime x precision (evaluate, benchmark).
+AUTO = "auto"
+ALL = "all"
+RUNTIME_CHOICES: tuple[str, ...] = (*RUNTIMES, AUTO)
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")
 

@@ -3,8 +3,9 @@
 Layout under ZOO_HOME (default ~/.cache/zoo):
     weights/      verified weight files by content (sha256) plus a JSON manifest each
     features/     backbone-feature cache, by content key
-    converted/    LiteRT conversions, by model + weights + settings
+    converted/    LiteRT, OpenVINO and ONNX conversions, by model + weights + settings
     jax-cache/    JAX's persistent compilation cache (on the JAX back-end)
+    auto/         --runtime auto's measured decisions, accuracy-gate verdicts, matmul peaks (JSON)
     registry.d/   user registry entries (e.g. written by `zoo register`)
     results.jsonl measured benchmark and evaluation results
 """
@@ -191,6 +192,11 @@ def http_retries() -> int:
 def ca_bundle() -> str | None:
     """A custom CA bundle for HTTPS: SSL_CERT_FILE, else REQUESTS_CA_BUNDLE."""
     return os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+def default_runtime() -> str:
+    """ZOO_RUNTIME: the runtime predict, embed and evaluate use when none is named (default "auto")."""
+    return os.environ.get("ZOO_RUNTIME", "").strip().lower() or "auto"
 
 
 def debug() -> bool:

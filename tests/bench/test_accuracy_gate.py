@@ -4,6 +4,7 @@ precision against fp32 keras, calibration never on the scored images, and an exp
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,14 +81,27 @@ def test_calibrating_on_the_scored_folder_leaves_nothing_to_calibrate_on(run: tu
     assert full.status.startswith("skipped") and "also scored" in full.status
 
 
-def test_cli_evaluate_all_prints_every_row(
-    run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+def test_cli_evaluate_all_prints_every_row_and_auto_then_picks_only_what_passed(
+    run: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir, val = run
     code, out, err = zoo_main(capsys, "evaluate", str(run_dir), str(val), "--runtime", "all")
     assert code == 0, err
     for word in ("int8-full", "bf16", "fp16", "agree", "Δtop-1"):
         assert word in out
+    # the rows are kept as this model's accuracy gate, which `--runtime auto` (the default) picks within
+    (gate,) = (Path(os.environ["ZOO_HOME"]) / "auto").glob("gate-*.json")
+    verdicts = json.loads(gate.read_text())["verdicts"]
+    assert len(verdicts) == sum(len(RUNTIME_PRECISIONS[r]) for r in RUNTIMES)
+    assert verdicts["keras fp32"]["passed"] and not verdicts["keras fp16"]["passed"]  # fp16: not on a CPU
+    monkeypatch.delenv("ZOO_RUNTIME")
+    code, out, err = zoo_main(capsys, "evaluate", str(run_dir), str(val), "--json")
+    assert code == 0, err
+    row = json.loads(out)
+    assert verdicts[f"{row['runtime']} {row['precision']}"]["passed"], (row, verdicts)
+    assert row["auto_choice"].startswith(f"{row['runtime']} {row['precision']}")
+    assert "auto: " in err and "x keras fp32" in err
+    print([line for line in err.splitlines() if line.startswith("auto: ")], row["top1"], row["top5"])
 
 
 def test_export_passes_the_gate_and_is_written(

@@ -52,3 +52,14 @@ def test_on_host_converts_nested_outputs() -> None:
 def test_iters_must_be_positive() -> None:
     with pytest.raises(ValueError):
         time_calls(lambda b: b, np.zeros(1), iters=0)
+
+
+def test_interleaved_timing_takes_one_call_of_each_per_round() -> None:
+    from zoo.bench.timing import time_interleaved
+
+    order: list[str] = []
+    calls = {name: (lambda batch, name=name: order.append(name) or batch) for name in ("a", "b", "c")}
+    timings = time_interleaved(calls, np.zeros((2, 1)), warmup=1, iters=3)
+    assert order == ["a", "b", "c"] + ["a", "b", "c"] * 3  # warm-up of each, then rounds
+    assert {name: len(t.latencies_s) for name, t in timings.items()} == {"a": 3, "b": 3, "c": 3}
+    assert all(t.batch_size == 2 for t in timings.values())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from zoo import config
 from zoo.bench.results import append_results, stamp
 from zoo.bench.worker import run_worker
-from zoo.choices import PRECISIONS, RUNTIMES, WEIGHT_CHOICES, image_size_problem
+from zoo.choices import ALL, AUTO, PRECISIONS, RUNTIMES, WEIGHT_CHOICES, image_size_problem
 from zoo.engine.reference import resolve
 from zoo.errors import InvalidSetting
 
@@ -21,8 +21,9 @@ OUT_SUFFIXES = (".csv", ".json")
 # Column order of the returned table (rows may lack figures: a failed row has only its status).
 COLUMNS = (
     "model", "runtime", "precision", "batch_size", "backend", "image_size", "status", "precision_ran",
-    "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb", "params", "gmacs",
-    "gflops", "achieved_gflops", "peak_gflops", "peak_share", "weights", "weights_sha256", "iters",
+    "auto_choice", "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb",
+    "params", "gmacs", "gflops", "achieved_gflops", "peak_precision", "peak_gflops", "peak_by", "peak_share",
+    "weights", "weights_sha256", "iters",
 )  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def benchmark(
     batch_sizes: Sequence[int] = (1, 8, 32),
     image_size: int | None = None,
     runtimes: Sequence[str] = ("keras",),
-    precisions: Sequence[str] = ("fp32",),
+    precisions: Sequence[str] | None = None,
     warmup: int = 3,
     iters: int = 20,
     weights: str = "none",
@@ -46,6 +47,10 @@ def benchmark(
 
     backends: Keras back-ends to measure each model on, one process per (model, back-end); default the
     active one (KERAS_BACKEND, keras.json). The `backend` column says which ran.
+    `runtimes` may hold "all" (every installed runtime x precision, timed interleaved in one run) and
+    "auto" (zoo.bench.auto's choice for each batch size). `precisions` defaults to fp32 for named
+    runtimes and to every precision for "all" and "auto" (where it restricts what auto may pick).
+    Each row's share of peak is against the peak of the precision that really ran (`peak_precision`).
 
     Every model is checked before the first one starts. A model whose process crashes, is killed or
     exceeds `timeout_s` gets rows whose `status` says so; the others are unaffected. Rows with
@@ -54,7 +59,8 @@ def benchmark(
     import pandas as pd
 
     names = [models] if isinstance(models, str) else list(models)
-    check_options(batch_sizes, image_size, runtimes, precisions, warmup, iters, weights, out)
+    check_options(batch_sizes, image_size, runtimes, precisions or (), warmup, iters, weights, out)
+    pairs = benchmark_pairs(runtimes, precisions)
     refs = [resolve(name) for name in names]  # unknown names fail here, before any work
     chosen_backends = list(backends) if backends else [config.keras_backend()]
     for backend in chosen_backends:
@@ -68,8 +74,7 @@ def benchmark(
             "weights": weights,
             "image_size": image_size,
             "batch_sizes": list(batch_sizes),
-            "runtimes": list(runtimes),
-            "precisions": list(precisions),
+            "pairs": [list(pair) for pair in pairs],
             "warmup": warmup,
             "iters": iters,
         }
@@ -94,10 +99,27 @@ def _rows_of(job: dict[str, Any], outcome: Any) -> list[dict[str, Any]]:
     reason = outcome.failure or f"failed: {output.get('error', 'no rows')}"
     return [
         {"model": job["model"], "runtime": r, "precision": p, "batch_size": b, "status": reason}
-        for r in job["runtimes"]
-        for p in job["precisions"]
+        for r, p in job["pairs"]
         for b in job["batch_sizes"]
     ]
+
+
+def benchmark_pairs(
+    runtimes: Sequence[str], precisions: Sequence[str] | None
+) -> list[tuple[str, str | None]]:
+    """The (runtime, precision) rows to time: "all" expands to every installed runtime's precisions, a
+    named runtime takes each precision (fp32 by default), "auto" one row per precision (None: any)."""
+    from zoo.engine.installed import runtime_pairs
+
+    pairs: list[tuple[str, str | None]] = []
+    for runtime in runtimes:
+        if runtime == ALL:
+            pairs.extend(runtime_pairs(precisions=precisions))
+        elif runtime == AUTO:
+            pairs.extend((AUTO, p) for p in (precisions or [None]))
+        else:
+            pairs.extend((runtime, p) for p in (precisions or ["fp32"]))
+    return list(dict.fromkeys(pairs))
 
 
 def check_options(
@@ -115,9 +137,13 @@ def check_options(
         raise InvalidSetting(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     if image_size is not None and (problem := image_size_problem(image_size)):
         raise InvalidSetting(f"image size {problem}")
-    for value, allowed, what in ((runtimes, RUNTIMES, "runtime"), (precisions, PRECISIONS, "precision")):
+    checks = (
+        (runtimes, (*RUNTIMES, ALL, AUTO), "runtime", False),
+        (precisions, PRECISIONS, "precision", True),
+    )
+    for value, allowed, what, may_be_empty in checks:
         bad = [v for v in value if v not in allowed]
-        if bad or not value:
+        if bad or not (value or may_be_empty):
             raise InvalidSetting(
                 f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(allowed)}"
             )

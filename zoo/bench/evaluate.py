@@ -105,7 +105,7 @@ def evaluate(
     *,
     labels: Sequence[str] | None = None,
     runtime: str = "keras",
-    precision: str = "fp32",
+    precision: str | None = None,
     batch_size: int = 32,
     limit: int | None = None,
     weights: str = "imagenet",
@@ -116,7 +116,10 @@ def evaluate(
     calibrate_on: str | Path | None = None,
 ) -> pd.DataFrame:
     """Top-1/top-5 of `model` on `data_dir` (class folders or a CSV); one row, or with runtime="all"
-    one row per runtime x precision with its top-1 agreement with fp32 keras and its deltas against it.
+    one row per runtime x precision with its top-1 agreement with fp32 keras and its deltas against it;
+    those verdicts are kept as the model's accuracy gate (zoo.bench.gate), which runtime="auto" (the
+    fastest runtime x precision measured here, zoo.bench.auto) then picks among. An auto row names the
+    runtime and precision it ran and says so in `auto_choice`.
 
     int8 precisions that need calibration images calibrate on `calibrate_on` (a labelled folder), else
     on a run directory's training images, never on the images scored (those are taken out); without
@@ -144,7 +147,7 @@ def evaluate(
     policy = loaded.resize_policy((height, width), crop_pct=1.0)  # no centre crop without a registry entry
     from zoo.engine.calibration import calibration_images
 
-    needs_calibration = runtime == "all" or precision.startswith("int8")
+    needs_calibration = runtime in ("all", "auto") or (precision or "").startswith("int8")
     calibration = calibration_images(
         policy, calibrate_on=calibrate_on, bundle=loaded.bundle, scored=data.paths
     ) if needs_calibration else calibration_images(policy)  # fmt: skip
@@ -170,18 +173,19 @@ def evaluate(
         if record:
             ran = [row for row in rows if row["status"] == "ok"]
             append_results([stamp({"kind": "evaluate", **common, **row}) for row in ran])
+            _record_gate(loaded, rows, common)
         frame = frame_of(rows, common)
     else:
         if precision == "int8-full" and calibration.images is None:  # never the scored images
             raise InvalidSetting(f"int8-full needs calibration images: {calibration.why_none}")
-        predictor = _runtime(loaded, runtime, precision, calibration.images)
+        predictor, chosen = _runtime(loaded, runtime, precision, calibration.images, batch_size)
         scores = score(
             predictor.predict, data, targets, policy, batch_size=batch_size, on_bad_image=on_bad_image,
             progress=progress,
         )  # fmt: skip
         row = {
-            "model": loaded.name, "runtime": runtime, "precision": precision,
-            "precision_ran": predictor.effective_precision, "top1": scores.top1,
+            "model": loaded.name, "runtime": predictor.name, "precision": predictor.precision,
+            **chosen, "precision_ran": predictor.effective_precision, "top1": scores.top1,
             "top5": scores.top5, "images": scores.images, "skipped": len(scores.skipped), **common,
         }  # fmt: skip
         if record:
@@ -210,10 +214,31 @@ def _imagenet_classes() -> tuple[list[str], list[str]]:
     return list(imagenet_labels()), list(imagenet_wnids())
 
 
-def _runtime(loaded: Loaded, runtime: str, precision: str, calibration: np.ndarray | None) -> Any:
+def _runtime(
+    loaded: Loaded, runtime: str, precision: str | None, calibration: np.ndarray | None, batch_size: int
+) -> tuple[Any, dict[str, str]]:
+    """The runtime to score with, and for "auto" the row's note of what it chose."""
+    if runtime == "auto":
+        from zoo.bench.auto import AutoChooser
+
+        key = f"{loaded.name}-{loaded.weights_sha256}" if loaded.weights_sha256 else None
+        precisions = None if precision is None else (precision,)
+        chooser = AutoChooser(precisions, calibration=calibration, cache_key=key)
+        runner = chooser(loaded.model, batch_size)
+        return runner, {"auto_choice": chooser.decision.choice if chooser.decision else ""}
     from zoo.engine.runtimes import make_runtime
 
     key = f"{loaded.name}-{loaded.weights_sha256}" if loaded.weights_sha256 else None
     return make_runtime(
-        loaded.model, runtime=runtime, precision=precision, calibration=calibration, cache_key=key
-    )
+        loaded.model, runtime=runtime, precision=precision or "fp32", calibration=calibration, cache_key=key
+    ), {}
+
+
+def _record_gate(loaded: Loaded, rows: list[dict[str, Any]], common: dict[str, Any]) -> None:
+    """Keep the rows' verdicts as this model's accuracy gate (what runtime="auto" may pick from)."""
+    from zoo.bench.gate import record_gate
+    from zoo.engine.fingerprint import model_fingerprint
+
+    about = {k: common[k] for k in ("model", "dataset", "dataset_fingerprint", "calibration")}
+    scored = [row.get("images") for row in rows if row.get("status") == "ok"]
+    record_gate(model_fingerprint(loaded.model), rows, {**about, "images": max(scored, default=0)})

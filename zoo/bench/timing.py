@@ -7,7 +7,7 @@ each call here converts the output to a host NumPy array before the clock stops.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,16 +70,38 @@ def time_calls(
     `min_time_s` keeps timing past `iters` until that much wall time has passed (steadier numbers for
     very fast models).
     """
+    return time_interleaved({"": predict}, batch, warmup=warmup, iters=iters, min_time_s=min_time_s)[""]
+
+
+def time_interleaved(
+    calls: Mapping[str, Callable[[np.ndarray], Any]],
+    batch: np.ndarray,
+    *,
+    warmup: int = 3,
+    iters: int = 20,
+    min_time_s: float = 0.0,
+) -> dict[str, Timing]:
+    """Time several ways of computing `batch` in rounds, one call of each per round, so that load from
+    other processes hits them alike; each call warms up `warmup` times first.
+
+    Each gets at least `iters` timed calls; `min_time_s` keeps the rounds going until that much wall
+    time has passed. `total_s` of each Timing is the wall time of all the rounds.
+    """
     if iters < 1:
         raise InvalidSetting(f"iters must be at least 1, got {iters}")
-    for _ in range(warmup):
-        on_host(predict(batch))
-    latencies: list[float] = []
+    for predict in calls.values():
+        for _ in range(warmup):
+            on_host(predict(batch))
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
     clock = time.perf_counter
     start = clock()
-    while len(latencies) < iters or clock() - start < min_time_s:
-        t0 = clock()
-        on_host(predict(batch))
-        latencies.append(clock() - t0)
+    rounds = 0
+    while rounds < iters or clock() - start < min_time_s:
+        for name, predict in calls.items():
+            t0 = clock()
+            on_host(predict(batch))
+            latencies[name].append(clock() - t0)
+        rounds += 1
     total = clock() - start
-    return Timing(batch_size=int(batch.shape[0]), latencies_s=tuple(latencies), total_s=total)
+    size = int(batch.shape[0])
+    return {name: Timing(size, tuple(values), total) for name, values in latencies.items()}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from zoo.choices import BACKENDS, PRECISIONS, RUNTIMES, TABLE_SOURCES
+from zoo.choices import ALL, AUTO, BACKENDS, PRECISIONS, RUNTIMES, TABLE_SOURCES
 from zoo.cli.common import print_json, stderr_console, stdout_console, usage_error
 from zoo.cli.options import (
     PATTERN_HELP,
@@ -43,10 +43,10 @@ app = typer.Typer()
 # Columns the terminal shows for a benchmark (--json and --out carry every column).
 BENCH_VIEW = {
     "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec",
-    "precision_ran": "ran", "batch_size": "batch", "status": "status",
+    "precision_ran": "ran", "auto_choice": "auto chose", "batch_size": "batch", "status": "status",
     "images_per_s": "img/s", "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms",
     "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",
-    "achieved_gflops": "GFLOP/s", "peak_share": "of peak",
+    "achieved_gflops": "GFLOP/s", "peak_share": "of peak", "peak_precision": "vs",
 }  # fmt: skip
 EVAL_ALL_VIEW = {
     "runtime": "runtime", "precision": "prec", "top1": "top-1", "top5": "top-5", "agreement": "agree",
@@ -118,7 +118,7 @@ def benchmark_cmd(
     batch_size: str = typer.Option("1,8,32", "--batch-size", "-b", help="Comma-separated batch sizes."),
     image_size: Annotated[int | None, image_size_option("--image-size")] = None,
     runtime: RuntimeList = "keras",
-    precision: PrecisionList = "fp32",
+    precision: PrecisionList = None,
     warmup: int = typer.Option(3, "--warmup", min=0, help="Untimed calls before timing."),
     iters: int = typer.Option(20, "--iters", min=1, help="Timed calls per row."),
     weights: Annotated[
@@ -140,14 +140,17 @@ def benchmark_cmd(
     """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
 
     Each model runs in its own process (one per back-end); every timing waits for the result on the host.
+    The share of peak is against this machine's matmul peak in the precision that really ran (column `vs`).
 
     Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
+
+    Example: zoo benchmark resnet50 --batch-size 32 --runtime all,auto
 
     Example: zoo benchmark mobilenet_v2 --backend tensorflow,jax,torch
     """
     batches = _positive_ints(batch_size, "--batch-size")
-    runtimes = _choices(runtime, RUNTIMES, "--runtime")
-    precisions = _choices(precision, PRECISIONS, "--precision")
+    runtimes = _choices(runtime, (*RUNTIMES, ALL, AUTO), "--runtime")
+    precisions = None if precision is None else _choices(precision, PRECISIONS, "--precision")
     backends = _choices(backend, BACKENDS, "--backend") if backend is not None else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         usage_error(f"must end in .csv or .json, got {out}", "--out")
@@ -178,8 +181,8 @@ def evaluate_cmd(
     data_dir: Path = typer.Argument(
         ..., exists=True, help="Class folders (root/<class>/*.jpg; ImageNet val: root/<wnid>/*) or a CSV."
     ),
-    runtime: EvalRuntime = "keras",
-    precision: EvalPrecision = "fp32",
+    runtime: EvalRuntime = None,
+    precision: EvalPrecision = None,
     batch_size: BatchSize = 32,
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate N images, spread over classes."),
     on_bad_image: Annotated[
@@ -207,6 +210,8 @@ def evaluate_cmd(
 
     from zoo.bench import evaluate
 
+    runtime = _default_runtime(runtime)
+
     with Progress(console=stderr_console(), transient=True) as bar:
         task = bar.add_task("evaluating", total=None)
         frame = evaluate(
@@ -222,7 +227,8 @@ def evaluate_cmd(
         _show(frame, EVAL_ALL_VIEW, f"evaluation on {data_dir} against fp32 keras")
         stderr_console().print(f"calibration: {frame['calibration'].iloc[0]}", highlight=False)
         return
-    view = {c: c for c in ("model", "runtime", "precision", "top1", "top5", "images", "skipped")}
+    columns = ("model", "runtime", "precision", "precision_ran", "auto_choice", "top1", "top5", "images")
+    view = {c: c for c in (*columns, "skipped")}
     _show(frame, view, f"evaluation on {data_dir}")
 
 
@@ -263,6 +269,15 @@ def table_cmd(
 
         plot_accuracy_vs_speed(frame, plot)
         stderr_console().print(f"wrote {plot}")
+
+
+def _default_runtime(runtime: str | None) -> str:
+    from zoo import config
+
+    chosen = runtime or config.default_runtime()
+    if chosen not in (*RUNTIMES, ALL, AUTO):
+        usage_error(f"ZOO_RUNTIME={chosen!r} is not one of {', '.join((*RUNTIMES, ALL, AUTO))}", "--runtime")
+    return chosen
 
 
 def _json_rows(frame: pd.DataFrame) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from zoo.choices import EMBEDDING_SUFFIXES
+from zoo.choices import ALL, AUTO, EMBEDDING_SUFFIXES, RUNTIME_CHOICES
 from zoo.cli.common import print_json, stderr_console, usage_error
 from zoo.cli.options import (
     BatchSize,
@@ -42,6 +42,8 @@ Examples:
     zoo predict mobilenet_v2 cat.jpg dog.png --top 3
 
     zoo predict resnet50 photos/ --runtime litert --precision int8 --json
+
+    zoo predict resnet50 photos/ --runtime auto     (the default: the fastest measured here)
 
     zoo predict --model runs/flowers photo.jpg
 """
@@ -85,14 +87,28 @@ def _image_progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _check_runtime(runtime: str, precision: str) -> None:
+def _check_runtime(runtime: str | None, precision: str | None) -> str:
+    """The runtime to use (None: $ZOO_RUNTIME, else auto), checked against the precision."""
+    from zoo import config
     from zoo.engine.runtimes import check_choice
     from zoo.errors import RuntimeUnavailable
 
+    runtime = (runtime or config.default_runtime()).lower()
+    if runtime == ALL:
+        usage_error(
+            "all is for zoo evaluate (scores) and zoo benchmark (times); this command runs one runtime: "
+            "auto picks the fastest",
+            "--runtime",
+        )
+    if runtime not in RUNTIME_CHOICES:
+        usage_error(f"{runtime!r} is not one of {in_words(RUNTIME_CHOICES)}", "--runtime")
+    if runtime == AUTO:
+        return runtime  # any precision: auto picks the fastest runtime that has it
     try:
-        check_choice(runtime, precision)
+        check_choice(runtime, precision or "fp32")
     except RuntimeUnavailable as exc:
         usage_error(f"{exc.message}; {exc.hint}" if exc.hint else exc.message, "--precision")
+    return runtime
 
 
 def _print_predictions(predictions, top: int) -> None:
@@ -117,8 +133,8 @@ def predict_cmd(
         help="A run directory from `zoo finetune` (or a .keras file) instead of NAME.",
     ),
     top: Top = 5,
-    runtime: Runtime = "keras",
-    precision: Precision = "fp32",
+    runtime: Runtime = None,
+    precision: Precision = None,
     weights: Annotated[
         Path | None,
         weights_file_option("A .h5 / .weights.h5 file instead of the registry's ImageNet weights."),
@@ -141,10 +157,10 @@ def predict_cmd(
             usage_error("give at least one IMAGE after the model NAME", "IMAGE")
     if weights is not None and not weights.is_file():
         usage_error(f"no such weights file: {weights}", "--weights")
-    _check_runtime(runtime, precision)
+    runtime = _check_runtime(runtime, precision)
     files = _expand(_existing(images, "IMAGE"))
 
-    from zoo.engine import predict
+    from zoo import predict
 
     target = model_dir if model_dir is not None else name
     with _image_progress("predict") as progress:
@@ -183,8 +199,8 @@ def embed_cmd(
     weights: Annotated[
         Path | None, weights_file_option("A no-top .h5 / .weights.h5 file instead of the registry's weights.")
     ] = None,
-    runtime: Runtime = "keras",
-    precision: Precision = "fp32",
+    runtime: Runtime = None,
+    precision: Precision = None,
     batch_size: BatchSize = 32,
     on_bad_image: Annotated[
         OnBadImage, on_bad_image_option("skip: report unreadable files and go on; fail: stop at the first.")
@@ -195,10 +211,11 @@ def embed_cmd(
         usage_error(f"--out must end in {in_words(EMBEDDING_SUFFIXES)}, got {out.name!r}", "--out")
     if weights is not None and not weights.is_file():
         usage_error(f"no such weights file: {weights}", "--weights")
-    _check_runtime(runtime, precision)
+    runtime = _check_runtime(runtime, precision)
     files = _expand(_existing(images, "IMAGE_OR_DIR"))
 
-    from zoo.engine import check_embedding_output, embed
+    from zoo import embed
+    from zoo.engine import check_embedding_output
 
     check_embedding_output(out)  # e.g. .parquet without pyarrow: refused before the model loads
     with _image_progress("embed") as progress:

@@ -17,6 +17,7 @@ from zoo.choices import (
     ON_BAD_IMAGE,
     POOLINGS,
     PRECISIONS,
+    RUNTIME_CHOICES,
     RUNTIMES,
     TABLE_FORMATS,
     TABLE_SOURCES,
@@ -69,23 +70,48 @@ def image_size_option(*names: str) -> Any:
     )
 
 
-# predict and embed
-Runtime = Annotated[one_of(RUNTIMES), runtime_option(f"Inference runtime: {in_words(RUNTIMES)}.")]
+AUTO_HELP = (
+    "auto (the default, or $ZOO_RUNTIME): the fastest runtime x precision measured for this model, batch size"
+    " and machine (once; cached in ZOO_HOME/auto), among the precisions that passed"
+    " `zoo evaluate MODEL DATA --runtime all`, else fp32"
+)
+# predict and embed: checked by the command (so `--runtime all` gets its own message)
+Runtime = Annotated[
+    str | None, runtime_option(f"Inference runtime: {in_words(RUNTIME_CHOICES)}. {AUTO_HELP}.")
+]
 Precision = Annotated[
-    one_of(UNCALIBRATED_PRECISIONS), precision_option(f"{in_words(UNCALIBRATED_PRECISIONS)}.")
+    one_of(UNCALIBRATED_PRECISIONS) | None,
+    precision_option(
+        f"{in_words(UNCALIBRATED_PRECISIONS)} (default fp32; with auto: the fastest runtime at this"
+        " precision, the gate not consulted)."
+    ),
 ]
 # evaluate
 EvalRuntime = Annotated[
-    one_of((*RUNTIMES, "all")),
+    one_of((*RUNTIME_CHOICES, "all")) | None,
     runtime_option(
-        f"Inference runtime: {in_words(RUNTIMES)}; all: one row per runtime x precision, with top-1"
-        " agreement and deltas against fp32 keras."
+        f"Inference runtime: {in_words(RUNTIMES)}; {AUTO_HELP}; all: one row per runtime x precision, with"
+        " top-1 agreement and deltas against fp32 keras, kept as the model's accuracy gate for auto."
     ),
 ]
-EvalPrecision = Annotated[one_of(PRECISIONS), precision_option("Precision of the runtime.")]
+EvalPrecision = Annotated[
+    one_of(PRECISIONS) | None,
+    precision_option("Precision of the runtime (default fp32; with auto: any the gate passed, else fp32)."),
+]
 # benchmark: comma-separated lists, checked by the command
-RuntimeList = Annotated[str, runtime_option(f"Comma-separated: {', '.join(RUNTIMES)}.")]
-PrecisionList = Annotated[str, precision_option(f"Comma-separated: {', '.join(PRECISIONS)}.")]
+RuntimeList = Annotated[
+    str,
+    runtime_option(
+        f"Comma-separated: {', '.join(RUNTIMES)}, auto (its choice per batch size), all (every installed"
+        " runtime x precision, timed interleaved)."
+    ),
+]
+PrecisionList = Annotated[
+    str | None,
+    precision_option(
+        f"Comma-separated: {', '.join(PRECISIONS)} (default fp32; with all or auto: every precision)."
+    ),
+]
 
 # The weight files of a model, by the variant names the registry schema declares (top, notop, config ...).
 WeightVariant = one_of(VARIANTS)

@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.choices import EMBEDDING_SUFFIXES, OnBadImage
+from zoo.choices import AUTO, EMBEDDING_SUFFIXES, OnBadImage
 from zoo.data.decode import ResizePolicy, check_on_bad_image, iter_batches
 from zoo.engine.labels import NUM_IMAGENET_CLASSES
-from zoo.errors import ModelConfigError, ZooError
+from zoo.errors import InvalidSetting, ModelConfigError, ZooError
 from zoo.registry import ModelSpec
 
 if TYPE_CHECKING:
     import keras
 
     from zoo.engine.bundle import Bundle
+    from zoo.engine.installed import RuntimeChooser
 
 # The decoder's policy when a bare keras.Model comes without one: the common ImageNet evaluation crop.
 DEFAULT_CROP_PCT = 0.875
@@ -165,11 +166,24 @@ def outputs_probabilities(model: keras.Model) -> bool:
     return activation is keras.activations.softmax
 
 
-def batch_function(model: keras.Model, runtime: str = "keras", precision: str = "fp32") -> BatchFn:
-    """The model's batch call on a zoo runtime: keras (a traced tf.function graph) or LiteRT."""
+def batch_function(
+    model: keras.Model,
+    runtime: str | RuntimeChooser = "keras",
+    precision: str | None = None,
+    batch_size: int = 32,
+) -> BatchFn:
+    """The model's batch call on a zoo runtime (precision None: fp32), or on the runtime a chooser builds
+    for this batch size (zoo.bench.auto.AutoChooser, what zoo.predict passes for runtime="auto")."""
     from zoo.engine.runtimes import make_runtime
 
-    return make_runtime(model, runtime, precision).predict
+    if callable(runtime):
+        return runtime(model, batch_size).predict
+    if runtime == AUTO:
+        raise InvalidSetting(
+            "runtime='auto' measures runtimes, which zoo.engine does not do",
+            hint="call zoo.predict / zoo.embed (they resolve 'auto'), or pass zoo.bench.auto.AutoChooser()",
+        )
+    return make_runtime(model, runtime, precision or "fp32").predict
 
 
 def model_size(model: keras.Model) -> tuple[int, int]:
@@ -185,9 +199,10 @@ def make_predictor(
     weights: Any = "imagenet",
     labels: Sequence[str] | None = None,
     policy: ResizePolicy | None = None,
-    runtime: str = "keras",
-    precision: str = "fp32",
+    runtime: str | RuntimeChooser = "keras",
+    precision: str | None = None,
     unsafe: bool = False,
+    batch_size: int = 32,
 ) -> Predictor:
     """What to run for `model_or_name` (anything zoo.engine.reference.resolve accepts).
 
@@ -207,7 +222,7 @@ def make_predictor(
 
         labels = imagenet_labels()
     return Predictor(
-        run=batch_function(model, runtime, precision),
+        run=batch_function(model, runtime, precision, batch_size),
         labels=labels,
         policy=policy,
         probabilities=outputs_probabilities(model),
@@ -220,8 +235,8 @@ def predict(
     model_or_name: str | os.PathLike[str] | ModelSpec | keras.Model | Bundle,
     images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     top: int = 5,
-    runtime: str = "keras",
-    precision: str = "fp32",
+    runtime: str | RuntimeChooser = "keras",
+    precision: str | None = None,
     on_bad_image: OnBadImage = "skip",
     *,
     weights: Any = "imagenet",
@@ -248,7 +263,7 @@ def predict(
     paths = [p for item in _as_paths(images) for p in (list_images(item) if item.is_dir() else [item])]
     predictor = make_predictor(
         model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision,
-        unsafe=unsafe,
+        unsafe=unsafe, batch_size=max(1, min(batch_size, len(paths))),
     )  # fmt: skip
     results: list[Prediction] = []
     batches = iter_batches(paths, predictor.policy, batch_size, on_bad_image=on_bad_image)
@@ -282,8 +297,8 @@ def embed(
     input_size: int | None = None,
     batch_size: int = 32,
     on_bad_image: OnBadImage = "skip",
-    runtime: str = "keras",
-    precision: str = "fp32",
+    runtime: str | RuntimeChooser = "keras",
+    precision: str | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> Embeddings:
@@ -300,7 +315,7 @@ def embed(
     model = loaded.model
     policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
     label = loaded.ref.spec.name if loaded.ref.spec is not None else loaded.name
-    run = batch_function(model, runtime, precision)
+    run = batch_function(model, runtime, precision, max(1, min(batch_size, len(paths))))
     rows, kept, skipped = [], [], []
     for batch in iter_batches(paths, policy, batch_size, on_bad_image=on_bad_image):
         skipped.extend(batch.skipped)

@@ -24,3 +24,36 @@ def weights_sha256(model: keras.Model) -> str:
     digest = hashlib.sha256()
     update_with_weights(digest, model)
     return digest.hexdigest()
+
+
+def model_fingerprint(model: keras.Model) -> str:
+    """sha256 of a model's architecture and weight values that ignores the layer names Keras makes up
+    (`conv2d_3` in one process is `conv2d` in another), so the same model loaded twice has one fingerprint.
+
+    zoo.bench.auto keys its decisions and accuracy-gate verdicts on it: `zoo evaluate` and `zoo predict`
+    load the model in different processes."""
+    import json
+
+    aliases: dict[str, str] = {}
+
+    def collect(layer: Any) -> None:
+        aliases.setdefault(layer.name, f"#{len(aliases)}")
+        for inner in getattr(layer, "layers", ()):
+            collect(inner)
+
+    collect(model)
+
+    def canonical(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: canonical(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [canonical(v) for v in value]
+        return aliases.get(value, value) if isinstance(value, str) else value
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(canonical(model.get_config()), sort_keys=True, default=str).encode())
+    for variable in model.weights:
+        value = np.ascontiguousarray(variable.numpy())
+        digest.update(f"{value.dtype}:{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,155 @@
+"""`--runtime auto` on real small models: the measured choice, its cache, the accuracy gate's restriction,
+and the CLI's defaults and misuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.cli import zoo_main
+from support.models import tiny_cnn
+from support.realdata import photo_paths
+
+from zoo.bench.auto import candidate_pairs, choose
+from zoo.bench.gate import GATE_MAX_DROP, auto_dir, read_gate, record_gate, verdict
+from zoo.engine.fingerprint import model_fingerprint
+from zoo.engine.installed import runtime_pairs
+
+
+def _names(pairs: list[tuple[str, str]]) -> set[str]:
+    return {f"{runtime} {precision}" for runtime, precision in pairs}
+
+
+def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
+    delta = -drop_points / 100
+    return {
+        "runtime": runtime,
+        "precision": precision,
+        "status": "ok",
+        "delta_top1": delta,
+        "delta_top5": 0.0,
+    }
+
+
+def test_fingerprint_ignores_made_up_layer_names_but_not_weights() -> None:
+    first, again, other = tiny_cnn(seed=1), tiny_cnn(seed=1), tiny_cnn(seed=2)
+    assert first.layers[1].name != again.layers[1].name  # conv2d vs conv2d_1: Keras numbers them
+    assert model_fingerprint(first) == model_fingerprint(again)
+    assert model_fingerprint(first) != model_fingerprint(other)
+
+
+def test_gate_verdict_is_within_one_point_of_fp32() -> None:
+    assert GATE_MAX_DROP == 1.0
+    assert verdict(_gate_row("litert", "int8", 0.9))[0]
+    assert not verdict(_gate_row("litert", "int8", 1.1))[0]
+    assert not verdict({**_gate_row("litert", "int8", 0.0), "delta_top5": -0.02})[0]
+    assert not verdict({"runtime": "openvino", "precision": "int8", "status": "skipped: no calibration"})[0]
+
+
+def test_without_a_gate_only_fp32_of_installed_runtimes_is_a_candidate() -> None:
+    pairs, why = candidate_pairs("0" * 64, None)
+    assert pairs == runtime_pairs(precisions=("fp32",)) and ("keras", "fp32") in pairs
+    assert "no accuracy gate" in why
+
+
+@pytest.mark.slow
+def test_auto_measures_once_then_reuses_its_cache() -> None:
+    model = tiny_cnn(24, seed=3, batch_norm=True)
+    lines: list[str] = []
+    runtime, decision = choose(model, 4, report=lines.append)
+    assert decision.measured and decision.path.parent == auto_dir()
+    assert set(decision.rates) == _names(runtime_pairs(precisions=("fp32",)))
+    assert max(decision.rates, key=decision.rates.get) == f"{runtime.name} {runtime.precision}"
+    stored = json.loads(decision.path.read_text())
+    # fp32-only mode runs real fp32 everywhere (OpenVINO with an explicit f32 hint, not its silent bf16)
+    assert set(stored["precision_ran_by_candidate"].values()) == {"fp32"}
+    assert stored["precision_ran"] == runtime.effective_precision == "fp32"
+    before = (decision.path.read_bytes(), decision.path.stat().st_mtime_ns)
+
+    again, second = choose(model, 4, report=lines.append)
+    assert not second.measured and (again.name, again.precision) == (runtime.name, runtime.precision)
+    assert (decision.path.read_bytes(), decision.path.stat().st_mtime_ns) == before  # nothing re-measured
+    assert "from" in second.line() and "measured" in decision.line()
+    assert decision.line().startswith(f"auto: {runtime.name} fp32 (measured ")
+    # another batch size is another key: measured anew
+    _, other = choose(model, 1, report=lines.append)
+    assert other.measured and other.path != decision.path
+    assert len(list(auto_dir().glob("[0-9a-f]*.json"))) == 2
+
+
+@pytest.mark.slow
+def test_a_gate_that_fails_int8_keeps_int8_out() -> None:
+    model = tiny_cnn(24, seed=4)
+    fingerprint = model_fingerprint(model)
+    rows = [_gate_row("keras", "fp32", 0), _gate_row("litert", "fp32", 0), _gate_row("litert", "int8", 3.0)]
+    record_gate(fingerprint, rows, {"model": "tiny", "dataset": "photos"})
+    assert read_gate(fingerprint)["verdicts"]["litert int8"]["passed"] is False
+    _, decision = choose(model, 2, report=lambda line: None)
+    assert set(decision.rates) == {"keras fp32", "litert fp32"}
+    assert decision.precision == "fp32"
+
+    record_gate(fingerprint, [*rows[:2], _gate_row("litert", "int8", 0.5)], {"model": "tiny"})
+    _, passed = choose(model, 2, report=lambda line: None)  # a new gate is a new key: measured again
+    assert passed.measured and set(passed.rates) == {"keras fp32", "litert fp32", "litert int8"}
+
+
+@pytest.mark.slow
+def test_cli_predict_defaults_to_auto_and_the_second_call_measures_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZOO_RUNTIME")
+    model = tmp_path / "tiny.keras"
+    tiny_cnn(32, 3, rescale=True, seed=5).save(model)
+    photos = [str(p) for p in photo_paths(1)[:2]]
+    code, out, err = zoo_main(capsys, "predict", "--model", str(model), *photos)
+    assert code == 0, err
+    assert "auto: " in err and "(measured " in err and "x keras fp32; cached in " in err
+    decisions = list(auto_dir().glob("[0-9a-f]*.json"))
+    assert len(decisions) == 1 and out.count("class_") == 2 * 3
+    stored = decisions[0].read_bytes()
+    code, again, err = zoo_main(capsys, "predict", "--model", str(model), *photos)
+    assert code == 0 and again == out
+    assert "; from " in err and "(measured " not in err
+    assert decisions[0].read_bytes() == stored
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "mobilenet_v2", "x.jpg", "--runtime", "all"], "all is for zoo evaluate"),
+        (["embed", "mobilenet_v2", "x.jpg", "--out", "f.npy", "--runtime", "all"], "all is for zoo evaluate"),
+        (["predict", "mobilenet_v2", "x.jpg", "--runtime", "tvm"], "'tvm' is not one of"),
+        (["benchmark", "mobilenet_v2", "--runtime", "tvm"], "tvm is not one of"),
+    ],
+)
+def test_runtime_misuse_is_a_usage_error(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = zoo_main(capsys, *args)
+    assert code == 2 and message in " ".join(err.split()), err
+
+
+def test_a_bad_zoo_runtime_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ZOO_RUNTIME", "tvm")
+    code, _, err = zoo_main(capsys, "evaluate", "mobilenet_v2", str(tmp_path))
+    assert code == 2 and "ZOO_RUNTIME='tvm'" in err
+
+
+@pytest.mark.slow
+def test_a_candidate_whose_converter_fails_is_skipped_with_the_reason_and_the_others_go_on() -> None:
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    resized = keras.layers.Resizing(8, 8, interpolation="lanczos3")(inputs)  # tf2onnx leaves the op in
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(resized)))
+    lines: list[str] = []
+    runtime, decision = choose(model, 2, report=lines.append)
+    assert "no ScaleAndTranslate op" in decision.skipped["onnxruntime fp32"]
+    assert "keras fp32" in decision.rates and "onnxruntime fp32" not in decision.rates
+    assert any(line.startswith("auto: skipped onnxruntime fp32: ") for line in lines)
+    assert f"{runtime.name} {runtime.precision}" in decision.rates
+    stored = json.loads(decision.path.read_text())
+    assert stored["skipped"] == decision.skipped  # a cached decision still says why

@@ -1,0 +1,245 @@
+"""`--runtime auto`: the fastest runtime x precision for this model, batch size and machine, measured once.
+
+    runtime, decision = choose(model, batch_size)      # a built zoo Runtime, and why it was chosen
+    zoo.predict(..., runtime="auto")                    # the same, through AutoChooser
+
+Candidates are the installed runtimes (zoo.engine.installed) at the precisions that passed this model's
+accuracy gate (zoo.bench.gate, written by `zoo evaluate MODEL DATA --runtime all`), or at fp32 only when
+no gate was run; naming precisions explicitly picks the fastest runtime among those instead (the caller
+has chosen the precision). Every candidate is built (a converter that fails skips that candidate, with
+the reason) and timed on a few batches, interleaved; the fastest wins. The decision is cached as JSON in
+ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch size, the input shape, the
+candidates and the versions of their libraries, so the next call with the same key measures nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo.atomic import atomic_write_text
+from zoo.bench.gate import auto_dir, passing_pairs, read_gate
+from zoo.bench.machine import library_versions, machine_info
+from zoo.bench.timing import time_interleaved
+from zoo.engine.fingerprint import model_fingerprint
+from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
+from zoo.engine.runtime_base import sample_shape
+from zoo.errors import RuntimeUnavailable, ZooError
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.engine.runtime_base import Runtime
+
+WARMUP = 1  # untimed calls per candidate (after its build)
+ITERS = 3  # timed rounds at least, one call of every candidate each
+# ...and rounds until this many seconds have passed: on a busy machine 3 rounds of a fast model at batch 1
+# (a few ms a call) picked a runtime 30% slower than the best
+MIN_TIME_S = 2.0
+REFERENCE = ("keras", "fp32")
+FREE_SIZE = 224  # the measuring batch's size along an axis the model leaves free
+Report = Callable[[str], None]
+
+
+@dataclass
+class Decision:
+    """What auto chose, how fast each candidate was (images/s), and which were skipped and why."""
+
+    runtime: str
+    precision: str
+    precision_ran: str
+    rates: dict[str, float]
+    skipped: dict[str, str]
+    candidates_from: str
+    path: Path
+    measured: bool = True
+    measured_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def choice(self) -> str:
+        ran = "" if self.precision_ran == self.precision else f", ran {self.precision_ran}"
+        return f"{self.runtime} {self.precision}{ran}"
+
+    def line(self) -> str:
+        """`auto: openvino fp32 (measured 1.8x keras fp32; cached in ...)`."""
+        reference = self.rates.get(" ".join(REFERENCE))
+        rate = self.rates[f"{self.runtime} {self.precision}"]
+        speed = f"{rate / reference:.2f}x keras fp32" if reference else f"{rate:,.1f} images/s"
+        if self.measured:
+            return f"auto: {self.choice} (measured {speed}; cached in {self.path})"
+        return f"auto: {self.choice} ({speed}, measured {self.measured_at}; from {self.path})"
+
+
+class AutoChooser:
+    """What zoo.engine's predict/embed take as `runtime` for "auto": (model, batch size) -> Runtime, with
+    the decision line reported (stderr by default) and kept in `.decision`."""
+
+    def __init__(
+        self,
+        precisions: Sequence[str] | None = None,
+        *,
+        calibration: np.ndarray | None = None,
+        cache_key: str | None = None,
+        report: Report | None = None,
+    ) -> None:
+        self.precisions = precisions
+        self.calibration = calibration
+        self.cache_key = cache_key
+        self.report = report or _to_stderr
+        self.decision: Decision | None = None
+
+    def __call__(self, model: keras.Model, batch_size: int) -> Runtime:
+        runtime, self.decision = choose(
+            model, batch_size, precisions=self.precisions, calibration=self.calibration,
+            cache_key=self.cache_key, report=self.report,
+        )  # fmt: skip
+        self.report(self.decision.line())
+        return runtime
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def choose(
+    model: keras.Model,
+    batch_size: int,
+    *,
+    precisions: Sequence[str] | None = None,
+    calibration: np.ndarray | None = None,
+    cache_key: str | None = None,
+    report: Report | None = None,
+) -> tuple[Runtime, Decision]:
+    """The fastest candidate runtime for `model` at `batch_size`, built, and the Decision (from the cache
+    when this key was measured before; skipped candidates are reported through `report`).
+
+    `calibration` goes to the int8 candidates (without it they are skipped); `cache_key` names the model
+    in the conversion cache (zoo.engine.runtimes.make_runtime; default: its fingerprint)."""
+    report = report or _to_stderr
+    fingerprint = model_fingerprint(model)
+    pairs, candidates_from = candidate_pairs(fingerprint, precisions)
+    if not pairs:
+        raise RuntimeUnavailable(
+            f"no runtime is installed for precision {', '.join(precisions or ['fp32'])}",
+            hint="pip install zoo-hub[openvino], or choose another precision",
+        )
+    shape = tuple(FREE_SIZE if d is None else d for d in sample_shape(model))
+    key = decision_key(fingerprint, batch_size, shape, pairs)
+    path = auto_dir() / f"{key[:32]}.json"
+    key_name = cache_key or f"model-{fingerprint[:16]}"
+    cached = _read(path, key)
+    if cached is not None:
+        try:
+            return _build(model, cached.runtime, cached.precision, calibration, key_name), cached
+        except ZooError as exc:  # e.g. the conversion cache was cleared and the converter now fails
+            why = f"the cached choice {cached.choice} cannot be built ({exc.message})"
+            report(f"auto: {why}; measuring again")
+    built: dict[str, Runtime] = {}
+    skipped: dict[str, str] = {}
+    for runtime, precision in pairs:
+        name = f"{runtime} {precision}"
+        try:
+            built[name] = _build(model, runtime, precision, calibration, key_name)
+        except Exception as exc:  # a converter failing on this model: skip it, the others go on
+            skipped[name] = _reason(exc)
+            report(f"auto: skipped {name}: {skipped[name]}")
+    if not built:
+        raise RuntimeUnavailable(
+            f"none of the {len(pairs)} candidate runtimes could be built for this model",
+            hint="; ".join(f"{n}: {why}" for n, why in skipped.items()),
+        )
+    rng = np.random.default_rng(0)
+    batch = rng.uniform(0, 255, (batch_size, *shape)).astype(np.float32)  # speed does not depend on pixels
+    calls = {n: r.predict for n, r in built.items()}
+    timings = time_interleaved(calls, batch, warmup=WARMUP, iters=ITERS, min_time_s=MIN_TIME_S)
+    rates = {name: timing.images_per_s for name, timing in timings.items()}
+    best = max(rates, key=rates.__getitem__)
+    winner = built[best]
+    decision = Decision(
+        winner.name, winner.precision, winner.effective_precision, rates, skipped, candidates_from, path
+    )
+    _write(path, key, decision, {n: r.effective_precision for n, r in built.items()})
+    return winner, decision
+
+
+def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple[list[tuple[str, str]], str]:
+    """The installed (runtime, precision) pairs auto may pick, and where that list came from."""
+    if precisions:
+        return runtime_pairs(precisions=precisions), f"precision {', '.join(precisions)} as asked"
+    gate = read_gate(fingerprint)
+    if gate is None:
+        why = "fp32 only: no accuracy gate for this model (zoo evaluate MODEL DATA --runtime all)"
+        return runtime_pairs(precisions=("fp32",)), why
+    installed = set(runtime_pairs())
+    passed = [pair for pair in passing_pairs(gate) if pair in installed]
+    return passed, f"passed the accuracy gate on {gate.get('dataset', 'labelled photos')} ({gate['time']})"
+
+
+def decision_key(
+    fingerprint: str, batch_size: int, shape: Sequence[int], pairs: Sequence[tuple[str, str]]
+) -> str:
+    """sha256 of everything a decision depends on."""
+    versions = library_versions()
+    distributions = sorted({d for runtime, _ in pairs for d in RUNTIME_DISTRIBUTIONS[runtime]})
+    settings = {
+        "machine": machine_info(),
+        "model": fingerprint,
+        "batch_size": batch_size,
+        "input_shape": list(shape),
+        "candidates": [list(pair) for pair in pairs],
+        "versions": {"zoo": versions["zoo"], **{d: versions.get(d, "absent") for d in distributions}},
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def _build(model: Any, runtime: str, precision: str, calibration: Any, cache_key: str) -> Runtime:
+    from zoo.engine.runtimes import make_runtime
+
+    return make_runtime(model, runtime, precision, calibration=calibration, cache_key=cache_key)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ZooError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _write(path: Path, key: str, decision: Decision, ran: dict[str, str]) -> None:
+    record = {
+        "key": key,
+        "runtime": decision.runtime,
+        "precision": decision.precision,
+        "precision_ran": decision.precision_ran,
+        "images_per_s": decision.rates,
+        "precision_ran_by_candidate": ran,
+        "skipped": decision.skipped,
+        "candidates_from": decision.candidates_from,
+        "measured_at": decision.measured_at,
+        "machine": machine_info(),
+    }
+    try:
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    except OSError as exc:  # a read-only ZOO_HOME: the choice stands, it is just measured again next time
+        print(f"auto: could not cache the decision in {path}: {exc}", file=sys.stderr)
+
+
+def _read(path: Path, key: str) -> Decision | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("key") != key:
+            return None
+        return Decision(
+            record["runtime"], record["precision"], record["precision_ran"], record["images_per_s"],
+            record.get("skipped", {}), record.get("candidates_from", ""), path, measured=False,
+            measured_at=record.get("measured_at", "?"),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # absent or unreadable: measure

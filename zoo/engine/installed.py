@@ -1,0 +1,61 @@
+"""Which inference runtimes this Python can run, found without importing any of them, and their pairs.
+
+`--runtime auto` measures only installed runtimes and `--runtime all` times or scores only those: a
+runtime whose package is missing is left out of both (naming it explicitly still fails with the extra to
+install, zoo.engine.runtimes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib.util import find_spec
+from typing import TYPE_CHECKING
+
+from zoo.choices import RUNTIME_PRECISIONS, RUNTIMES
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.engine.runtime_base import Runtime
+
+# The packages each runtime imports (all of them must be importable).
+RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
+    "keras": ("tensorflow", "keras"),
+    "litert": ("tensorflow", "ai_edge_litert"),
+    "openvino": ("tensorflow", "openvino"),
+    "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
+}
+# The distributions (pip names) whose versions decide a runtime's speed: part of zoo.bench.auto's cache key.
+RUNTIME_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "keras": ("tensorflow", "keras"),
+    "litert": ("tensorflow", "ai-edge-litert"),
+    "openvino": ("tensorflow", "openvino", "nncf"),
+    "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
+}
+
+# Builds the runtime to run `model` at `batch_size` (e.g. zoo.bench.auto's measured choice): what the
+# engine's predict and embed take in place of a runtime name, so the engine never imports the bench.
+RuntimeChooser = Callable[["keras.Model", int], "Runtime"]
+
+
+def is_installed(runtime: str) -> bool:
+    return all(find_spec(package) is not None for package in RUNTIME_PACKAGES[runtime])
+
+
+def installed_runtimes() -> tuple[str, ...]:
+    """The runtimes (in zoo.choices.RUNTIMES order) whose packages are importable here."""
+    return tuple(r for r in RUNTIMES if is_installed(r))
+
+
+def runtime_pairs(
+    runtimes: Sequence[str] | None = None, precisions: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """Every (runtime, precision) zoo has for the installed `runtimes` (default: all installed),
+    restricted to `precisions` when given."""
+    chosen = installed_runtimes() if runtimes is None else [r for r in runtimes if is_installed(r)]
+    return [
+        (runtime, precision)
+        for runtime in chosen
+        for precision in RUNTIME_PRECISIONS[runtime]
+        if precisions is None or precision in precisions
+    ]
