@@ -54,6 +54,16 @@ def test_without_a_gate_only_fp32_of_installed_runtimes_is_a_candidate() -> None
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_off_tensorflow_the_candidates_are_the_keras_runtime_alone(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LiteRT, OpenVINO and ONNX convert through TensorFlow: auto and --runtime all never try them there
+    monkeypatch.setenv("KERAS_BACKEND", backend)
+    assert {runtime for runtime, _ in runtime_pairs()} == {"keras"}
+    assert runtime_pairs(["litert", "keras"], ["fp32"]) == [("keras", "fp32")]
+
+
 def test_auto_measures_once_then_reuses_its_cache() -> None:
     model = tiny_cnn(24, seed=3, batch_norm=True)
     lines: list[str] = []

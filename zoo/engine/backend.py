@@ -53,12 +53,17 @@ def has_accelerator(backend: str) -> bool:
 _CONVERTS_FROM: dict[str, tuple[str, ...]] = {"jax": ("keras",), "torch": ("keras",)}
 
 
+def reachable(target: str, backend: str) -> bool:
+    """Whether a runtime or export format can be reached from a model built on `backend`."""
+    return backend == "tensorflow" or target in _CONVERTS_FROM.get(backend, ())
+
+
 def check_convertible(target: str) -> None:
     """Refuse (RuntimeUnavailable, exit 2) a runtime or export format the active back-end cannot reach."""
     import keras
 
     backend = keras.config.backend()
-    if backend == "tensorflow" or target in _CONVERTS_FROM.get(backend, ()):
+    if reachable(target, backend):
         return
     raise RuntimeUnavailable(
         f"{target} from a model built on the {backend} back-end is not supported (the conversion goes "

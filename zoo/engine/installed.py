@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
+from zoo import config
 from zoo.choices import RUNTIME_PRECISIONS, RUNTIMES
+from zoo.engine.backend import reachable
 
 if TYPE_CHECKING:
     import keras
@@ -43,8 +45,10 @@ def is_installed(runtime: str) -> bool:
 
 
 def installed_runtimes() -> tuple[str, ...]:
-    """The runtimes (in zoo.choices.RUNTIMES order) whose packages are importable here."""
-    return tuple(r for r in RUNTIMES if is_installed(r))
+    """The runtimes (in zoo.choices.RUNTIMES order) whose packages are importable here and that the active
+    Keras back-end reaches (off TensorFlow: keras alone, zoo.engine.backend)."""
+    backend = config.keras_backend()
+    return tuple(r for r in RUNTIMES if is_installed(r) and reachable(r, backend))
 
 
 def runtime_pairs(
@@ -52,7 +56,8 @@ def runtime_pairs(
 ) -> list[tuple[str, str]]:
     """Every (runtime, precision) zoo has for the installed `runtimes` (default: all installed),
     restricted to `precisions` when given."""
-    chosen = installed_runtimes() if runtimes is None else [r for r in runtimes if is_installed(r)]
+    available = installed_runtimes()
+    chosen = available if runtimes is None else [r for r in runtimes if r in available]
     return [
         (runtime, precision)
         for runtime in chosen
