@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +22,8 @@ from zoo.errors import InvalidSetting, RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
+
+Loaded = TypeVar("Loaded")
 
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
 PREDICT_CHUNK = 64
@@ -107,3 +112,21 @@ def checked_calibration(
     if not shape_fits(expected, sample):
         raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
     return calibration[:MAX_CALIBRATION_SAMPLES]
+
+
+def load_cached(path: Path, load: Callable[[], Loaded], convert_again: Callable[[], None]) -> Loaded:
+    """`load()` of the cached conversion at `path`; when its runtime cannot read it (a truncated or corrupt
+    file: a crash mid-copy, a full disk, a foreign file), warn, `convert_again()` and load once more."""
+    try:
+        return load()
+    except Exception as exc:  # each runtime has its own error types (ValueError, RuntimeError...)
+        # OpenVINO's first line only names its own source file ("Exception from src/...:84:")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if not line.startswith("Exception from")), type(exc).__name__)
+        print(
+            f"Warning: the cached conversion {path} cannot be read ({reason[:200]}); converting it again",
+            file=sys.stderr,
+            flush=True,
+        )
+    convert_again()
+    return load()

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import uuid
 from contextlib import redirect_stdout
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    load_cached,
     model_digest,
     sample_shape,
 )  # fmt: skip
@@ -130,8 +132,16 @@ class OpenVINORuntime(Runtime):
         if precision == "int8":
             calibration = checked_calibration(model, calibration, "the openvino runtime's precision 'int8'")
         folder = ir_folder(model, precision, calibration=calibration, cache_key=cache_key)
-        path = ensure_ir(folder, lambda: convert_to_openvino(model, precision, calibration=calibration))
-        return cls(path, precision, num_threads=num_threads)
+
+        def convert() -> Any:
+            return convert_to_openvino(model, precision, calibration=calibration)
+
+        path = ensure_ir(folder, convert)
+        return load_cached(
+            path,
+            lambda: cls(path, precision, num_threads=num_threads),
+            partial(ensure_ir, folder, convert, True),
+        )
 
 
 def check_native_bf16(core: Any) -> None:
@@ -185,8 +195,9 @@ def save_ir(ov_model: Any, path: Path) -> None:
     import_openvino().save_model(ov_model, str(path), compress_to_fp16=False)
 
 
-def ensure_ir(folder: Path, convert: Any) -> Path:
-    """folder/model.xml, converting (convert() -> openvino.Model) and writing it first when missing.
+def ensure_ir(folder: Path, convert: Any, again: bool = False) -> Path:
+    """folder/model.xml, converting (convert() -> openvino.Model) and writing it first when missing (or
+    `again`: it cannot be read).
 
     The IR is written into a temporary folder beside `folder` and renamed, so a reader never sees half
     an IR; a file lock stops two processes converting the same model at once.
@@ -196,6 +207,8 @@ def ensure_ir(folder: Path, convert: Any) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     path = folder / IR_NAME
     with FileLock(str(folder.with_name(f".{folder.name}.lock"))):
+        if again and folder.exists():
+            shutil.rmtree(folder)
         if path.is_file() and path.with_suffix(".bin").is_file():
             return path
         staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.partial")

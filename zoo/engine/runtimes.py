@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays 
     Runtime,
     array_digest,
     checked_calibration,
+    load_cached,
     model_digest,
     sample_shape,
 )
@@ -44,7 +46,6 @@ from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
-
 
 
 def make_runtime(
@@ -246,18 +247,18 @@ class LiteRTRuntime(Runtime):
         calibration: np.ndarray | None = None,
         num_threads: int | None = None,
     ) -> LiteRTRuntime:
-        """Load the cached conversion at `path`, converting (and caching) first when it is missing."""
-        from filelock import FileLock
+        """Load the cached conversion at `path`, converting (and caching) first when it is missing or
+        unreadable."""
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_name(f".{path.name}.lock"))):
-            if path.is_file():
-                try:
-                    return cls(path, precision, num_threads=num_threads)
-                except ValueError:  # an unreadable cache entry (e.g. written by another version): redo it
-                    path.unlink(missing_ok=True)
-            atomic_write_bytes(path, convert_to_litert(model, precision, calibration=calibration))
-        return cls(path, precision, num_threads=num_threads)
+        def convert() -> bytes:
+            return convert_to_litert(model, precision, calibration=calibration)
+
+        write_cached(path, convert)
+        return load_cached(
+            path,
+            lambda: cls(path, precision, num_threads=num_threads),
+            partial(write_cached, path, convert, True),
+        )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -270,6 +271,18 @@ class LiteRTRuntime(Runtime):
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output_index)  # a copy, safe after the lock
+
+
+def write_cached(path: Path, convert: Any, again: bool = False) -> None:
+    """Write convert() (bytes) to `path` when it is missing (or `again`): atomic, one writer at a time."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        if again:
+            path.unlink(missing_ok=True)
+        if not path.is_file():
+            atomic_write_bytes(path, convert())
 
 
 def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.ndarray | None = None) -> bytes:
