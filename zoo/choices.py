@@ -22,6 +22,8 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "openvino": ("fp32", "bf16", "int8"),  # OpenVINO; int8: NNCF post-training quantization, calibrated
     "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
+# Runtime x precision pairs that quantize from calibration images (never the images they then score).
+CALIBRATED = frozenset({("litert", "int8-full"), ("openvino", "int8"), ("onnxruntime", "int8")})
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")
 

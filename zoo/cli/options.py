@@ -29,8 +29,6 @@ UNSAFE_HELP = (
     "DANGEROUS: let the model file run the code it stores (Lambda layers) with your permissions."
     " Only for files you made yourself or fully trust."
 )
-# predict and embed have no calibration images, which "int8-full" needs.
-UNCALIBRATED_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8-full")
 
 
 def one_of(values: tuple[str, ...]) -> Any:
@@ -72,7 +70,10 @@ def image_size_option(*names: str) -> Any:
 # predict and embed
 Runtime = Annotated[one_of(RUNTIMES), runtime_option(f"Inference runtime: {in_words(RUNTIMES)}.")]
 Precision = Annotated[
-    one_of(UNCALIBRATED_PRECISIONS), precision_option(f"{in_words(UNCALIBRATED_PRECISIONS)}.")
+    one_of(PRECISIONS),
+    precision_option(
+        f"{in_words(PRECISIONS)} (calibrated int8: litert int8-full, openvino/onnxruntime int8)."
+    ),
 ]
 # evaluate
 EvalRuntime = Annotated[

@@ -165,11 +165,13 @@ def outputs_probabilities(model: keras.Model) -> bool:
     return activation is keras.activations.softmax
 
 
-def batch_function(model: keras.Model, runtime: str = "keras", precision: str = "fp32") -> BatchFn:
-    """The model's batch call on a zoo runtime: keras (a traced tf.function graph) or LiteRT."""
+def batch_function(
+    model: keras.Model, runtime: str = "keras", precision: str = "fp32", calibration: np.ndarray | None = None
+) -> BatchFn:
+    """The model's batch call on a zoo runtime (int8 precisions calibrated on `calibration`)."""
     from zoo.engine.runtimes import make_runtime
 
-    return make_runtime(model, runtime, precision).predict
+    return make_runtime(model, runtime, precision, calibration=calibration).predict
 
 
 def model_size(model: keras.Model) -> tuple[int, int]:
@@ -188,6 +190,8 @@ def make_predictor(
     runtime: str = "keras",
     precision: str = "fp32",
     unsafe: bool = False,
+    calibrate_on: str | os.PathLike[str] | None = None,
+    scored: Iterable[str | os.PathLike[str]] = (),
 ) -> Predictor:
     """What to run for `model_or_name` (anything zoo.engine.reference.resolve accepts).
 
@@ -206,8 +210,13 @@ def make_predictor(
         from zoo.engine.labels import imagenet_labels
 
         labels = imagenet_labels()
+    from zoo.engine.calibration import required_calibration
+
+    calibration = required_calibration(
+        runtime, precision, policy, calibrate_on=calibrate_on, bundle=loaded.bundle, scored=scored
+    )
     return Predictor(
-        run=batch_function(model, runtime, precision),
+        run=batch_function(model, runtime, precision, calibration),
         labels=labels,
         policy=policy,
         probabilities=outputs_probabilities(model),
@@ -230,13 +239,15 @@ def predict(
     batch_size: int = 32,
     progress: Progress | None = None,
     unsafe: bool = False,
+    calibrate_on: str | os.PathLike[str] | None = None,
 ) -> list[Prediction]:
     """Top-k classes for each image file, in input order (folders are searched for image files).
 
     `model_or_name`: a registry name or alias, a run directory written by `zoo finetune`, a Bundle, or a
     keras.Model taking raw RGB 0-255. Probabilities are softmax over the outputs (models that already
     end in softmax are used as they are). A file that cannot be decoded gets a Prediction with `.error`
-    (on_bad_image="skip") or raises BadImage ("fail"). `unsafe`: see make_predictor (dangerous).
+    (on_bad_image="skip") or raises BadImage ("fail"). `unsafe`, `calibrate_on` (calibrated int8): see
+    make_predictor.
     """
     if top < 1:
         raise ModelConfigError(f"top must be at least 1, got {top}")
@@ -248,7 +259,7 @@ def predict(
     paths = [p for item in _as_paths(images) for p in (list_images(item) if item.is_dir() else [item])]
     predictor = make_predictor(
         model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision,
-        unsafe=unsafe,
+        unsafe=unsafe, calibrate_on=calibrate_on, scored=paths,
     )  # fmt: skip
     results: list[Prediction] = []
     batches = iter_batches(paths, predictor.policy, batch_size, on_bad_image=on_bad_image)
@@ -286,9 +297,11 @@ def embed(
     precision: str = "fp32",
     out: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    calibrate_on: str | os.PathLike[str] | None = None,
 ) -> Embeddings:
     """Pooled backbone features (include_top=False), one row per image; directories are searched for
-    image files. With `out`, also writes them (.npy + .paths.json, or .parquet)."""
+    image files. With `out`, also writes them (.npy + .paths.json, or .parquet). A calibrated int8
+    precision calibrates on the images of `calibrate_on` (none of those embedded)."""
     check_on_bad_image(on_bad_image)
     if out is not None:
         check_embedding_output(Path(out))
@@ -300,7 +313,10 @@ def embed(
     model = loaded.model
     policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
     label = loaded.ref.spec.name if loaded.ref.spec is not None else loaded.name
-    run = batch_function(model, runtime, precision)
+    from zoo.engine.calibration import required_calibration
+
+    calibration = required_calibration(runtime, precision, policy, calibrate_on=calibrate_on, scored=paths)
+    run = batch_function(model, runtime, precision, calibration)
     rows, kept, skipped = [], [], []
     for batch in iter_batches(paths, policy, batch_size, on_bad_image=on_bad_image):
         skipped.extend(batch.skipped)
