@@ -114,7 +114,8 @@ class OnnxRuntime(Runtime):
 
         def int8(again: bool = False) -> Path:
             def quantize(out: Path) -> None:
-                load_cached(fp32_path, lambda: cls(fp32_path, "fp32"), lambda: fp32(True))  # a sound source
+                fp32()  # made first, then read: a damaged cached source is made again before quantizing
+                load_cached(fp32_path, lambda: cls(fp32_path, "fp32"), partial(fp32, True))
                 quantize_int8(fp32_path, out, calibration)
 
             return cached(int8_path, quantize, again)
