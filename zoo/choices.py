@@ -49,7 +49,7 @@ CLASS_WEIGHTS = ("auto", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 # ------------------------------------------------------------------------------------------ outputs
-EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino")
+EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino", "openvino-int8")
 LIST_FORMATS = ("table", "md", "csv", "json")
 TABLE_FORMATS = (*LIST_FORMATS, "html")
 # Published tables `zoo table` can join with measured figures (timm: results-imagenet.csv, for the timm

@@ -111,7 +111,11 @@ def checked_calibration(
     expected, sample = sample_shape(model), calibration.shape[1:]
     if not shape_fits(expected, sample):
         raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
-    return calibration[:MAX_CALIBRATION_SAMPLES]
+    if len(calibration) <= MAX_CALIBRATION_SAMPLES:
+        return calibration
+    from zoo.engine.int8_search import evenly_spread  # spread: images sorted by class keep every class
+
+    return calibration[evenly_spread(len(calibration), MAX_CALIBRATION_SAMPLES)]
 
 
 def load_cached(path: Path, load: Callable[[], Loaded], convert_again: Callable[[], None]) -> Loaded:
