@@ -7,27 +7,19 @@ of TrashNet training photos; it is checked on TrashNet validation photos.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from support.cli import zoo_main
-from support.realdata import CLASSES, photo_paths, photos, pretrained_features
+from support.realdata import CLASSES, copy_photos, photos, pretrained_features
 
 from zoo.engine.bundle import save_bundle
 
 pytest.importorskip("openvino")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 TRAIN, VAL, SIZE = 6, 4, 96  # photos per class
-
-
-def copy_photos(root: Path, per_class: int, split: str) -> Path:
-    for photo in photo_paths(per_class, split):
-        (root / photo.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy(photo, root / photo.parent.name / photo.name)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.cli import zoo_main
-from support.realdata import imagenet_classifier, photo_paths
+from support.realdata import copy_photos, imagenet_classifier, photo_paths
 from support.registry import fixture_entry, write_models
 
 from zoo import config
@@ -22,13 +22,6 @@ from zoo.engine.bundle import save_bundle
 from zoo.engine.labels import imagenet_labels
 
 NAME = "test_mobilenet_int8"
-
-
-def copy_photos(root: Path, per_class: int, split: str) -> Path:
-    for photo in photo_paths(per_class, split):
-        (root / photo.parent.name).mkdir(parents=True, exist_ok=True)
-        shutil.copy(photo, root / photo.parent.name / photo.name)
-    return root
 
 
 @pytest.fixture(scope="module")

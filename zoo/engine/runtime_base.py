@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import Agreement, compare
 from zoo.engine.fingerprint import update_with_weights
 from zoo.errors import InvalidSetting, RuntimeUnavailable
@@ -134,3 +135,15 @@ def load_cached(path: Path, load: Callable[[], Loaded], convert_again: Callable[
         )
     convert_again()
     return load()
+
+
+def write_cached(path: Path, convert: Any, again: bool = False) -> None:
+    """Write convert() (bytes) to `path` when it is missing (or `again`): atomic, one writer at a time."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        if again:
+            path.unlink(missing_ok=True)
+        if not path.is_file():
+            atomic_write_bytes(path, convert())

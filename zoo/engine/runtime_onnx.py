@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import config
-from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import compare
 from zoo.engine.runtime_base import (
     Runtime,
@@ -35,6 +34,7 @@ from zoo.engine.runtime_base import (
     load_cached,
     model_digest,
     sample_shape,
+    write_cached,
 )  # fmt: skip
 from zoo.errors import RuntimeUnavailable, ZooError
 
@@ -289,17 +289,13 @@ def onnx_path(
 
 def cached(path: Path, write: Any, again: bool = False) -> Path:
     """`path`, after `write(staging_path)` made it when it is missing (or `again`: it cannot be read);
-    atomic, one writer at a time."""
-    from filelock import FileLock
+    atomic, one writer at a time (runtime_base.write_cached)."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        if again:
-            path.unlink(missing_ok=True)
-        if path.is_file():
-            return path
+    def written() -> bytes:
         with tempfile.TemporaryDirectory(prefix=".zoo-onnx-", dir=path.parent) as tmp:
             staging = Path(tmp) / path.name
             write(staging)
-            atomic_write_bytes(path, staging.read_bytes())
+            return staging.read_bytes()
+
+    write_cached(path, written, again)
     return path

@@ -42,6 +42,7 @@ from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays 
     load_cached,
     model_digest,
     sample_shape,
+    write_cached,
 )
 from zoo.errors import RuntimeUnavailable
 
@@ -273,18 +274,6 @@ class LiteRTRuntime(Runtime):
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output_index)  # a copy, safe after the lock
-
-
-def write_cached(path: Path, convert: Any, again: bool = False) -> None:
-    """Write convert() (bytes) to `path` when it is missing (or `again`): atomic, one writer at a time."""
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        if again:
-            path.unlink(missing_ok=True)
-        if not path.is_file():
-            atomic_write_bytes(path, convert())
 
 
 def convert_to_litert(
