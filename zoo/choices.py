@@ -31,6 +31,8 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
 AUTO = "auto"
 ALL = "all"
 RUNTIME_CHOICES: tuple[str, ...] = (*RUNTIMES, AUTO)
+# Runtime x precision pairs that quantize from calibration images (never the images they then score).
+CALIBRATED = frozenset({("litert", "int8-full"), ("openvino", "int8"), ("onnxruntime", "int8")})
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")
 
@@ -57,7 +59,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 SCHEDULES = ("constant", "cosine")  # stage 2's learning rate
 
 # ------------------------------------------------------------------------------------------ outputs
-EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino")
+EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino", "openvino-int8")
 LIST_FORMATS = ("table", "md", "csv", "json")
 TABLE_FORMATS = (*LIST_FORMATS, "html")
 # Published tables `zoo table` can join with measured figures (timm: results-imagenet.csv, for the timm

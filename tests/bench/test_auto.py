@@ -4,6 +4,9 @@ and the CLI's defaults and misuse."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,13 +58,18 @@ def test_without_a_gate_only_fp32_of_installed_runtimes_is_a_candidate() -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_off_tensorflow_the_candidates_are_the_keras_runtime_alone(
-    backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # LiteRT, OpenVINO and ONNX convert through TensorFlow: auto and --runtime all never try them there
-    monkeypatch.setenv("KERAS_BACKEND", backend)
-    assert {runtime for runtime, _ in runtime_pairs()} == {"keras"}
-    assert runtime_pairs(["litert", "keras"], ["fp32"]) == [("keras", "fp32")]
+def test_off_tensorflow_the_candidates_are_the_keras_runtime_alone(backend: str) -> None:
+    # LiteRT, OpenVINO and ONNX convert through TensorFlow: auto and --runtime all never try them there.
+    # A fresh process: the back-end is fixed once Keras is imported.
+    code = (
+        "import json; from zoo.engine.installed import runtime_pairs as p; "
+        "print(json.dumps([p(), p(['litert', 'keras'], ['fp32'])]))"
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    everything, asked = json.loads(out.stdout)
+    assert {runtime for runtime, _ in everything} == {"keras"} and len(everything) == 3
+    assert asked == [["keras", "fp32"]]
 
 
 def test_auto_measures_once_then_reuses_its_cache() -> None:
@@ -163,3 +171,25 @@ def test_a_candidate_whose_converter_fails_is_skipped_with_the_reason_and_the_ot
     assert f"{runtime.name} {runtime.precision}" in decision.rates
     stored = json.loads(decision.path.read_text())
     assert stored["skipped"] == decision.skipped  # a cached decision still says why
+
+
+def test_predict_auto_calibrates_its_int8_candidates_on_calibrate_on_only(tmp_path: Path) -> None:
+    from support.realdata import copy_photos
+
+    import zoo
+    from zoo.bench.auto import AutoChooser
+
+    model = tiny_cnn(24, seed=5)
+    fingerprint = model_fingerprint(model)
+    rows = [_gate_row("keras", "fp32", 0), _gate_row("litert", "int8-full", 0.5)]
+    record_gate(fingerprint, rows, {"model": "tiny"})
+    photos, labels = photo_paths(1, "val")[:3], ["a", "b", "c"]
+
+    without = AutoChooser(report=lambda line: None)
+    zoo.predict(model, photos, runtime=without, labels=labels, batch_size=2)
+    assert without.decision is not None and "litert int8-full" in without.decision.skipped
+
+    calibrate_on = copy_photos(tmp_path / "calibration", 2, "train")
+    given = AutoChooser(report=lambda line: None)
+    zoo.predict(model, photos, runtime=given, labels=labels, batch_size=2, calibrate_on=calibrate_on)
+    assert given.decision is not None and "litert int8-full" in given.decision.rates

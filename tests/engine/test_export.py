@@ -56,7 +56,7 @@ def reload_outputs(path: Path, format: str, inputs: np.ndarray) -> np.ndarray:
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {session.get_inputs()[0].name: inputs})[0]
-    if format == "openvino":
+    if format.startswith("openvino"):
         import openvino
 
         compiled = openvino.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
@@ -91,12 +91,16 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_every_format_reproduces_real_features_on_real_photos(
     format: str, features: keras.Model, check_photos: np.ndarray, tmp_path: Path
 ) -> None:
-    out = tmp_path / {"savedmodel": "saved", "openvino": "model.xml"}.get(format, f"model.{format}")
-    result = export(features, out, format, check_inputs=check_photos)
+    out = tmp_path / {"savedmodel": "saved"}.get(
+        format, "model.xml" if "openvino" in format else f"model.{format}"
+    )
+    # openvino-int8 is always calibrated: on training photos, never the check photos
+    calibration = photos(per_class=2, size=SIZE, split="train") if format == "openvino-int8" else None
+    result = export(features, out, format, check_inputs=check_photos, calibration=calibration)
 
     assert result.path == out and result.format == format and out.exists()
     assert (result.agreement.samples, result.checked_on) == (6, "the inputs given")
-    written = ["model.bin", out.name] if format == "openvino" else [out.name]  # an IR's weights: its .bin
+    written = ["model.bin", out.name] if "openvino" in format else [out.name]  # an IR's weights: its .bin
     assert sorted(p.name for p in tmp_path.iterdir()) == written  # no staging leftovers
 
     fresh = photos(per_class=1, size=SIZE, offset=1)  # photos the export check never saw
@@ -104,7 +108,7 @@ def test_every_format_reproduces_real_features_on_real_photos(
     got = reload_outputs(out, format, fresh)
     across = cosines(expected, np.roll(expected, 1, axis=0))  # how alike two different photos' features are
     assert across.max() < 0.8  # the photos really differ, so the comparisons below mean something
-    if format == "litert-int8":
+    if format in ("litert-int8", "openvino-int8"):
         assert result.agreement.min_cosine >= 0.9 and cosines(got, expected).min() >= 0.9
         assert not np.allclose(got, expected, atol=1e-6)  # really quantized
     else:

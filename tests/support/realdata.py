@@ -37,6 +37,16 @@ def photo_paths(per_class: int, split: str = "val", offset: int = 0) -> list[Pat
     return [p for c in CLASSES for p in sorted((root / c).glob("*.jpg"))[offset : offset + per_class]]
 
 
+def copy_photos(root: Path, per_class: int, split: str) -> Path:
+    """`root/<class>/` folders holding copies of `per_class` photos of each class from `split`; `root`."""
+    import shutil
+
+    for photo in photo_paths(per_class, split):
+        (root / photo.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, root / photo.parent.name / photo.name)
+    return root
+
+
 def photos(per_class: int, size: int, split: str = "val", offset: int = 0) -> np.ndarray:
     """Real photos as float32 raw RGB 0-255, (N, size, size, 3), decoded by zoo's decoder."""
     from zoo.data.decode import ResizePolicy, decode_batch

@@ -29,10 +29,11 @@ from zoo.atomic import atomic_write_text
 from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
 from zoo.bench.timing import time_interleaved
+from zoo.choices import CALIBRATED
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
 from zoo.engine.runtime_base import sample_shape
-from zoo.errors import RuntimeUnavailable, ZooError
+from zoo.errors import InvalidSetting, RuntimeUnavailable, ZooError
 
 if TYPE_CHECKING:
     import keras
@@ -45,6 +46,7 @@ ITERS = 3  # timed rounds at least, one call of every candidate each
 # (a few ms a call) picked a runtime 30% slower than the best
 MIN_TIME_S = 2.0
 REFERENCE = ("keras", "fp32")
+NO_CALIBRATION = "needs calibration images, and none were given"
 FREE_SIZE = 224  # the measuring batch's size along an axis the model leaves free
 Report = Callable[[str], None]
 
@@ -96,9 +98,11 @@ class AutoChooser:
         self.report = report or _to_stderr
         self.decision: Decision | None = None
 
-    def __call__(self, model: keras.Model, batch_size: int) -> Runtime:
+    def __call__(self, model: keras.Model, batch_size: int, calibration: np.ndarray | None = None) -> Runtime:
+        """The chosen runtime; int8 candidates calibrate on `calibration`, else on the chooser's own."""
         runtime, self.decision = choose(
-            model, batch_size, precisions=self.precisions, calibration=self.calibration,
+            model, batch_size, precisions=self.precisions,
+            calibration=self.calibration if calibration is None else calibration,
             cache_key=self.cache_key, report=self.report,
         )  # fmt: skip
         self.report(self.decision.line())
@@ -126,6 +130,17 @@ def choose(
     report = report or _to_stderr
     fingerprint = model_fingerprint(model)
     pairs, candidates_from = candidate_pairs(fingerprint, precisions)
+    # without calibration images the calibrated int8 pairs cannot be built: left out of the key too, so a
+    # later call that has images measures them rather than reusing a choice made without them
+    skipped = {f"{r} {p}": NO_CALIBRATION for r, p in pairs if calibration is None and (r, p) in CALIBRATED}
+    pairs = [(r, p) for r, p in pairs if f"{r} {p}" not in skipped]
+    if skipped and pairs:
+        report(f"auto: left out {', '.join(skipped)}: {NO_CALIBRATION} (--calibrate-on DIR)")
+    if not pairs and skipped:
+        raise InvalidSetting(
+            f"{', '.join(skipped)} {NO_CALIBRATION}",
+            hint="pass calibration images (`--calibrate-on DIR`, or a run directory's training images)",
+        )
     if not pairs:
         raise RuntimeUnavailable(
             f"no runtime is installed for precision {', '.join(precisions or ['fp32'])}",
@@ -143,7 +158,6 @@ def choose(
             why = f"the cached choice {cached.choice} cannot be built ({exc.message})"
             report(f"auto: {why}; measuring again")
     built: dict[str, Runtime] = {}
-    skipped: dict[str, str] = {}
     for runtime, precision in pairs:
         name = f"{runtime} {precision}"
         try:

@@ -111,6 +111,40 @@ def _check_runtime(runtime: str | None, precision: str | None) -> str:
     return runtime
 
 
+CALIBRATE_ON_HELP = (
+    "Folder of typical images (any layout) that a calibrated int8 precision calibrates on; never the "
+    "images you run the model on. Default for --model RUN: the run's training images."
+)
+
+
+def _check_calibration(
+    runtime: str, precision: str | None, calibrate_on: Path | None, run_dir: Path | None
+) -> None:
+    """A calibrated int8 precision needs calibration images: refused before any work without a source.
+    With auto they are optional: given, auto's calibrated int8 candidates use them."""
+    from zoo.choices import CALIBRATED
+
+    if runtime == AUTO:
+        if calibrate_on is not None and not calibrate_on.is_dir():
+            usage_error(f"no such folder: {calibrate_on}", "--calibrate-on")
+        return
+    precision = precision or "fp32"
+    if (runtime, precision) not in CALIBRATED:
+        if calibrate_on is not None:
+            usage_error(f"--calibrate-on applies to a calibrated int8 precision, not {runtime} {precision}")
+        return
+    from zoo.engine.bundle import is_bundle
+
+    if calibrate_on is None and (run_dir is None or not is_bundle(run_dir)):  # a .keras file has no data
+        usage_error(
+            f"{runtime} {precision} needs calibration images: pass --calibrate-on DIR (a folder of typical "
+            "images, not the ones you run the model on)",
+            "--calibrate-on",
+        )
+    if calibrate_on is not None and not calibrate_on.is_dir():
+        usage_error(f"no such folder: {calibrate_on}", "--calibrate-on")
+
+
 def _print_predictions(predictions, top: int) -> None:
     out = sys.stdout
     for prediction in predictions:
@@ -142,6 +176,7 @@ def predict_cmd(
     batch_size: BatchSize = 32,
     as_json: Annotated[bool, json_option("Print the predictions as JSON.")] = False,
     unsafe: Unsafe = False,
+    calibrate_on: Annotated[Path | None, typer.Option("--calibrate-on", help=CALIBRATE_ON_HELP)] = None,
 ) -> None:
     if unsafe and model_dir is None:
         usage_error("--unsafe applies to --model (a run directory or .keras file)", "--unsafe")
@@ -158,6 +193,7 @@ def predict_cmd(
     if weights is not None and not weights.is_file():
         usage_error(f"no such weights file: {weights}", "--weights")
     runtime = _check_runtime(runtime, precision)
+    _check_calibration(runtime, precision, calibrate_on, model_dir)
     files = _expand(_existing(images, "IMAGE"))
 
     from zoo import predict
@@ -174,6 +210,7 @@ def predict_cmd(
             batch_size=batch_size,
             progress=progress,
             unsafe=unsafe,
+            calibrate_on=calibrate_on,
         )
     if as_json:
         print_json([p.to_dict() for p in predictions])
@@ -206,12 +243,14 @@ def embed_cmd(
         OnBadImage, on_bad_image_option("skip: report unreadable files and go on; fail: stop at the first.")
     ] = "skip",
     as_json: Annotated[bool, json_option("Print a summary as JSON on stdout.")] = False,
+    calibrate_on: Annotated[Path | None, typer.Option("--calibrate-on", help=CALIBRATE_ON_HELP)] = None,
 ) -> None:
     if out.suffix not in EMBEDDING_SUFFIXES:
         usage_error(f"--out must end in {in_words(EMBEDDING_SUFFIXES)}, got {out.name!r}", "--out")
     if weights is not None and not weights.is_file():
         usage_error(f"no such weights file: {weights}", "--weights")
     runtime = _check_runtime(runtime, precision)
+    _check_calibration(runtime, precision, calibrate_on, None)
     files = _expand(_existing(images, "IMAGE_OR_DIR"))
 
     from zoo import embed
@@ -230,6 +269,7 @@ def embed_cmd(
             runtime=runtime,
             precision=precision,
             progress=progress,
+            calibrate_on=calibrate_on,
         )
     for path, reason in embeddings.skipped:
         print(f"Skipped: {path}: {reason}", file=sys.stderr)

@@ -305,18 +305,17 @@ def export_command(
     ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="Points of top-1/top-5 --check-on may lose."),
     calibrate_on: Path | None = typer.Option(
-        None,
-        "--calibrate-on",
-        exists=True,
-        file_okay=False,
-        help="With --check-on: labelled folder litert-int8 calibrates on (default: the run's training "
-        "images).",
+        None, "--calibrate-on", exists=True, file_okay=False,
+        help="Folder of typical images int8 calibrates on (litert-int8 with --check-on, openvino-int8 "
+        "always; default: the run's training images).",
     ),
 ) -> None:
     """Export a fine-tuned run. Each export is reloaded by its own runtime and checked against the
     original on a few inputs before it is reported. Prints the exported path on stdout.
 
     Example: zoo export runs/flowers --format litert-int8 --out flowers.tflite --check-on val
+
+    Example: zoo export runs/flowers --format openvino-int8 --out flowers.xml --check-on val
     """
     from zoo.engine.bundle import is_bundle
 
@@ -329,8 +328,8 @@ def export_command(
 
     if check_on is not None and check_on != "val" and not Path(check_on).is_dir():
         usage_error(f"no such folder: {check_on}", "--check-on")
-    if calibrate_on is not None and check_on is None:
-        usage_error("--calibrate-on applies with --check-on", "--calibrate-on")
+    if calibrate_on is not None and check_on is None and export_format.value != "openvino-int8":
+        usage_error("--calibrate-on applies with --check-on, or to --format openvino-int8", "--calibrate-on")
     result = export(
         run_dir, out, format=export_format.value, overwrite=overwrite, check_on=check_on,
         calibrate_on=calibrate_on, max_drop=max_drop,

@@ -30,8 +30,6 @@ UNSAFE_HELP = (
     "DANGEROUS: let the model file run the code it stores (Lambda layers) with your permissions."
     " Only for files you made yourself or fully trust."
 )
-# predict and embed have no calibration images, which "int8-full" needs.
-UNCALIBRATED_PRECISIONS = tuple(p for p in PRECISIONS if p != "int8-full")
 
 
 def one_of(values: tuple[str, ...]) -> Any:
@@ -80,10 +78,10 @@ Runtime = Annotated[
     str | None, runtime_option(f"Inference runtime: {in_words(RUNTIME_CHOICES)}. {AUTO_HELP}.")
 ]
 Precision = Annotated[
-    one_of(UNCALIBRATED_PRECISIONS) | None,
+    one_of(PRECISIONS) | None,
     precision_option(
-        f"{in_words(UNCALIBRATED_PRECISIONS)} (default fp32; with auto: the fastest runtime at this"
-        " precision, the gate not consulted)."
+        f"{in_words(PRECISIONS)} (default fp32; calibrated int8: litert int8-full, openvino/onnxruntime"
+        " int8; with auto: the fastest runtime at this precision, the gate not consulted)."
     ),
 ]
 # evaluate

@@ -54,6 +54,7 @@ DEFAULT_CHECK_SIZE = 224
 # order differs); int8 is a lossy format, so it is held to a cosine bound instead of a value bound.
 FLOAT_MAX_REL = 1e-4
 INT8_MIN_COSINE = 0.9
+INT8_FORMATS = ("litert-int8", "openvino-int8")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def export(
 
     format: "keras" (.keras), "savedmodel" (a folder), "litert" (fp32 .tflite), "litert-int8" (dynamic-range
         int8 .tflite; fully int8 when `calibration` is given), "onnx" (through tf2onnx), "openvino" (an
-        fp32 OpenVINO IR: `out` names the .xml, its weights go to the .bin beside it).
+        fp32 OpenVINO IR: `out` names the .xml, its weights go to the .bin beside it), "openvino-int8"
+        (that IR quantized by NNCF, calibrated on `calibration`, else `calibrate_on`, else a run
+        directory's training images; never on the `check_on` images).
     calibration: typical model inputs (N, H, W, C); calibrates litert-int8 and serves as check inputs.
     check_inputs: the inputs the export is checked on (default: calibration[:4], else seeded random
         pixels in 0-255, the range of zoo's raw-input models).
@@ -105,13 +108,14 @@ def export(
         refused (ExportCheckFailed, nothing written) when top-1 or top-5 drops by more than `max_drop`
         points. With it, litert-int8 calibrates on `calibrate_on`, else on a run directory's training
         images (never on the images checked); without either it stays dynamic-range int8.
+    calibrate_on: a folder of typical images int8 calibrates on (see check_on and "openvino-int8").
     """
     if format not in EXPORT_FORMATS:
         raise InvalidSetting(
             f"unknown export format {format!r}", hint=f"choose one of {', '.join(EXPORT_FORMATS)}"
         )
     out = Path(out).expanduser()
-    if format == "openvino" and out.suffix != ".xml":
+    if format.startswith("openvino") and out.suffix != ".xml":
         raise InvalidSetting(
             f"an openvino export is an IR: `out` must end in .xml (got {out.name})",
             hint="e.g. out='model.xml' (its weights go to model.bin beside it)",
@@ -131,8 +135,10 @@ def export(
         from zoo.engine.accuracy_gate import prepare_gate
 
         gate = prepare_gate(loaded, check_on, calibrate_on if calibration is None else None)
-        if calibration is None and format == "litert-int8":
+        if calibration is None and format in INT8_FORMATS:
             calibration = gate.calibration.images
+    if calibration is None and format == "openvino-int8":
+        calibration = _calibration_for(loaded, calibrate_on, gate)
     inputs, checked_on = _check_inputs(model, bundle, calibration, check_inputs)
     reference = KerasRuntime(model).predict(inputs)
 
@@ -141,7 +147,7 @@ def export(
     try:
         writer(model, staging, calibration)
         agreement = compare(reference, loader(staging, inputs))
-        if gate is None or format != "litert-int8":  # int8: judged by accuracy, when it is measured
+        if gate is None or format not in INT8_FORMATS:  # int8: judged by accuracy, when it is measured
             require_agreement(format, agreement, out.name)
         if gate is not None:  # before the move: a refused export leaves nothing at `out`
             accuracy = gate.require(loader(staging, gate.images), max_drop, f"the {format} export")
@@ -182,9 +188,26 @@ def _check_inputs(
     return noise, "random inputs"
 
 
+def _calibration_for(loaded: Any, calibrate_on: str | Path | None, gate: Any) -> np.ndarray:
+    """An int8 export's calibration images: the gate's (none of them checked), else `calibrate_on`, else
+    the run's training images; InvalidSetting when there are none."""
+    from zoo.engine.calibration import required_calibration
+    from zoo.engine.reference import input_size
+
+    if gate is not None:
+        raise InvalidSetting(
+            f"openvino-int8 needs calibration images: {gate.calibration.why_none}",
+            hint="pass `calibrate_on=DIR`: typical images, not those checked",
+        )
+    policy = loaded.resize_policy(input_size(loaded.model), crop_pct=1.0)
+    images = required_calibration("openvino", "int8", policy, calibrate_on=calibrate_on, bundle=loaded.bundle)
+    assert images is not None
+    return images
+
+
 def require_agreement(format: str, agreement: Agreement, name: str) -> None:
     """Refuse an export whose outputs do not reproduce the original's (ExportCheckFailed)."""
-    if format == "litert-int8":
+    if format in INT8_FORMATS:
         ok, bound = agreement.min_cosine >= INT8_MIN_COSINE, f"min cosine >= {INT8_MIN_COSINE}"
     else:
         ok, bound = agreement.max_rel <= FLOAT_MAX_REL, f"max relative difference <= {FLOAT_MAX_REL:g}"
@@ -213,12 +236,13 @@ def _suffix_for(format: str) -> str:
         "litert-int8": ".tflite",
         "onnx": ".onnx",
         "openvino": ".xml",
+        "openvino-int8": ".xml",
     }[format]
 
 
 def _companions(format: str, path: Path) -> list[Path]:
     """Files a format writes beside `path` (an OpenVINO IR's weights go to a .bin of the same stem)."""
-    return [path.with_suffix(".bin")] if format == "openvino" else []
+    return [path.with_suffix(".bin")] if format.startswith("openvino") else []
 
 
 def _remove(path: Path) -> None:
@@ -281,6 +305,14 @@ def _write_openvino(model: Any, path: Path, calibration: np.ndarray | None) -> N
     save_ir(convert_to_openvino(model, "fp32"), path)
 
 
+def _write_openvino_int8(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    from zoo.engine.runtime_base import checked_calibration
+    from zoo.engine.runtime_openvino import convert_to_openvino, save_ir
+
+    calibration = checked_calibration(model, calibration, "the openvino-int8 export")
+    save_ir(convert_to_openvino(model, "int8", calibration=calibration), path)
+
+
 def _load_openvino(path: Path, inputs: np.ndarray) -> np.ndarray:
     from zoo.engine.runtime_openvino import predict_ir
 
@@ -294,4 +326,5 @@ _FORMATS: dict[str, tuple[Callable[[Any, Path, Any], None], Callable[[Path, np.n
     "litert-int8": (_write_litert_int8, _load_litert),
     "onnx": (_write_onnx, _load_onnx),
     "openvino": (_write_openvino, _load_openvino),
+    "openvino-int8": (_write_openvino_int8, _load_openvino),
 }

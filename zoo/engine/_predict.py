@@ -171,19 +171,43 @@ def batch_function(
     runtime: str | RuntimeChooser = "keras",
     precision: str | None = None,
     batch_size: int = 32,
+    calibration: np.ndarray | None = None,
 ) -> BatchFn:
-    """The model's batch call on a zoo runtime (precision None: fp32), or on the runtime a chooser builds
-    for this batch size (zoo.bench.auto.AutoChooser, what zoo.predict passes for runtime="auto")."""
+    """The model's batch call on a zoo runtime (precision None: fp32; int8 precisions calibrated on
+    `calibration`), or on the runtime a chooser builds for this batch size (zoo.bench.auto.AutoChooser,
+    what zoo.predict passes for runtime="auto"; its int8 candidates calibrate on `calibration`)."""
     from zoo.engine.runtimes import make_runtime
 
     if callable(runtime):
-        return runtime(model, batch_size).predict
+        return runtime(model, batch_size, calibration).predict
     if runtime == AUTO:
         raise InvalidSetting(
             "runtime='auto' measures runtimes, which zoo.engine does not do",
             hint="call zoo.predict / zoo.embed (they resolve 'auto'), or pass zoo.bench.auto.AutoChooser()",
         )
-    return make_runtime(model, runtime, precision or "fp32").predict
+    return make_runtime(model, runtime, precision or "fp32", calibration=calibration).predict
+
+
+def runtime_calibration(
+    runtime: str | RuntimeChooser,
+    precision: str | None,
+    policy: ResizePolicy,
+    *,
+    calibrate_on: str | os.PathLike[str] | None = None,
+    bundle: Any = None,
+    scored: Iterable[str | os.PathLike[str]] = (),
+) -> np.ndarray | None:
+    """Calibration images for a named runtime that needs them (refused without a source), or, for a
+    chooser, the images `calibrate_on` names (without them auto leaves the calibrated int8 candidates out)."""
+    from zoo.engine.calibration import calibration_images, required_calibration
+
+    if callable(runtime):
+        if calibrate_on is None:
+            return None
+        return calibration_images(policy, calibrate_on=calibrate_on, bundle=bundle, scored=scored).images
+    return required_calibration(
+        runtime, precision or "fp32", policy, calibrate_on=calibrate_on, bundle=bundle, scored=scored
+    )
 
 
 def model_size(model: keras.Model) -> tuple[int, int]:
@@ -203,6 +227,8 @@ def make_predictor(
     precision: str | None = None,
     unsafe: bool = False,
     batch_size: int = 32,
+    calibrate_on: str | os.PathLike[str] | None = None,
+    scored: Iterable[str | os.PathLike[str]] = (),
 ) -> Predictor:
     """What to run for `model_or_name` (anything zoo.engine.reference.resolve accepts).
 
@@ -221,8 +247,11 @@ def make_predictor(
         from zoo.engine.labels import imagenet_labels
 
         labels = imagenet_labels()
+    calibration = runtime_calibration(
+        runtime, precision, policy, calibrate_on=calibrate_on, bundle=loaded.bundle, scored=scored
+    )
     return Predictor(
-        run=batch_function(model, runtime, precision, batch_size),
+        run=batch_function(model, runtime, precision, batch_size, calibration),
         labels=labels,
         policy=policy,
         probabilities=outputs_probabilities(model),
@@ -245,13 +274,15 @@ def predict(
     batch_size: int = 32,
     progress: Progress | None = None,
     unsafe: bool = False,
+    calibrate_on: str | os.PathLike[str] | None = None,
 ) -> list[Prediction]:
     """Top-k classes for each image file, in input order (folders are searched for image files).
 
     `model_or_name`: a registry name or alias, a run directory written by `zoo finetune`, a Bundle, or a
     keras.Model taking raw RGB 0-255. Probabilities are softmax over the outputs (models that already
     end in softmax are used as they are). A file that cannot be decoded gets a Prediction with `.error`
-    (on_bad_image="skip") or raises BadImage ("fail"). `unsafe`: see make_predictor (dangerous).
+    (on_bad_image="skip") or raises BadImage ("fail"). `unsafe`, `calibrate_on` (calibrated int8): see
+    make_predictor.
     """
     if top < 1:
         raise ModelConfigError(f"top must be at least 1, got {top}")
@@ -263,7 +294,8 @@ def predict(
     paths = [p for item in _as_paths(images) for p in (list_images(item) if item.is_dir() else [item])]
     predictor = make_predictor(
         model_or_name, weights=weights, labels=labels, policy=policy, runtime=runtime, precision=precision,
-        unsafe=unsafe, batch_size=max(1, min(batch_size, len(paths))),
+        unsafe=unsafe, batch_size=max(1, min(batch_size, len(paths))), calibrate_on=calibrate_on,
+        scored=paths,
     )  # fmt: skip
     results: list[Prediction] = []
     batches = iter_batches(paths, predictor.policy, batch_size, on_bad_image=on_bad_image)
@@ -301,9 +333,11 @@ def embed(
     precision: str | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    calibrate_on: str | os.PathLike[str] | None = None,
 ) -> Embeddings:
     """Pooled backbone features (include_top=False), one row per image; directories are searched for
-    image files. With `out`, also writes them (.npy + .paths.json, or .parquet)."""
+    image files. With `out`, also writes them (.npy + .paths.json, or .parquet). A calibrated int8
+    precision calibrates on the images of `calibrate_on` (none of those embedded)."""
     check_on_bad_image(on_bad_image)
     if out is not None:
         check_embedding_output(Path(out))
@@ -315,7 +349,8 @@ def embed(
     model = loaded.model
     policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
     label = loaded.ref.spec.name if loaded.ref.spec is not None else loaded.name
-    run = batch_function(model, runtime, precision, max(1, min(batch_size, len(paths))))
+    calibration = runtime_calibration(runtime, precision, policy, calibrate_on=calibrate_on, scored=paths)
+    run = batch_function(model, runtime, precision, max(1, min(batch_size, len(paths))), calibration)
     rows, kept, skipped = [], [], []
     for batch in iter_batches(paths, policy, batch_size, on_bad_image=on_bad_image):
         skipped.extend(batch.skipped)

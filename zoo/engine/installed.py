@@ -17,6 +17,7 @@ from zoo.engine.backend import reachable
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np
 
     from zoo.engine.runtime_base import Runtime
 
@@ -35,9 +36,10 @@ RUNTIME_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
 }
 
-# Builds the runtime to run `model` at `batch_size` (e.g. zoo.bench.auto's measured choice): what the
-# engine's predict and embed take in place of a runtime name, so the engine never imports the bench.
-RuntimeChooser = Callable[["keras.Model", int], "Runtime"]
+# Builds the runtime to run `model` at `batch_size` (e.g. zoo.bench.auto's measured choice), calibrated int8
+# candidates calibrating on the images given (None: those candidates are left out): what the engine's
+# predict and embed take in place of a runtime name, so the engine never imports the bench.
+RuntimeChooser = Callable[["keras.Model", int, "np.ndarray | None"], "Runtime"]
 
 
 def is_installed(runtime: str) -> bool:

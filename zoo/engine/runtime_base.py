@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import Agreement, compare
 from zoo.engine.fingerprint import update_with_weights
 from zoo.errors import InvalidSetting, RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
+
+Loaded = TypeVar("Loaded")
 
 # predict() feeds at most this many images at a time, bounding the memory of big arrays.
 PREDICT_CHUNK = 64
@@ -106,4 +112,38 @@ def checked_calibration(
     expected, sample = sample_shape(model), calibration.shape[1:]
     if not shape_fits(expected, sample):
         raise RuntimeUnavailable(f"calibration samples have shape {sample}; the model takes {expected}")
-    return calibration[:MAX_CALIBRATION_SAMPLES]
+    if len(calibration) <= MAX_CALIBRATION_SAMPLES:
+        return calibration
+    from zoo.engine.int8_search import evenly_spread  # spread: images sorted by class keep every class
+
+    return calibration[evenly_spread(len(calibration), MAX_CALIBRATION_SAMPLES)]
+
+
+def load_cached(path: Path, load: Callable[[], Loaded], convert_again: Callable[[], None]) -> Loaded:
+    """`load()` of the cached conversion at `path`; when its runtime cannot read it (a truncated or corrupt
+    file: a crash mid-copy, a full disk, a foreign file), warn, `convert_again()` and load once more."""
+    try:
+        return load()
+    except Exception as exc:  # each runtime has its own error types (ValueError, RuntimeError...)
+        # OpenVINO's first line only names its own source file ("Exception from src/...:84:")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if not line.startswith("Exception from")), type(exc).__name__)
+        print(
+            f"Warning: the cached conversion {path} cannot be read ({reason[:200]}); converting it again",
+            file=sys.stderr,
+            flush=True,
+        )
+    convert_again()
+    return load()
+
+
+def write_cached(path: Path, convert: Any, again: bool = False) -> None:
+    """Write convert() (bytes) to `path` when it is missing (or `again`): atomic, one writer at a time."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        if again:
+            path.unlink(missing_ok=True)
+        if not path.is_file():
+            atomic_write_bytes(path, convert())

@@ -19,20 +19,22 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zoo import config
-from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import compare
 from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    load_cached,
     model_digest,
     sample_shape,
+    write_cached,
 )  # fmt: skip
 from zoo.errors import RuntimeUnavailable, ZooError
 
@@ -89,22 +91,36 @@ class OnnxRuntime(Runtime):
         cache_key: str | None = None,
         num_threads: int | None = None,
     ) -> OnnxRuntime:
-        """Load the cached conversion of `model` at `precision`, converting (and caching) first if needed."""
+        """Load the cached conversion of `model` at `precision`, converting (and caching) first when it is
+        missing or unreadable."""
         import_onnxruntime()
         if precision == "int8":
             calibration = checked_calibration(model, calibration, "the onnxruntime runtime's int8")
-        fp32 = cached(
-            onnx_path(model, "fp32", cache_key=cache_key),
-            lambda out: convert_and_check(model, out, calibration),
-        )
+        fp32_path = onnx_path(model, "fp32", cache_key=cache_key)
+
+        def fp32(again: bool = False) -> Path:
+            return cached(fp32_path, lambda out: convert_and_check(model, out, calibration), again)
+
+        def load(path: Path, make: Any) -> OnnxRuntime:
+            make()
+            return load_cached(
+                path, lambda: cls(path, precision, num_threads=num_threads), partial(make, True)
+            )
+
         if precision == "fp32":
-            return cls(fp32, precision, num_threads=num_threads)
+            return load(fp32_path, fp32)
         assert calibration is not None
-        int8 = cached(
-            onnx_path(model, "int8", calibration=calibration, cache_key=cache_key),
-            lambda path: quantize_int8(fp32, path, calibration),
-        )
-        return cls(int8, precision, num_threads=num_threads)
+        int8_path = onnx_path(model, "int8", calibration=calibration, cache_key=cache_key)
+
+        def int8(again: bool = False) -> Path:
+            def quantize(out: Path) -> None:
+                fp32()  # made first, then read: a damaged cached source is made again before quantizing
+                load_cached(fp32_path, lambda: cls(fp32_path, "fp32"), partial(fp32, True))
+                quantize_int8(fp32_path, out, calibration)
+
+            return cached(int8_path, quantize, again)
+
+        return load(int8_path, int8)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self._session.run(None, {self._input_name: batch})[0], dtype=np.float32)
@@ -271,30 +287,15 @@ def onnx_path(
     return config.converted_dir() / f"{stem}-onnx-{precision}-{digest}.onnx"
 
 
-def cached(path: Path, write: Any) -> Path:
-    """`path`, after `write(staging_path)` made it when it is missing (atomic, one writer at a time)."""
-    from filelock import FileLock
+def cached(path: Path, write: Any, again: bool = False) -> Path:
+    """`path`, after `write(staging_path)` made it when it is missing (or `again`: it cannot be read);
+    atomic, one writer at a time (runtime_base.write_cached)."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        if _readable(path):
-            return path
+    def written() -> bytes:
         with tempfile.TemporaryDirectory(prefix=".zoo-onnx-", dir=path.parent) as tmp:
             staging = Path(tmp) / path.name
             write(staging)
-            atomic_write_bytes(path, staging.read_bytes())
+            return staging.read_bytes()
+
+    write_cached(path, written, again)
     return path
-
-
-def _readable(path: Path) -> bool:
-    """Is the cache entry there and a loadable ONNX model (not a truncated or foreign file)?"""
-    if not path.is_file():
-        return False
-    import onnx
-
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception:  # onnx raises ValidationError, DecodeError...: any of them means convert again
-        path.unlink(missing_ok=True)
-        return False
-    return True

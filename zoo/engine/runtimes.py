@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,20 +32,22 @@ from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
 from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
+from zoo.engine.int8_search import SEARCH_VERSION
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
     MAX_CALIBRATION_SAMPLES,  # noqa: F401
     PREDICT_CHUNK,  # noqa: F401
     Runtime,
     array_digest,
     checked_calibration,
+    load_cached,
     model_digest,
     sample_shape,
+    write_cached,
 )
 from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
-
 
 
 def make_runtime(
@@ -265,18 +268,19 @@ class LiteRTRuntime(Runtime):
         calibration: np.ndarray | None = None,
         num_threads: int | None = None,
     ) -> LiteRTRuntime:
-        """Load the cached conversion at `path`, converting (and caching) first when it is missing."""
-        from filelock import FileLock
+        """Load the cached conversion at `path`, converting (and caching) first when it is missing or
+        unreadable."""
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_name(f".{path.name}.lock"))):
-            if path.is_file():
-                try:
-                    return cls(path, precision, num_threads=num_threads)
-                except ValueError:  # an unreadable cache entry (e.g. written by another version): redo it
-                    path.unlink(missing_ok=True)
-            atomic_write_bytes(path, convert_to_litert(model, precision, calibration=calibration))
-        return cls(path, precision, num_threads=num_threads)
+        def convert() -> bytes:
+            report = search_report_path(path)
+            return convert_to_litert(model, precision, calibration=calibration, search_report=report)
+
+        write_cached(path, convert)
+        return load_cached(
+            path,
+            lambda: cls(path, precision, num_threads=num_threads),
+            partial(write_cached, path, convert, True),
+        )
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -291,11 +295,19 @@ class LiteRTRuntime(Runtime):
             return self._interpreter.get_tensor(self._output_index)  # a copy, safe after the lock
 
 
-def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.ndarray | None = None) -> bytes:
+def convert_to_litert(
+    model: keras.Model,
+    precision: str,
+    *,
+    calibration: np.ndarray | None = None,
+    search_report: Path | None = None,
+) -> bytes:
     """A LiteRT flatbuffer of `model` at `precision` ("fp32", "fp16", "int8", "int8-full").
 
-    Keras 3 models go through a TF SavedModel (model.export): TFLiteConverter.from_concrete_functions
-    on a traced call loses the variables in TF 2.21 and returns a model that outputs NaN.
+    "int8-full" keeps the layers that measurably cost agreement in float (zoo.engine.litert_int8); the
+    search's report goes to `search_report` (JSON) when given. Keras 3 models go through a TF SavedModel
+    (model.export): TFLiteConverter.from_concrete_functions on a traced call loses the variables in TF
+    2.21 and returns a model that outputs NaN.
     """
     import tensorflow as tf
 
@@ -304,15 +316,20 @@ def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.nda
     with tempfile.TemporaryDirectory(prefix="zoo-export-") as tmp:
         export_saved_model(model, tmp)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if precision in ("fp16", "int8", "int8-full"):
+        if precision in ("fp16", "int8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if precision == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        if precision == "int8-full":
-            converter.representative_dataset = _representative(calibration)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         try:
-            return converter.convert()
+            if precision != "int8-full":
+                return converter.convert()
+            from zoo.engine.litert_int8 import full_int8
+
+            assert calibration is not None
+            flatbuffer, search = full_int8(tmp, calibration, KerasRuntime(model).predict, run_flatbuffer)
+            if search_report is not None and search is not None:
+                atomic_write_bytes(search_report, json.dumps(search.to_dict(), indent=1).encode())
+            return flatbuffer
         except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
             raise RuntimeUnavailable(
                 f"LiteRT conversion ({precision}) failed: {str(exc).splitlines()[0] if str(exc) else exc}",
@@ -320,17 +337,17 @@ def convert_to_litert(model: keras.Model, precision: str, *, calibration: np.nda
             ) from exc
 
 
+def run_flatbuffer(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
+    """Outputs of a LiteRT flatbuffer held in memory (an int8 candidate) on `images`."""
+    with tempfile.TemporaryDirectory(prefix="zoo-litert-") as tmp:
+        path = Path(tmp) / "candidate.tflite"
+        path.write_bytes(flatbuffer)
+        return LiteRTRuntime(path, "candidate").predict(images)
+
+
 def export_saved_model(model: keras.Model, directory: str | Path) -> None:
     """model.export as a TF SavedModel with a `serve` signature (silently: stdout carries data only)."""
     model.export(str(directory), format="tf_saved_model", verbose=False)
-
-
-def _representative(calibration: np.ndarray) -> Any:
-    def samples() -> Any:
-        for sample in calibration:
-            yield [sample[None]]
-
-    return samples
 
 
 # --------------------------------------------------------------------------------------------- cache
@@ -359,7 +376,13 @@ def converted_path(
         if precision == "int8-full" and calibration is not None
         else None,
         "tensorflow": tf.__version__,
+        "search": SEARCH_VERSION if precision == "int8-full" else None,
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
     return config.converted_dir() / f"{stem}-{precision}-{digest}.tflite"
+
+
+def search_report_path(path: Path) -> Path:
+    """Beside a cached int8 conversion: which layers its search kept in float, and what it measured."""
+    return path.with_name(path.name + ".search.json")
