@@ -110,3 +110,13 @@ class SourceFailed(Exception):
 
 class PeerUnreachable(ZooError):
     """A worker of a multi-worker run could not reach its peers in time."""
+
+
+class SparkUnavailable(ZooError):
+    """`--spark` without pyspark installed (or without the Java it needs): a usage error."""
+
+    exit_code = 2
+
+
+class SparkMasterUnreachable(ZooError):
+    """A Spark master that did not answer within the time allowed."""
