@@ -120,3 +120,15 @@ class SparkUnavailable(ZooError):
 
 class SparkMasterUnreachable(ZooError):
     """A Spark master that did not answer within the time allowed."""
+
+
+class NoImages(BadDataset):
+    """Paths that match no image file: a usage error, found before any model loads."""
+
+    exit_code = 2
+
+
+class OutputExists(ZooError):
+    """An output path that exists, given without --overwrite: a usage error, found before any work."""
+
+    exit_code = 2

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     import keras
 
 
-
 def make_runtime(
     model: keras.Model,
     runtime: str = "keras",

@@ -1,6 +1,6 @@
 """Distributed inference on Apache Spark (the optional `zoo-hub[spark]` extra).
 
-    session(master)                      zoo.spark.session   a SparkSession set up for zoo's executors
+    session(master)                      zoo.spark.cluster   a SparkSession set up for zoo's executors
     image_frame(spark, paths_or_frame)   zoo.spark.images    (path, content) rows read where the images are
     embed(spark, images, model, ...)     zoo.spark.jobs      path, embedding, model, weights_sha256, error
     predict(spark, images, model, ...)   zoo.spark.jobs      path, labels, indices, probabilities, ...
@@ -18,8 +18,8 @@ from __future__ import annotations
 from zoo._lazy import lazy_exports
 
 _API = {
-    "session": "zoo.spark.session:session",
-    "require_pyspark": "zoo.spark.session:require_pyspark",
+    "session": "zoo.spark.cluster:session",
+    "require_pyspark": "zoo.spark.cluster:require_pyspark",
     "image_frame": "zoo.spark.images:image_frame",
     "embed": "zoo.spark.jobs:embed",
     "predict": "zoo.spark.jobs:predict",

@@ -7,16 +7,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from zoo.data.folders import IMAGE_EXTENSIONS
-from zoo.errors import BadDataset
+from zoo.errors import NoImages
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-class NoImages(BadDataset):
-    """Paths that match no image file: a usage error, found before any model loads."""
-
-    exit_code = 2
 
 
 def suffix_glob() -> str:

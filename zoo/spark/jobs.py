@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.engine.runtimes import check_choice
-from zoo.errors import InvalidSetting
+from zoo.errors import InvalidSetting, OutputExists
 from zoo.spark.images import image_frame
 from zoo.spark.worker import EMBED_SCHEMA, PREDICT_SCHEMA, Task, score_frames
 
@@ -99,11 +99,11 @@ def write(frame: DataFrame, out: str | os.PathLike[str], *, overwrite: bool = Fa
 
 
 def check_output(out: str | os.PathLike[str], *, overwrite: bool) -> None:
-    """InvalidSetting (exit 2) for an existing local output path without `overwrite` (checked before
+    """OutputExists (exit 2) for an existing local output path without `overwrite` (checked before
     any work; Spark checks again, for remote file systems, when it writes)."""
     path = Path(os.fspath(out).removeprefix("file:"))
     if path.exists() and not overwrite:
-        raise InvalidSetting(
+        raise OutputExists(
             f"{out} already exists", hint="pass --overwrite to replace it, or choose another path"
         )
 
