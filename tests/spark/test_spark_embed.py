@@ -25,6 +25,7 @@ def test_embed_equals_single_process_and_bad_images_are_rows(spark, spark_home, 
     root, good, reasons = image_dir
     rows = by_path(zs.embed(spark, root, EMBED_MODEL, input_size=SIZE, batch_size=5).collect())
     assert sorted(rows) == sorted([str(p) for p in good] + [str(root / "bad" / name) for name in reasons])
+    assert str(root / "bad" / "empty.jpg") not in rows  # Spark's file scans skip zero-byte files
 
     monkeypatch.setenv("ZOO_HOME", str(spark_home / "ZOO_HOME"))  # the driver's own single-process run
     monkeypatch.setenv("KERAS_HOME", str(spark_home / "KERAS_HOME"))
