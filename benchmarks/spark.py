@@ -48,7 +48,7 @@ def replicate(count: int, folder: Path) -> list[Path]:
     files = []
     for index in range(count):
         target = folder / f"{index // 500:03d}" / f"{index:05d}.jpg"
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(photos[index % len(photos)], target)
         files.append(target)
     return files

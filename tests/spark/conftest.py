@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.realdata import photo_paths
+from support.realdata import CLASSIFIER_FILE, photo_paths, shared_file
 
 MASTER = "local-cluster[2,1,1024]"
 EMBED_MODEL = "mobilenet_v1_025_224"  # the registry entry whose notop file is the fixture (pinned sha256)
+CLASSIFIER = "mobilenet_v1_025_128"  # its top file is the real ImageNet classifier fixture
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def spark_home(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) 
         from zoo.hub.manage import import_file
 
         import_file(fixture_weights, EMBED_MODEL, "notop")
+        import_file(shared_file("fixtures", "ZOO_FIXTURES", CLASSIFIER_FILE), CLASSIFIER, "top")
         yield home
 
 

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from spark.conftest import EMBED_MODEL
+from spark.conftest import CLASSIFIER, EMBED_MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -120,3 +120,24 @@ def test_cli_embed_spark_writes_parquet(spark, image_dir, tmp_path, capsys):
     code, _, err = zoo_main(capsys, *args)
     assert code == 2 and "already exists" in err and "--overwrite" in err
     assert zoo_main(capsys, *args, "--overwrite")[0] == 0
+
+
+def test_predict_and_evaluate_equal_single_process(spark, spark_home, image_dir, monkeypatch):
+    import zoo.spark as zs
+    from zoo.engine import predict
+
+    root, good, reasons = image_dir
+    frame = zs.evaluate(spark, root, CLASSIFIER, top=3)
+    rows = by_path(frame.collect())
+    monkeypatch.setenv("ZOO_HOME", str(spark_home / "ZOO_HOME"))
+    monkeypatch.setenv("KERAS_HOME", str(spark_home / "KERAS_HOME"))
+    for single in predict(CLASSIFIER, good, top=3):
+        row = rows[str(single.path)]
+        assert row["indices"] == [t.index for t in single.top]
+        assert row["labels"] == [t.label for t in single.top]
+        np.testing.assert_allclose(row["probabilities"], [t.probability for t in single.top], atol=1e-6)
+        assert row["label"] == single.path.parent.name
+        assert row["top1"] is False and row["error"] is None  # TrashNet's classes are not ImageNet's
+    assert len({tuple(rows[str(p)]["indices"]) for p in good}) > 1  # real photos, different answers
+    summary = zs.accuracy(frame)
+    assert (summary["images"], summary["unreadable"], summary["top1"]) == (len(good) + len(reasons), len(reasons), 0.0)
