@@ -58,7 +58,7 @@ def check_master(master: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             reason = exc.strerror or type(exc).__name__
     raise SparkMasterUnreachable(
         f"Spark master {master} cannot be reached within {timeout:g} s ({reason})",
-        hint="check the URL (spark://HOST:7077) and that the master runs; or use --spark local[*]",
+        hint="check the URL (spark://HOST:7077) and that the master runs; or run on this machine: local[*]",
     )
 
 
