@@ -277,19 +277,14 @@ def export_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
     check_on: str | None = typer.Option(
-        None,
-        "--check-on",
-        metavar="DIR|val",
+        None, "--check-on", metavar="DIR|val",
         help="Score the reloaded export against fp32 keras on this labelled folder (val: the run's "
         "validation images) and refuse it, writing nothing, when top-1 or top-5 drops by more than "
         "--max-drop points.",
     ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="Points of top-1/top-5 --check-on may lose."),
     calibrate_on: Path | None = typer.Option(
-        None,
-        "--calibrate-on",
-        exists=True,
-        file_okay=False,
+        None, "--calibrate-on", exists=True, file_okay=False,
         help="With --check-on: labelled folder litert-int8 calibrates on (default: the run's training "
         "images).",
     ),

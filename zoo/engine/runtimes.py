@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import keras
 
 
+
 def make_runtime(
     model: keras.Model,
     runtime: str = "keras",
