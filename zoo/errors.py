@@ -116,3 +116,25 @@ class SourceFailed(Exception):
 
 class PeerUnreachable(ZooError):
     """A worker of a multi-worker run could not reach its peers in time."""
+
+
+class SparkUnavailable(ZooError):
+    """`--spark` without pyspark installed (or without the Java it needs): a usage error."""
+
+    exit_code = 2
+
+
+class SparkMasterUnreachable(ZooError):
+    """A Spark master that did not answer within the time allowed."""
+
+
+class NoImages(BadDataset):
+    """Paths that match no image file: a usage error, found before any model loads."""
+
+    exit_code = 2
+
+
+class OutputExists(ZooError):
+    """An output path that exists, given without --overwrite: a usage error, found before any work."""
+
+    exit_code = 2

@@ -33,6 +33,7 @@ from zoo.cli.options import (
     json_option,
     on_bad_image_option,
 )
+from zoo.cli.spark_run import DEFAULT_MASTER, Master, Overwrite, UseSpark
 from zoo.errors import InvalidSetting, ZooError
 
 if TYPE_CHECKING:
@@ -198,6 +199,10 @@ def evaluate_cmd(
         help="Labelled folder int8 calibrates on (default: a run directory's training images; never the "
         "images scored).",
     ),  # fmt: skip
+    spark: UseSpark = False,
+    master: Master = DEFAULT_MASTER,
+    out: Path | None = typer.Option(None, "--out", "-o", help="With --spark: the Parquet folder of rows."),
+    overwrite: Overwrite = False,
 ) -> None:
     """Top-1 and top-5 accuracy on a labelled folder; the result goes to the results store.
 
@@ -205,12 +210,33 @@ def evaluate_cmd(
     fp32 keras' (agreement) and the top-1/top-5 deltas against fp32 keras.
 
     Example: zoo evaluate runs/flowers data/flowers-val --runtime all
+
+    On Spark (one row per image in --out, nothing in the results store):
+    zoo evaluate runs/flowers data/flowers-val --out eval.parquet --spark
     """
+    runtime = _default_runtime(runtime)
+    if spark:
+        from zoo.cli import spark_run
+
+        if runtime == ALL:
+            usage_error("--runtime all compares runtimes on one machine: not with --spark", "--runtime")
+        target = str(Path(model).resolve()) if Path(model).exists() else model
+        spark_run.run(
+            "evaluate",
+            master,
+            [str(data_dir.resolve())],
+            target,
+            out,
+            runtime=runtime,
+            precision=precision,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            as_json=as_json,
+        )
+        return
     from rich.progress import Progress
 
     from zoo.bench import evaluate
-
-    runtime = _default_runtime(runtime)
 
     with Progress(console=stderr_console(), transient=True) as bar:
         task = bar.add_task("evaluating", total=None)

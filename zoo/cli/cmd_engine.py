@@ -32,6 +32,7 @@ from zoo.cli.options import (
     on_bad_image_option,
     weights_file_option,
 )
+from zoo.cli.spark_run import DEFAULT_MASTER, Master, Overwrite, UseSpark
 
 app = typer.Typer()
 
@@ -177,6 +178,10 @@ def predict_cmd(
     as_json: Annotated[bool, json_option("Print the predictions as JSON.")] = False,
     unsafe: Unsafe = False,
     calibrate_on: Annotated[Path | None, typer.Option("--calibrate-on", help=CALIBRATE_ON_HELP)] = None,
+    spark: UseSpark = False,
+    master: Master = DEFAULT_MASTER,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="With --spark: the Parquet folder.")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     if unsafe and model_dir is None:
         usage_error("--unsafe applies to --model (a run directory or .keras file)", "--unsafe")
@@ -194,6 +199,29 @@ def predict_cmd(
         usage_error(f"no such weights file: {weights}", "--weights")
     runtime = _check_runtime(runtime, precision)
     _check_calibration(runtime, precision, calibrate_on, model_dir)
+    if spark:
+        from zoo.cli import spark_run
+
+        if weights is not None:
+            usage_error("--spark pulls weights through each executor's hub: not with --weights", "--weights")
+        target = str(model_dir.resolve()) if model_dir is not None else name
+        files = spark_run.check_paths(images, "IMAGE")
+        spark_run.run(
+            "predict",
+            master,
+            files,
+            target,
+            out,
+            top=top,
+            runtime=runtime,
+            precision=precision,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            as_json=as_json,
+        )
+        return
+    if out is not None or overwrite:
+        usage_error("--out and --overwrite apply to --spark", "--out")
     files = _expand(_existing(images, "IMAGE"))
 
     from zoo import predict
@@ -244,7 +272,32 @@ def embed_cmd(
     ] = "skip",
     as_json: Annotated[bool, json_option("Print a summary as JSON on stdout.")] = False,
     calibrate_on: Annotated[Path | None, typer.Option("--calibrate-on", help=CALIBRATE_ON_HELP)] = None,
+    spark: UseSpark = False,
+    master: Master = DEFAULT_MASTER,
+    overwrite: Overwrite = False,
 ) -> None:
+    if spark:
+        from zoo.cli import spark_run
+
+        if weights is not None:
+            usage_error("--spark pulls weights through each executor's hub: not with --weights", "--weights")
+        runtime = _check_runtime(runtime, precision)
+        files = spark_run.check_paths(images, "IMAGE_OR_DIR")
+        spark_run.run(
+            "embed",
+            master,
+            files,
+            name,
+            out,
+            pooling=pooling,
+            input_size=size,
+            runtime=runtime,
+            precision=precision,
+            batch_size=batch_size,
+            overwrite=overwrite,
+            as_json=as_json,
+        )
+        return
     if out.suffix not in EMBEDDING_SUFFIXES:
         usage_error(f"--out must end in {in_words(EMBEDDING_SUFFIXES)}, got {out.name!r}", "--out")
     if weights is not None and not weights.is_file():

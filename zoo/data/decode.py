@@ -18,6 +18,7 @@ This module needs nothing of zoo but `errors`: callers pass the resize policy (s
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -131,8 +132,24 @@ def decode_image(
     """
     path = Path(path)
     _check_file(path)
+    return _decode(path, path, policy, max_pixels)
+
+
+def decode_bytes(
+    data: bytes, name: str, policy: ResizePolicy | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """decode_image for a file's bytes already read (e.g. by Spark's binaryFile source); `name` is the
+    file's path or URL, for messages. Same checks, same pixels."""
+    if not data:
+        raise BadImage(Path(name), "empty file (0 bytes)")
+    return _decode(Path(name), io.BytesIO(data), policy, max_pixels)
+
+
+def _decode(
+    path: Path, source: Path | io.BytesIO, policy: ResizePolicy | None, max_pixels: int
+) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             _check_pixels(path, image, max_pixels)
             image.seek(0)  # animated GIF/PNG/WebP: the first frame
             image.load()

@@ -146,6 +146,11 @@ class Predictor:
     policy: ResizePolicy
     probabilities: bool  # outputs are already softmax probabilities
     name: str = ""
+    loaded: Any = field(default=None, repr=False)  # the zoo.engine.reference.Loaded it came from
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self.loaded.weights_sha256 if self.loaded is not None else None
 
     def probabilities_of(self, batch: np.ndarray) -> np.ndarray:
         outputs = np.asarray(self.run(batch), dtype=np.float64)
@@ -256,6 +261,7 @@ def make_predictor(
         policy=policy,
         probabilities=outputs_probabilities(model),
         name=loaded.name,
+        loaded=loaded,
     )
 
 
