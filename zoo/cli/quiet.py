@@ -27,6 +27,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self.inner.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        _remove_finders()  # once only: the first real import
         # hand the real loader back, so nothing downstream ever sees this wrapper
         module.__loader__ = self.inner
         if module.__spec__ is not None:
@@ -42,11 +43,15 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if name != "tensorflow":
             return None
-        sys.meta_path.remove(self)  # once only
+        # not removed here: importlib.util.find_spec("tensorflow") (is it installed?) asks without importing
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec
+
+
+def _remove_finders() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowFinder)]
 
 
 def install() -> None:

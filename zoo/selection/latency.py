@@ -72,8 +72,7 @@ def measure_ms(candidate: Candidate, runtime: str, batch_size: int) -> float:
         weights="none",
         image_size=candidate.image_size,
         batch_sizes=(batch_size,),
-        runtimes=(runtime,),
-        precisions=(PRECISION,),
+        pairs=((runtime, PRECISION),),
         warmup=MEASURE_WARMUP,
         iters=MEASURE_ITERS,
     )
