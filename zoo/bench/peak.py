@@ -29,6 +29,7 @@ import numpy as np
 
 from zoo import config
 from zoo.atomic import atomic_write_text
+from zoo.bench.gate import auto_dir
 from zoo.bench.machine import library_versions, machine_info
 from zoo.bench.timing import time_calls
 
@@ -77,7 +78,7 @@ def measure_peaks() -> dict[str, Peak]:
     """Every precision's peak: read from ZOO_HOME/auto/peaks.json when it was measured on this machine
     with these libraries, else measured now (a few seconds) and written there."""
     try:
-        stored = json.loads((config.zoo_home() / "auto" / _PEAKS_FILE).read_text(encoding="utf-8"))
+        stored = json.loads((auto_dir() / _PEAKS_FILE).read_text(encoding="utf-8"))
         if stored.get("key") == _machine_key():
             return {p: Peak(**stored["peaks"][p]) for p in PEAK_PRECISIONS}
     except (OSError, ValueError, KeyError, TypeError):
@@ -91,7 +92,7 @@ def _store(peaks: dict[str, Peak]) -> None:
     measured = {p: asdict(v) for p, v in peaks.items()}
     record = {"key": _machine_key(), "machine": machine_info(), "peaks": measured}
     with contextlib.suppress(OSError):  # a read-only ZOO_HOME: measured again next time
-        atomic_write_text(config.zoo_home() / "auto" / _PEAKS_FILE, json.dumps(record, indent=1) + "\n")
+        atomic_write_text(auto_dir() / _PEAKS_FILE, json.dumps(record, indent=1) + "\n")
 
 
 def _machine_key() -> str:
