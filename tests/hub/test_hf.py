@@ -174,6 +174,25 @@ def test_a_missing_file_names_the_hubs_error_and_the_next_source_is_tried(hub):
         pull(only_missing, force=True, progress=False)
 
 
+def test_a_hub_that_answers_503_is_asked_again_and_a_404_is_not(hub, monkeypatch):
+    monkeypatch.setenv("ZOO_HTTP_RETRIES", "2")
+    hub.httpd.failures = [503, 502]
+    assert pull(hub_spec(), progress=False).read_bytes() == WEIGHTS
+    weights_heads = [s for s in hub.resolves() if s.path.endswith("model.safetensors") and s.method == "HEAD"]
+    assert len(weights_heads) == 3  # two failures, then the answer
+
+    hub.httpd.failures = [503, 503, 503]
+    with pytest.raises(WeightsUnavailable, match="503"):
+        pull(replace(hub_spec(), name="other"), force=True, progress=False)
+    assert hub.httpd.failures == []  # 1 + ZOO_HTTP_RETRIES asks, no more
+
+    asked = len(hub.resolves())
+    hub.httpd.failures = [404]
+    with pytest.raises(WeightsUnavailable, match="404"):
+        pull(replace(hub_spec(), name="third"), force=True, progress=False)
+    assert len(hub.resolves()) == asked + 1  # a 404 will not change on a retry
+
+
 def test_a_pickle_is_never_fetched(hub):
     spec = hub_spec()
     top = replace(spec.weights["top"], file="tiny.bin", sources=(f"hf://{REPO}/pytorch_model.bin",))

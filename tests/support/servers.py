@@ -215,6 +215,9 @@ class _HfHandler(BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.seen.append(Seen(self.command, self.path, dict(self.headers.items())))
+            failure = srv.failures.pop(0) if srv.failures and "/resolve/" in self.path else None
+        if failure is not None:
+            return self._error(failure, "", "failing as planned")
         if srv.token and self.headers.get("Authorization") != f"Bearer {srv.token}":
             return self._error(401, "RepoNotFound", "Invalid credentials in Authorization header")
         parts = self.path.split("?")[0].strip("/").split("/")
@@ -270,6 +273,7 @@ class HfServer(FaultServer):
     `files`: {(repo_id, filename): bytes}. `served`: bytes sent instead of the true ones (a tampered copy;
     the metadata still describes `files`). `reported`: the sha256 reported for an LFS file instead of the
     true one (a wrong one, or NO_SHA256). `token`: the bearer token the Hub requires (401 without it).
+    `httpd.failures`: HTTP statuses the next requests for files get instead of an answer, in order.
     """
 
     COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -292,6 +296,7 @@ class HfServer(FaultServer):
         self.httpd.commit = commit
         self.httpd.cdn = self.cdn
         self.httpd.signed = 0
+        self.httpd.failures = []
         self.httpd.seen = []
         self.httpd.lock = threading.Lock()
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)

@@ -179,7 +179,7 @@ def download(
             )
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
-            if exc.code < 500 and exc.code not in (408, 416, 429):
+            if not net.is_transient_status(exc.code) and exc.code != 416:
                 break  # 404, 401, 403 ... will not change on a retry
         except DiskSpaceError:
             discard(part)
@@ -189,7 +189,7 @@ def download(
             if isinstance(getattr(exc, "reason", None), ssl.SSLCertVerificationError):
                 break  # an untrusted certificate stays untrusted
         if attempt + 1 < attempts:
-            time.sleep(min(0.25 * 2**attempt, 4.0))
+            time.sleep(net.retry_delay(attempt))
     raise SourceFailed(last)
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import __version__
+from zoo import __version__, config
 from zoo.errors import SourceFailed
 from zoo.hashing import read_chunks
-from zoo.hub.net import ensure_online
+from zoo.hub.net import ensure_online, is_transient_status, retry_delay
 from zoo.hub.sources import HfLocation
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -93,11 +94,16 @@ def hub_file(source: str, location: HfLocation, timeout: float) -> HubFile:
     base = endpoint()
     url = hf_hub_url(location.repo_id, location.filename, revision=location.revision, endpoint=base)
     token = get_token_to_send(None)  # HF_TOKEN, else the stored login (unless implicit tokens are off)
-    try:
-        meta = get_hf_file_metadata(url, token=token or False, timeout=timeout, endpoint=base,
-                                    library_name="zoo", library_version=__version__)  # fmt: skip
-    except Exception as exc:  # huggingface_hub's many error types: this source failed, try the next
-        raise SourceFailed(_describe(exc)) from exc
+    attempts = config.http_retries() + 1
+    for attempt in range(attempts):
+        try:
+            meta = get_hf_file_metadata(url, token=token or False, timeout=timeout, endpoint=base,
+                                        library_name="zoo", library_version=__version__)  # fmt: skip
+            break
+        except Exception as exc:  # huggingface_hub's many error types: this source failed, try the next
+            if attempt + 1 == attempts or not _transient(exc):
+                raise SourceFailed(_describe(exc)) from exc
+            time.sleep(retry_delay(attempt))
     where = urllib.parse.urljoin(url, meta.location)
     etag = (meta.etag or "").lower()
     return HubFile(
@@ -123,6 +129,18 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urllib.parse.urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failed HEAD worth asking again: a 5xx, 408 or 429 answer, or no answer at all (connection refused
+    or reset, timeout). huggingface_hub raises its HTTP client's TransportError for the latter; the client
+    has changed between releases (httpx, httpx2), so it is recognised by name rather than imported."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        return is_transient_status(status)
+    no_answer = any(cls.__name__ == "TransportError" for cls in type(exc).__mro__)
+    return no_answer or isinstance(exc, OSError | TimeoutError)
 
 
 def _describe(exc: BaseException) -> str:

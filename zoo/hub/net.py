@@ -30,6 +30,16 @@ def _opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.ProxyHandler(), https)
 
 
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait before retry number `attempt + 1`: exponential, capped."""
+    return min(0.25 * 2**attempt, 4.0)
+
+
+def is_transient_status(code: int) -> bool:
+    """HTTP statuses worth a retry: server errors, timeouts, rate limits (a 404 or 403 will not change)."""
+    return code >= 500 or code in (408, 429)
+
+
 def ensure_online(what: str) -> None:
     if config.offline():
         raise OfflineError(f"offline mode is on (ZOO_OFFLINE/HF_HUB_OFFLINE): refusing to fetch {what}")
