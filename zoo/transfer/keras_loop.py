@@ -2,13 +2,15 @@
 the interface of zoo.transfer.loop.Trainer (the TensorFlow path, which stays on tf.distribute).
 
 The same arithmetic as the TensorFlow loop: softmax cross-entropy on logits with label smoothing, each
-example weighted by its class weight, summed and divided by the batch's example count; the data order of
+example weighted by its class weight (carried to the loss as a last column of the targets), summed and
+divided by the batch's example count; the data order of
 an epoch comes from loop.epoch_order; evaluation is unweighted, from the logits.
 
 Several JAX devices: `keras.distribution.DataParallel` splits every batch across the devices (the
 `KerasStrategy` of the run, entered around the whole run). A batch must split evenly, so a last, smaller
-batch is padded with copies of its first rows at weight 0, and the real rows' weights are scaled so that the
-loss is still divided by the real example count (the gradients equal the unpadded batch's).
+batch is padded with copies of its first rows at sample weight 0, and the real rows' sample weights are
+scaled so that the loss is still divided by the real example count (the gradients equal the unpadded
+batch's); the training loss and accuracy shown are weighted metrics, so the padding rows count for nothing.
 """
 
 from __future__ import annotations
@@ -87,17 +89,12 @@ class KerasTrainer:
             inputs = keras.Input(model.input_shape[1:], name="train_input")
             x = augment(inputs, training=True) if augment is not None else inputs
             self._fit_model = keras.Model(inputs, model(x), name="train_model")
+            # the weighted metrics see only the padding mask: their means are over the real rows
+            plain, accuracy = _metrics(num_classes, self.label_smoothing)
             self._fit_model.compile(
                 optimizer=optimizer,
-                loss=keras.losses.CategoricalCrossentropy(
-                    from_logits=True, label_smoothing=self.label_smoothing
-                ),
-                metrics=[
-                    keras.metrics.CategoricalCrossentropy(
-                        name="plain_loss", from_logits=True, label_smoothing=self.label_smoothing
-                    ),
-                    keras.metrics.CategoricalAccuracy(name="accuracy"),
-                ],
+                loss=_class_weighted_loss(num_classes, self.label_smoothing),
+                weighted_metrics=[plain, accuracy],
             )
 
     def _padded(self, *arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
@@ -110,12 +107,13 @@ class KerasTrainer:
         return [np.concatenate([a, a[rows]]) for a in arrays], count
 
     def _train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
-        targets = np.eye(self.num_classes, dtype=np.float32)[y]
-        weights = self.class_weight[y]
-        (x, targets, weights), count = self._padded(x.astype(np.float32), targets, weights)
-        weights[count:] = 0.0
-        weights[:count] *= len(weights) / count  # Keras divides by the padded size
-        logs = self._fit_model.train_on_batch(x, targets, sample_weight=weights, return_dict=True)
+        # each row: one-hot target, then its class weight (a column the loss reads)
+        targets = np.eye(self.num_classes + 1, self.num_classes, dtype=np.float32)[y]
+        targets = np.concatenate([targets, self.class_weight[y][:, None]], axis=1)
+        (x, targets), count = self._padded(x.astype(np.float32), targets)
+        mask = np.zeros(len(targets), np.float32)
+        mask[:count] = len(targets) / count  # Keras divides the loss by the padded size
+        logs = self._fit_model.train_on_batch(x, targets, sample_weight=mask, return_dict=True)
         return float(logs["plain_loss"]) * count, float(logs["accuracy"]) * count, count
 
     def train_epoch(
@@ -159,6 +157,38 @@ class KerasTrainer:
         losses = -(targets * log_probs).sum(axis=1)
         accuracy = float(np.mean(logits.argmax(axis=1) == y)) if len(y) else 0.0
         return EpochStats(float(losses.mean()) if len(y) else 0.0, accuracy, len(y)), logits
+
+
+def _class_weighted_loss(num_classes: int, label_smoothing: float) -> Callable[[Any, Any], Any]:
+    """Softmax cross-entropy on logits times each row's class weight (the target's last column)."""
+    import keras
+
+    def loss(targets: Any, logits: Any) -> Any:
+        plain = keras.losses.categorical_crossentropy(
+            targets[:, :num_classes], logits, from_logits=True, label_smoothing=label_smoothing
+        )
+        return plain * targets[:, num_classes]
+
+    return loss
+
+
+def _metrics(num_classes: int, label_smoothing: float) -> list:
+    """The unweighted loss and the accuracy of the rows trained on."""
+    import keras
+
+    def plain_loss(targets: Any, logits: Any) -> Any:
+        return keras.losses.categorical_crossentropy(
+            targets[:, :num_classes], logits, from_logits=True, label_smoothing=label_smoothing
+        )
+
+    def accuracy(targets: Any, logits: Any) -> Any:
+        right = keras.ops.argmax(targets[:, :num_classes], axis=-1) == keras.ops.argmax(logits, axis=-1)
+        return keras.ops.cast(right, "float32")
+
+    return [
+        keras.metrics.MeanMetricWrapper(plain_loss, name="plain_loss"),
+        keras.metrics.MeanMetricWrapper(accuracy, name="accuracy"),
+    ]
 
 
 def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
