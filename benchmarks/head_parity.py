@@ -6,7 +6,11 @@ feature cache is shared). Target: validation accuracies within 2 points of each 
 Data: TrashNet (../shared/data/trashnet6, 6 classes, 703 train / 234 val photos; see its README), the
 fixed train/val split; `--train-per-class N` takes the first N training photos of each class.
 
-    .venv/bin/python benchmarks/head_parity.py [--train-per-class N] [--epochs E] [--json]
+    .venv/bin/python benchmarks/head_parity.py [--train-per-class N] [--epochs E] [--dropout P] [--json]
+
+The head starts from the same weights on every back-end (numpy draws them from the seed) and sees the same
+batches; with dropout (the default recipe's 0.2) each back-end draws its own masks, with --dropout 0 the
+runs differ only by floating-point round-off.
 
 Prints a Markdown table (val accuracy, val loss, wall time per back-end) and the largest accuracy gap.
 """
@@ -69,7 +73,9 @@ def run_backend(backend: str, job: dict, home: Path) -> dict:
     return {"backend": backend, **json.loads(done.stdout.strip().splitlines()[-1]), "seconds": seconds}
 
 
-def measure(train_per_class: int | None, epochs: int, image_size: int, weights: Path) -> list[dict]:
+def measure(
+    train_per_class: int | None, epochs: int, image_size: int, weights: Path, dropout: float
+) -> list[dict]:
     data = SHARED / "data" / "trashnet6"
     with tempfile.TemporaryDirectory(prefix="head-parity-") as tmp:
         root = Path(tmp)
@@ -84,6 +90,7 @@ def measure(train_per_class: int | None, epochs: int, image_size: int, weights: 
                 "fine_tune_epochs": 0,
                 "batch_size": 32,
                 "seed": 0,
+                "dropout": dropout,
                 "tensorboard": False,
                 "verbose": False,
             },
@@ -107,13 +114,14 @@ def accuracy_gap(rows: list[dict]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-per-class", type=int, default=None, help="default: every training photo")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--image-size", type=int, default=128)
     fixture = SHARED / "fixtures" / "mobilenet_2_5_224_tf_no_top.h5"
     parser.add_argument("--weights", type=Path, default=fixture)
+    parser.add_argument("--dropout", type=float, default=0.2, help="0: no back-end's own randomness left")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    rows = measure(args.train_per_class, args.epochs, args.image_size, args.weights)
+    rows = measure(args.train_per_class, args.epochs, args.image_size, args.weights, args.dropout)
     if args.json:
         print(json.dumps(rows))
         return 0
