@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ import pytest
 from support import REPO
 from support.cli import ZOO, run_zoo
 from support.realdata import copy_photos, photos
+from support.runs import kill_in_stage_2
 
 from zoo.choices import BACKENDS
 
@@ -109,35 +108,13 @@ def test_a_run_trained_on_any_back_end_predicts_the_same_on_every_back_end(
             assert error < 1e-4, (trained, predicting)
 
 
-def read_state(run: Path) -> dict | None:
-    try:
-        return json.loads((run / "checkpoints" / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def test_a_killed_jax_run_resumes_to_the_uninterrupted_runs_numbers(
     runs: dict[str, Path], home: Path, data: Path, fixture_weights: Path, tmp_path: Path
 ) -> None:
     killed = tmp_path / "killed"
-    child = subprocess.Popen(
-        [*ZOO, *finetune_args(data, fixture_weights, killed)],
-        env={**os.environ, **env_for(home, "jax")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and child.poll() is None:
-        state = read_state(killed)
-        if state and state["stage"] == 2 and state["epochs_done"] >= 1:
-            break
-        time.sleep(0.01)
-    assert child.poll() is None, f"the run ended before it could be killed: {child.stderr.read().decode()}"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    child.stderr.close()
-    state = read_state(killed)
-    assert state is not None and state["stage"] == 2 and 1 <= state["epochs_done"] < FINE_TUNE_EPOCHS
+    command = [*ZOO, *finetune_args(data, fixture_weights, killed)]
+    state = kill_in_stage_2(command, {**os.environ, **env_for(home, "jax")}, killed)
+    assert 1 <= state["epochs_done"] < FINE_TUNE_EPOCHS
     assert sorted(p.name for p in (killed / "checkpoints" / "stage1").iterdir()) == [
         "ckpt-1.npz", "ckpt-2.npz", "final.npz",
     ]  # fmt: skip

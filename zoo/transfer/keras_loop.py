@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.transfer.loop import PROGRESS_UPDATES, EpochStats
+from zoo.transfer.scores import log_softmax
 
 if TYPE_CHECKING:
     import keras
@@ -149,8 +150,7 @@ class KerasTrainer:
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[EpochStats, np.ndarray]:
         """Loss, accuracy and the logits of every example (in order)."""
         logits = self.logits(x, batch_size)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = log_softmax(logits)
         targets = np.eye(self.num_classes, dtype=np.float32)[y]
         if self.label_smoothing:
             targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
