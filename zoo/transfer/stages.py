@@ -8,6 +8,8 @@ backbone layers that hold weights (normalisation layers of every kind stay froze
 inference mode, since the backbone is called with training=False) and trains with a lower learning rate
 and flips.
 
+The arrays come from zoo.transfer.stage_data; the trainer, strategy and checkpoint format from
+zoo.transfer.engines (TensorFlow's tf.distribute loop, or Keras' train_on_batch on JAX and PyTorch).
 Every completed epoch is checkpointed; a resume continues from the last one (zoo.transfer.rundir). Under a
 multi-worker strategy every worker trains (and checkpoints, as collective saves need), but only the chief
 writes the run directory; the others write into a temporary directory (rundir.worker_dir).
