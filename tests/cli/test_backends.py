@@ -98,15 +98,74 @@ def test_benchmark_measures_each_back_end_in_its_own_process_in_one_table() -> N
     assert all(row["images_per_s"] > 0 and row["params"] == 475_544 for row in rows)
 
 
-def test_fine_tuning_off_tensorflow_is_refused_before_any_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "strategy", "named"),
+    [
+        (
+            "torch",
+            "multi-worker",
+            "multi-worker training runs on the TensorFlow back-end only (this process uses torch)",
+        ),
+        (
+            "jax",
+            "multi-worker",
+            "multi-worker training runs on the TensorFlow back-end only (this process uses jax)",
+        ),
+        ("torch", "mirrored", "strategy 'mirrored' training runs on the TensorFlow back-end only"),
+    ],
+)
+def test_tf_distribute_strategies_off_tensorflow_are_refused_before_any_work(
+    tmp_path: Path, backend: str, strategy: str, named: str
+) -> None:
     data = photo_paths(1, split="train")[0].parent.parent
     out = tmp_path / "run"
-    result = run_zoo("--backend", "torch", "finetune", "mobilenet_v1_025_224", str(data), "--out", str(out))
-    assert result.returncode == 2, result.stderr
-    assert (
-        "fine-tuning runs on the TensorFlow back-end only for now (this process uses torch)" in result.stderr
+    workers = (
+        ["--workers", "localhost:1,localhost:2", "--worker-index", "0"] if strategy == "multi-worker" else []
     )
-    assert not out.exists()
+    args = [
+        "--backend",
+        backend,
+        "finetune",
+        "mobilenet_v1_025_224",
+        str(data),
+        "--strategy",
+        strategy,
+        *workers,
+    ]
+    result = run_zoo(*args, "--out", str(out), env={"COLUMNS": "200"})
+    assert result.returncode == 2, result.stderr
+    assert named in flat(result.stderr)
+    assert "zoo --backend tensorflow" in flat(result.stderr)
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def run_files(run: Path) -> list[tuple[Path, bytes]]:
+    """Every file of a run directory with its bytes (the run's lock file aside: it stays, empty)."""
+    return sorted(
+        (p.relative_to(run), p.read_bytes())
+        for p in run.rglob("*")
+        if p.is_file() and p.name != ".zoo-run.lock"
+    )
+
+
+def test_resuming_a_run_on_another_back_end_is_refused_and_the_run_is_kept(tmp_path: Path) -> None:
+    """A run whose checkpoints are .npz files (trained on JAX or torch) does not resume on TensorFlow."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "stage1").mkdir(parents=True)
+    data = photo_paths(1, split="train")[0].parent.parent
+    settings = {"model": "mobilenet_v1_025_224", "data": str(data), "out": str(run)}
+    (run / "config.json").write_text(json.dumps({"settings": settings, "backend": "jax"}))
+    state = {"stage": 1, "epochs_done": 1, "stage_done": False, "history": [{"epoch": 1, "stage": 1}]}
+    (run / "checkpoints" / "state.json").write_text(json.dumps(state))
+    (run / "checkpoints" / "stage1" / "ckpt-1.npz").write_bytes(b"weights")
+    before = run_files(run)
+    result = run_zoo(
+        "--backend", "tensorflow", "finetune", "--out", str(run), "--resume", env={"COLUMNS": "200"}
+    )
+    assert result.returncode == 2, result.stderr
+    assert "was trained on jax or torch; its checkpoints do not resume on tensorflow" in flat(result.stderr)
+    assert "zoo --backend jax" in flat(result.stderr)
+    assert run_files(run) == before
 
 
 @pytest.mark.parametrize(("backend", "runtime"), [("jax", "litert"), ("torch", "onnxruntime")])

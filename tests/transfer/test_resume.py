@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from support.cli import ZOO, run_zoo
+from support.runs import kill_in_stage_2
 
 from zoo.data.synthetic import render_dataset
 
@@ -26,13 +25,6 @@ def finetune_cmd(data: Path, weights: Path, out: Path, *extra: str) -> list[str]
     ]  # fmt: skip
 
 
-def read_state(run: Path) -> dict | None:
-    try:
-        return json.loads((run / "checkpoints" / "state.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # three fine-tuning runs, the first allowed 240 s to reach stage 2
 def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Path, tmp_path: Path) -> None:
@@ -41,24 +33,8 @@ def test_resume_after_sigkill_continues_from_the_last_epoch(fixture_weights: Pat
 
     # Kill the run once stage 2 has completed one epoch: the next epoch is then in progress.
     killed = tmp_path / "killed"
-    child = subprocess.Popen(
-        finetune_cmd(data, fixture_weights, killed),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and child.poll() is None:
-        state = read_state(killed)
-        if state and state["stage"] == 2 and state["epochs_done"] >= 1:
-            break
-        time.sleep(0.02)
-    assert child.poll() is None, f"the run ended before it could be killed: {child.stderr.read().decode()}"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    child.stderr.close()
-    state = read_state(killed)
-    assert state is not None and state["stage"] == 2 and state["epochs_done"] < 3
+    state = kill_in_stage_2(finetune_cmd(data, fixture_weights, killed), env, killed)
+    assert state["epochs_done"] < 3
     assert not (killed / "model.keras").exists()
 
     resumed = run_zoo("finetune", "--out", str(killed), "--resume", env=env)  # settings: the run's

@@ -196,7 +196,8 @@ def finetune_command(
     strategy: Strategy = typer.Option(
         Strategy(FinetuneSettings.strategy),
         "--strategy",
-        help="auto (several GPUs: mirrored), default, mirrored, multi-worker.",
+        help="auto (several GPUs: mirrored; on JAX several devices: data parallel), default, mirrored, "
+        "multi-worker (TensorFlow only).",
     ),
     tune: bool = typer.Option(
         FinetuneSettings.tune,

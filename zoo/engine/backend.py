@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo import config
-from zoo.errors import BackendUnavailable, RuntimeUnavailable
+from zoo.errors import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import keras
@@ -71,17 +70,6 @@ def check_convertible(target: str) -> None:
         hint="run this command on TensorFlow (`zoo --backend tensorflow` or KERAS_BACKEND=tensorflow): "
         "a .keras model or run directory loads the same there",
     )
-
-
-def require_tensorflow(what: str) -> None:
-    """Refuse (BackendUnavailable, exit 2) work zoo does on TensorFlow only, before any of it starts."""
-    backend = config.keras_backend()
-    if backend != "tensorflow":
-        raise BackendUnavailable(
-            f"{what} runs on the TensorFlow back-end only for now (this process uses {backend})",
-            hint="run it with `zoo --backend tensorflow` (or KERAS_BACKEND=tensorflow): the run directory "
-            "it writes loads and predicts on every back-end",
-        )
 
 
 def _single(outputs: Any) -> Any:

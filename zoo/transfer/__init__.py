@@ -1,4 +1,5 @@
-"""Transfer learning: the two-stage recipe on a tf.distribute loop, the feature cache, run directories.
+"""Transfer learning: the two-stage recipe (a tf.distribute loop on TensorFlow, Keras' train_on_batch on JAX
+and PyTorch: zoo.transfer.engines), the feature cache, run directories.
 
     finetune(model, data, ...)   zoo.transfer._finetune  train; returns a FinetuneResult (run directory)
     register(run_dir, name)      zoo.transfer._register  add a run to the user registry

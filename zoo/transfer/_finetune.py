@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo import config
 from zoo.choices import WEIGHT_CHOICES
-from zoo.engine.backend import require_tensorflow
 from zoo.engine.bundle import CONFIG_FILE
-from zoo.transfer import rundir, stages
+from zoo.transfer import engines, rundir, stages
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
 from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
@@ -91,7 +91,8 @@ def train(
 ) -> FinetuneResult:
     """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
     cfg = with_tune_defaults(cfg.check())
-    require_tensorflow("fine-tuning")  # the trainer is tf.distribute's
+    config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
+    engines.check_strategy(cfg.strategy)  # multi-worker is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     writes_run_dir = cluster is None or cluster.is_chief  # other workers only read it
@@ -99,6 +100,7 @@ def train(
     with guard:
         state = rundir.start_state(run_dir, resume)
         if resume:  # the run's settings, under the strategy asked for now (checkpoints fit any strategy)
+            engines.check_resume_backend(run_dir)
             cfg = replace(
                 FinetuneSettings.load(run_dir / CONFIG_FILE), out=str(run_dir), strategy=cfg.strategy
             )

@@ -159,7 +159,18 @@ def features_for(
 
 
 def extract(extractor: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """The extractor's outputs (inference mode) for raw RGB images, float32, in batches."""
+    """The extractor's outputs (inference mode) for raw RGB images, float32, in batches: a tf.function on
+    TensorFlow, zoo's keras runtime forward pass on JAX and PyTorch (zoo.engine.backend)."""
+    import keras
+
+    backend = keras.config.backend()
+    if backend != "tensorflow":
+        from zoo.engine.backend import backend_forward
+
+        forward = backend_forward(extractor, backend)
+        batch = max(batch_size, 32)
+        chunks = [forward(images[i : i + batch].astype(np.float32)) for i in range(0, len(images), batch)]
+        return np.concatenate(chunks)
     import tensorflow as tf
 
     forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import keras
 
@@ -57,6 +59,7 @@ def build_network(cfg: FinetuneSettings, spec: ModelSpec, image_size: int, num_c
         spec, num_classes, weights=weights, input_shape=image_size, dropout=cfg.dropout
     )
     backbone.trainable = False
+    seed_head(classifier.get_layer("logits"), cfg.seed)
     # the backbone's output inside the classifier graph (backbone.output is its own inner graph's)
     features_out = classifier.get_layer("dropout" if cfg.dropout else "logits").input
     extractor = keras.Model(classifier.input, features_out, name="extractor")
@@ -65,6 +68,16 @@ def build_network(cfg: FinetuneSettings, spec: ModelSpec, image_size: int, num_c
     head = keras.Model(features_in, classifier.get_layer("logits")(x), name="head")
     augmenters = {stage: make_augmenter(cfg.stage_augment(stage), cfg.seed + stage) for stage in (1, 2)}
     return Network(classifier, backbone, extractor, head, augmenters)
+
+
+def seed_head(logits: keras.layers.Dense, seed: int) -> None:
+    """Start the new head from the same weights on every back-end: Glorot-uniform (Keras' default) drawn
+    by numpy from the run's seed, bias 0. Keras' own initialisers draw differently per back-end, so the
+    same seed would start TensorFlow, JAX and PyTorch runs from different heads."""
+    fan_in, fan_out = logits.kernel.shape
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    kernel = np.random.default_rng([seed, fan_in, fan_out]).uniform(-limit, limit, (fan_in, fan_out))
+    logits.kernel.assign(kernel.astype(np.float32))
 
 
 def make_augmenter(names: tuple[str, ...], seed: int) -> keras.Model | None:

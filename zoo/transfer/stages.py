@@ -8,6 +8,8 @@ backbone layers that hold weights (normalisation layers of every kind stay froze
 inference mode, since the backbone is called with training=False) and trains with a lower learning rate
 and flips.
 
+The arrays come from zoo.transfer.stage_data; the trainer, strategy and checkpoint format from
+zoo.transfer.engines (TensorFlow's tf.distribute loop, or Keras' train_on_batch on JAX and PyTorch).
 Every completed epoch is checkpointed; a resume continues from the last one (zoo.transfer.rundir). Under a
 multi-worker strategy every worker trains (and checkpoints, as collective saves need), but only the chief
 writes the run directory; the others write into a temporary directory (rundir.worker_dir).
@@ -24,33 +26,20 @@ import numpy as np
 
 from zoo.data.folders import LabelledImages, class_weights, stratified_split
 from zoo.engine.bundle import CONFIG_FILE, save_bundle, write_json
-from zoo.errors import BadDataset, BadImage
-from zoo.transfer import features as feature_cache
-from zoo.transfer import rundir
-from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, Cluster, create_strategy, describe_strategy
-from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
+from zoo.transfer import engines, rundir
+from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, Cluster
+from zoo.transfer.loop import OptimizerSettings, epoch_order, make_optimizer
 from zoo.transfer.network import Network, build_network, dtype_policy, unfreeze_top
 from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
 from zoo.transfer.scores import classification_scores
 from zoo.transfer.settings import FinetuneSettings
+from zoo.transfer.stage_data import Arrays, image_arrays, stage1_arrays
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
     from zoo.data.decode import ResizePolicy
-
-
-@dataclass
-class Arrays:
-    """Decoded images (uint8) or features (float32), with labels, for training and validation."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_inner: np.ndarray | None = None  # the inner split of the training images (--inner-split), if any
-    y_inner: np.ndarray | None = None
 
 
 @dataclass
@@ -76,7 +65,7 @@ class Run:
     cache_hit: bool | None = None  # None: stage 1 did not use the feature cache
     images: Arrays | None = None
     features: Arrays | None = None
-    trainer: Trainer | None = None  # the last stage's
+    trainer: Any = None  # the last stage's (zoo.transfer.engines.make_trainer)
     metrics: dict[str, Any] = field(default_factory=dict)
     inner: LabelledImages | None = None  # training images early stopping watches instead of val
     pixels: np.ndarray | None = None  # the decoded images in the order of `paths` (skipped ones left out)
@@ -103,10 +92,10 @@ def execute(
 ) -> Run:
     """Train and evaluate (the chief writes the run directory); the finished run, metrics included."""
     # before any other TensorFlow op: MultiWorkerMirroredStrategy configures the process's collectives
-    strategy = create_strategy(cfg.strategy, cluster, peer_timeout)
+    strategy = engines.make_strategy(cfg.strategy, cluster, peer_timeout)
     if cluster is None or cluster.is_chief:
-        run = prepare(cfg, run_dir, run_dir, state, train, val, cluster, strategy, verbose)
-        return _train(run)
+        with engines.run_scope(strategy):  # JAX data parallelism: build and train under it
+            return _train(prepare(cfg, run_dir, run_dir, state, train, val, cluster, strategy, verbose))
     with rundir.worker_dir(run_dir) as write_dir:
         return _train(prepare(cfg, run_dir, write_dir, state, train, val, cluster, strategy, verbose))
 
@@ -114,7 +103,7 @@ def execute(
 def _train(run: Run) -> Run:
     cfg = run.cfg
     with run.progress:
-        run.progress.log(describe_strategy(run.strategy, run.cluster))
+        run.progress.log(engines.describe(run.strategy, run.cluster))
         if cfg.tune:
             tune_run(run)
             cfg = run.cfg
@@ -139,7 +128,6 @@ def prepare(
 ) -> Run:
     """Write config.json, seed every RNG, build the network and the run's loggers."""
     import keras
-    import tensorflow as tf
 
     from zoo.data.decode import ResizePolicy
     from zoo.engine.reference import spec_of
@@ -155,17 +143,18 @@ def prepare(
         "arch": spec.arch,
         "image_size": image_size,
         "classes": list(train.classes),
+        "backend": keras.config.backend(),
     }
     if is_chief:
         write_json(run_dir / CONFIG_FILE, config_doc)
 
     keras.utils.set_random_seed(cfg.seed)
-    if not tf.config.list_physical_devices("GPU"):
-        # reproducible CPU runs; on GPUs some kernels have no deterministic version and would raise
-        tf.config.experimental.enable_op_determinism()
+    if engines.on_tensorflow():
+        _tensorflow_determinism()
     with dtype_policy(cfg.precision), strategy.scope():
         net = build_network(cfg, spec, image_size, len(train.classes))
-    tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief)
+    # TensorBoard logs are written with tf.summary: TensorFlow runs only (history.csv has the same figures)
+    tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief and engines.on_tensorflow())
     weights = class_weights(train.labels, len(train.classes)) if cfg.class_weight == "auto" else None
     progress = TrainingProgress(cfg.epochs + cfg.fine_tune_epochs, verbose)
     run = Run(cfg, run_dir, write_dir, state, train, val, cluster, strategy, image_size, policy,
@@ -173,6 +162,14 @@ def prepare(
     if cfg.inner_split:
         run.inner = stratified_split(train, cfg.inner_split, seed=cfg.seed + 1)[1]
     return run
+
+
+def _tensorflow_determinism() -> None:
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        # reproducible CPU runs; on GPUs some kernels have no deterministic version and would raise
+        tf.config.experimental.enable_op_determinism()
 
 
 def tune_run(run: Run) -> None:
@@ -190,66 +187,6 @@ def tune_run(run: Run) -> None:
         write_json(run.run_dir / CONFIG_FILE, run.config_doc)
 
 
-# ---------------------------------------------------------------------------------------------- data
-def image_arrays(run: Run) -> Arrays:
-    """Decode every train and val image once (skipped images are recorded for skipped.txt)."""
-    if run.images is not None:
-        return run.images
-    from zoo.data.decode import decode_batch
-
-    started = time.perf_counter()
-    decoded = decode_batch(run.paths, run.policy, on_bad_image=run.cfg.on_bad_image)  # type: ignore[arg-type]
-    run.skipped = list(decoded.skipped)
-    row = {p: i for i, p in enumerate(decoded.paths)}
-    run.images, run.pixels = _split(run, decoded.images, row), decoded.images
-    run.progress.log(
-        f"decoded {len(decoded)} images in {time.perf_counter() - started:.1f}s"
-        + (f", skipped {len(run.skipped)} (see skipped.txt)" if run.skipped else "")
-    )
-    return run.images
-
-
-def stage1_arrays(run: Run) -> Arrays:
-    """Cached features (no augmentation) or the decoded images (augmentation in the loop)."""
-    if run.cfg.stage_augment(1):
-        return image_arrays(run)
-    if run.features is not None:
-        return run.features
-
-    def compute() -> tuple[np.ndarray, list[tuple[Path, str]]]:
-        image_arrays(run)  # every decodable image of run.paths, in that order: run.pixels
-        return feature_cache.extract(run.net.extractor, run.pixels, run.cfg.batch_size), run.skipped
-
-    found = feature_cache.features_for(
-        run.paths, run.cfg.model, run.net.backbone, run.image_size, run.policy, compute, run.progress.log
-    )
-    run.cache_hit, run.skipped = found.cache_hit, found.skipped
-    if run.cfg.on_bad_image == "fail" and run.skipped:
-        raise BadImage(*run.skipped[0])
-    stacked = np.stack(list(found.by_path.values()))
-    run.features = _split(run, stacked, {p: i for i, p in enumerate(found.by_path)})
-    return run.features
-
-
-def _split(run: Run, rows: np.ndarray, index: dict[Path, int]) -> Arrays:
-    """The rows of the train, val and inner images (`index`: path -> row; images not in it were skipped);
-    the inner split's images are not trained on."""
-    out = []
-    train = run.train if run.inner is None else run.train.without(run.inner.paths)
-    for subset in (train, run.val, *([run.inner] if run.inner is not None else [])):
-        keep = [i for i, p in enumerate(subset.paths) if p in index]
-        out.append(rows[[index[subset.paths[i]] for i in keep]])
-        out.append(np.asarray([subset.labels[i] for i in keep], np.int32))
-    arrays = Arrays(*out)
-    if len(arrays.y_val) == 0 or len(np.unique(arrays.y_train)) < 2:
-        rundir.write_skipped(run.skipped, run.write_dir / "skipped.txt")
-        raise BadDataset(
-            f"too few decodable images left to train and validate ({len(run.skipped)} skipped)",
-            hint=f"see {run.write_dir / 'skipped.txt'} for each file and why",
-        )
-    return arrays
-
-
 # -------------------------------------------------------------------------------------------- stages
 def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
     """Train `stage` for its remaining epochs (all of them, unless a resume finds some done)."""
@@ -262,12 +199,12 @@ def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
     lr = cfg.lr if stage == 1 else cfg.fine_tune_lr
     run.trainer = _stage_trainer(run, stage, lr, len(arrays.y_train))
     variables = run.net.tracked_variables(stage)
-    checkpoints = rundir.StageCheckpoints(run.write_dir, stage, variables, run.trainer.optimizer)
+    checkpoints = engines.stage_checkpoints(run.write_dir, stage, variables, run.trainer.optimizer)
     if state.stage == stage and state.epochs_done:
         checkpoints.restore_epoch(state.epochs_done)
     else:
         if stage == 2 and cfg.epochs:
-            rundir.restore_final(run.write_dir, 1, run.net.tracked_variables(1))
+            engines.restore_final(run.write_dir, 1, run.net.tracked_variables(1))
         state.stage, state.epochs_done, state.stage_done = stage, 0, False
         state.best_value, state.best_epoch, state.wait = None, None, 0
     _run_epochs(run, stage, epochs, arrays, lr, checkpoints)
@@ -278,7 +215,7 @@ def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
     rundir.write_state(run.write_dir, state)
 
 
-def _stage_trainer(run: Run, stage: int, lr: float, examples: int) -> Trainer:
+def _stage_trainer(run: Run, stage: int, lr: float, examples: int) -> Any:
     """The trainer of `stage`: the head on cached features, or the whole classifier on images."""
     cfg, net = run.cfg, run.net
     on_features = stage == 1 and not cfg.stage_augment(1)
@@ -294,7 +231,7 @@ def _stage_trainer(run: Run, stage: int, lr: float, examples: int) -> Trainer:
     with run.strategy.scope():
         optimizer = make_optimizer(settings)
         optimizer.build(model.trainable_variables)
-    return Trainer(
+    return engines.make_trainer(
         model,
         optimizer,
         num_classes=len(run.train.classes),
@@ -359,7 +296,9 @@ def _epoch(run: Run, arrays: Arrays, stage: int, epoch: int, lr: float) -> dict[
 def _learning_rate(run: Run, stage: int, lr: float) -> float:
     """The rate the epoch ended at: `lr`, or where stage 2's schedule has got to."""
     if stage == 2 and run.cfg.fine_tune_schedule == "cosine":
-        return float(np.asarray(run.trainer.optimizer.learning_rate))
+        import keras
+
+        return float(keras.ops.convert_to_numpy(run.trainer.optimizer.learning_rate))
     return lr
 
 
@@ -368,14 +307,16 @@ def finish(run: Run) -> dict[str, Any]:
     """Evaluate the final weights on the validation set; the chief writes the run directory's files."""
     net, cfg = run.net, run.cfg
     last_stage = 2 if cfg.fine_tune_epochs else 1
-    rundir.restore_final(run.write_dir, last_stage, net.tracked_variables(last_stage))
+    engines.restore_final(run.write_dir, last_stage, net.tracked_variables(last_stage))
     if last_stage == 1 and not cfg.stage_augment(1):
         arrays, model = stage1_arrays(run), net.head
     else:
         arrays, model = image_arrays(run), net.classifier
     evaluator = run.trainer  # reuse its traced functions, unless a resume finds the stages all done
     if evaluator is None or evaluator.model is not model:
-        evaluator = Trainer(model, None, num_classes=len(run.train.classes), strategy=run.strategy)  # type: ignore[arg-type]
+        evaluator = engines.make_trainer(
+            model, None, num_classes=len(run.train.classes), strategy=run.strategy
+        )
     _, logits = evaluator.evaluate(arrays.x_val, arrays.y_val, cfg.batch_size)
     classes = list(run.train.classes)
     metrics = classification_scores(arrays.y_val, logits, classes)

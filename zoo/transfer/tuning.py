@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
+from zoo.transfer.engines import make_trainer
+from zoo.transfer.loop import OptimizerSettings, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
 
 # (training features, their labels, inner-split features, their labels)
@@ -97,7 +98,7 @@ def _trial(
     layers += [keras.layers.Dropout(cfg.dropout)] if cfg.dropout else []
     head = keras.Sequential([*layers, keras.layers.Dense(num_classes)])
     settings = OptimizerSettings(cfg.optimizer, lr, cfg.momentum, cfg.nesterov, decay)
-    trainer = Trainer(
+    trainer = make_trainer(
         head,
         make_optimizer(settings),
         num_classes=num_classes,
