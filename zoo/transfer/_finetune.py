@@ -88,8 +88,10 @@ def train(
     workers: str | None = None,
     worker_index: int | None = None,
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+    last_stage: int = 2,
 ) -> FinetuneResult:
-    """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
+    """Train with settings already put together (`finetune` and `zoo finetune` end here). `last_stage=1`
+    stops after stage 1 (checkpointed; a `resume` runs stage 2), with empty metrics."""
     cfg = with_tune_defaults(cfg.check())
     require_tensorflow("fine-tuning")  # the trainer is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
@@ -114,6 +116,7 @@ def train(
             verbose=verbose,
             cluster=cluster,
             peer_timeout=peer_timeout,
+            last_stage=last_stage,
         )
     return FinetuneResult(
         model=done.net.classifier,
