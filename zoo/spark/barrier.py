@@ -38,7 +38,10 @@ def run_barrier(spark: SparkSession, tasks: int, work: Work) -> list[Any]:
             f"a barrier stage of {tasks} tasks needs {tasks} task slots; the cluster has {slots}"
         )
     rdd = spark.sparkContext.parallelize(range(tasks), tasks)
-    return rdd.barrier().mapPartitions(functools.partial(_barrier_task, work)).collect()
+    results = rdd.barrier().mapPartitions(functools.partial(_barrier_task, work))
+    # Spark retries a failed barrier stage only when it is a shuffle-map stage (a failed barrier result
+    # stage is aborted, since it may have committed output): the shuffle makes it one
+    return [result for _, result in sorted(results.repartition(1).collect(), key=lambda pair: pair[0])]
 
 
 def _barrier_task(work: Work, _rows: Iterable[int]) -> Iterator[Any]:
@@ -48,7 +51,7 @@ def _barrier_task(work: Work, _rows: Iterable[int]) -> Iterator[Any]:
     index = context.partitionId()
     host = context.getTaskInfos()[index].address.rpartition(":")[0]
     addresses = context.allGather(f"{host}:{free_port()}")  # in partition order, as getTaskInfos
-    yield work(list(addresses), index)
+    yield index, work(list(addresses), index)
 
 
 def free_port() -> int:
