@@ -119,6 +119,7 @@ def test_finetune_on_spark_resumes_after_a_killed_task(spark, driver_home, photo
 
 def test_features_on_the_cluster_equal_single_process_and_the_cache_is_shared(spark, driver_home, tmp_path):
     import zoo
+    from zoo import config
     from zoo._spark_finetune import _extractor
     from zoo.data.decode import decode_batch
     from zoo.engine.fingerprint import weights_sha256
@@ -128,6 +129,7 @@ def test_features_on_the_cluster_equal_single_process_and_the_cache_is_shared(sp
 
     settings = {**SETTINGS, "fine_tune_epochs": 0, "seed": 7}
     photos_dir = copy_photos(tmp_path / "photos", 3, "val")  # images no other test put in the cache
+    entries_before = set(config.features_dir().rglob("*.npz"))
     first = zoo.finetune_on_spark(
         spark, EMBED_MODEL, photos_dir, out=str(tmp_path / "a"), verbose=False, **settings
     )
@@ -138,6 +140,9 @@ def test_features_on_the_cluster_equal_single_process_and_the_cache_is_shared(sp
     paths = [*train_set.paths, *val_set.paths]
     image_size, policy, net = _extractor(cfg, len(train_set.classes))
     key = feature_cache.extractor_key(EMBED_MODEL, weights_sha256(net.backbone), image_size, policy)
+    entry = feature_cache.FeatureCache(key).path(feature_cache.image_digests(paths))
+    # the cluster's features were stored under stage 1's own key: the driver computed none itself
+    assert set(config.features_dir().rglob("*.npz")) - entries_before == {entry}
     cached = feature_cache.FeatureCache(key).load(feature_cache.image_digests(paths))
     assert cached is not None and cached.bad == {}
     decoded = decode_batch(paths, policy)
