@@ -91,6 +91,8 @@ def train_on_spark(
     workers = task_slots(spark) if workers is None else workers
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
     cfg = replace(cfg.check(), out=str(run_dir), strategy="default")
+    if not resume:
+        rundir.start_state(run_dir, resume=False)  # an existing run is refused before the cluster works
     state = rundir.read_state(run_dir) if resume and run_dir.is_dir() else None
     seconds: dict[str, float] = {}
     hit = None
