@@ -9,6 +9,7 @@ The public API is re-exported lazily, so `import zoo` stays fast and never impor
     zoo.predict / embed    ImageNet (or run-directory) predictions      (zoo.engine; runtime="auto": zoo._api)
     zoo.benchmark / evaluate / table                                    (zoo.bench)
     zoo.finetune / register / export                                    (zoo.transfer, zoo.engine)
+    zoo.finetune_on_spark(spark, ...)  finetune with a Spark cluster    (zoo._spark_finetune)
     zoo.select(data, ...)  which backbone for these photos and latency  (zoo.selection)
 """
 
@@ -32,6 +33,7 @@ _API = {
     "evaluate": "zoo.bench:evaluate",
     "table": "zoo.bench:table",
     "finetune": "zoo.transfer:finetune",
+    "finetune_on_spark": "zoo._spark_finetune:finetune_on_spark",
     "register": "zoo.transfer:register",
     "select": "zoo.selection:select",
     "demo": "zoo._demo:run_demo",

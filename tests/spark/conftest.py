@@ -1,7 +1,8 @@
-"""One real Spark cluster on 127.0.0.1 per test module: `local-cluster[2,1,1024]` (a master, two executor
-JVMs, each with its own Python worker running this venv's interpreter). The executors get this module's
-ZOO_HOME/KERAS_HOME, where the real pretrained fixture backbone was imported through zoo's hub; they pull
-(and verify) it from there themselves. Skips, with the reason, without Java or pyspark."""
+"""One real Spark cluster on 127.0.0.1 for the whole session (a start costs about a minute):
+`local-cluster[2,1,1024]` (a master, two executor JVMs, each with its own Python worker running this venv's
+interpreter). The executors get this session's ZOO_HOME/KERAS_HOME, where the real pretrained fixture
+backbone was imported through zoo's hub; they pull (and verify) it from there themselves. Skips, with the
+reason, without Java or pyspark."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ EMBED_MODEL = "mobilenet_v1_025_224"  # the registry entry whose notop file is t
 CLASSIFIER = "mobilenet_v1_025_128"  # its top file is the real ImageNet classifier fixture
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark_home(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("spark_home")
     with pytest.MonkeyPatch.context() as patch:
@@ -33,7 +34,7 @@ def spark_home(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) 
         yield home
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark(spark_home: Path) -> Iterator[object]:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java 17+ (Debian: apt-get install openjdk-17-jre-headless)")

@@ -72,6 +72,8 @@ def test_killed_python_worker_still_leaves_one_row_per_image(spark, image_dir, t
     zs.write(zs.embed(spark, flaky, EMBED_MODEL, input_size=SIZE), out)
 
     assert marker.exists()  # a worker really died mid-job
+    # written by Spark's committer: the job committed (_SUCCESS) and no attempt's files were left over
+    assert (out / "_SUCCESS").is_file() and not (out / "_temporary").exists()
     written = spark.read.parquet(str(out)).collect()
     paths = [row["path"] for row in written]
     assert len(paths) == len(set(paths)) == len(good) + len(reasons)

@@ -66,3 +66,29 @@ def test_a_calibrated_int8_is_refused_and_auto_runs_keras_on_the_executors(tmp_p
     settings = {"runtime": "auto", "precision": None}
     _executor_runtime(settings)  # the default runtime, auto, is measured on one machine only
     assert settings == {"runtime": "keras", "precision": "fp32"}
+
+
+def test_finetune_spark_without_pyspark_and_with_an_unreachable_master(tmp_path, capsys, monkeypatch):
+    from zoo.data.synthetic import render_dataset
+
+    data = tmp_path / "data"
+    render_dataset(data, per_class=3, size=32)
+    args = ("finetune", "mobilenet_v1_025_224", str(data), "--out", str(tmp_path / "run"), "--spark")
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "pyspark", None)
+        code, _, err = zoo_main(capsys, *args)
+    assert code == 2 and "pip install zoo-hub[spark]" in err and "Traceback" not in err
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        master = f"spark://127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    code, _, err = zoo_main(capsys, *args, "--master", master)
+    assert code == 1 and master in err and "cannot be reached" in err and "Traceback" not in err
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "run").exists()  # nothing written
+
+    code, _, err = zoo_main(
+        capsys, *args, "--strategy", "multi-worker", "--workers", "127.0.0.1:1", "--worker-index", "0"
+    )
+    assert code == 2 and "barrier tasks" in err

@@ -26,6 +26,7 @@ from zoo.choices import (
     WEIGHT_CHOICES,
 )
 from zoo.cli.common import option_flags, print_json, usage_error
+from zoo.cli.spark_run import DEFAULT_MASTER, Master, UseSpark
 from zoo.errors import InvalidSetting, RunDirError, ZooError
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
 from zoo.transfer.settings import FinetuneSettings, merge_settings, parse_augment, resume_settings_file
@@ -229,6 +230,8 @@ def finetune_command(
         help="multi-worker: seconds to wait for the other workers.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON on stdout."),
+    spark: UseSpark = False,
+    master: Master = DEFAULT_MASTER,
 ) -> None:
     """Fine-tune a pretrained model on your images: stage 1 trains a new head on cached backbone
     features, stage 2 unfreezes the top layers. Writes a run directory (model.keras, labels, config,
@@ -239,6 +242,9 @@ def finetune_command(
 
     Two machines: zoo finetune mobilenet_v2 ./flowers --out runs/flowers --strategy multi-worker
     --workers host1:2222,host2:2222 --worker-index 0 (and --worker-index 1 on host2)
+
+    On Spark: zoo finetune mobilenet_v2 /shared/flowers --out /shared/runs/flowers --spark --master
+    spark://head:7077 (stage-1 features on the executors, stage 2 one worker per task slot)
     """
     cfg = _checked_settings(ctx)
     from zoo.registry import get
@@ -248,6 +254,14 @@ def finetune_command(
         from zoo.transfer.datasets import load_data
 
         load_data(cfg)  # data errors (one class, an empty class, ...) before TensorFlow loads
+    if spark:
+        from zoo.cli.spark_run import finetune_on_spark
+
+        given = ctx.get_parameter_source("strategy").name == "COMMANDLINE"  # type: ignore[union-attr]
+        if workers is not None or worker_index is not None or given:
+            usage_error("--spark forms stage 2's multi-worker cluster from its barrier tasks", "--strategy")
+        finetune_on_spark(cfg, master, resume=resume, peer_timeout=peer_timeout, as_json=as_json)
+        return
     from zoo.transfer import train
 
     result = train(
@@ -306,7 +320,10 @@ def export_command(
     ),
     max_drop: float = typer.Option(1.0, "--max-drop", help="Points of top-1/top-5 --check-on may lose."),
     calibrate_on: Path | None = typer.Option(
-        None, "--calibrate-on", exists=True, file_okay=False,
+        None,
+        "--calibrate-on",
+        exists=True,
+        file_okay=False,
         help="Folder of typical images int8 calibrates on (litert-int8 with --check-on, openvino-int8 "
         "always; default: the run's training images).",
     ),

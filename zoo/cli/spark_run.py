@@ -70,6 +70,30 @@ def run(kind: str, master: str, images: list[str], model: str, out: Path | None,
     stderr_console().print(line)
 
 
+def finetune_on_spark(cfg: Any, master: str, *, resume: bool, peer_timeout: float, as_json: bool) -> None:
+    """`zoo finetune --spark`: features and stage 2 on the cluster, the head on this machine."""
+    import zoo.spark as zs
+
+    zs.require_pyspark()
+    from pyspark.sql import SparkSession
+
+    from zoo._spark_finetune import train_on_spark
+
+    ours = SparkSession.getActiveSession() is None
+    spark = zs.session(master, app_name=f"zoo finetune {cfg.model}")
+    try:
+        result = train_on_spark(spark, cfg, resume=resume, peer_timeout=peer_timeout)
+    finally:
+        if ours:
+            spark.stop()
+    if as_json:
+        print_json({"run_dir": str(result.run_dir), "metrics": result.metrics, "history": result.history,
+                    "feature_cache_hit": result.feature_cache_hit, "workers": result.workers,
+                    "seconds": result.seconds})  # fmt: skip
+    else:
+        typer.echo(str(result.run_dir))
+
+
 def _executor_runtime(settings: dict[str, Any]) -> None:
     """The runtime each executor builds: a named one (auto measures on one machine, not yet per executor:
     keras fp32 there), never a calibrated int8 (the executors would need the calibration images too)."""

@@ -101,5 +101,3 @@ def top_k_hits(scores: np.ndarray, truth: np.ndarray, k: int = TOP_K) -> tuple[i
     top1 = int(np.sum(order[:, 0] == truth))
     topk = int(np.sum(np.any(order == truth[:, None], axis=1)))
     return top1, topk
-
-

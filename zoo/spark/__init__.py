@@ -7,6 +7,10 @@
     evaluate(spark, folder, model, ...)  zoo.spark.jobs      predict + the class folder's label and hits
     accuracy(frame)                      zoo.spark.jobs      images, unreadable, top-1, top-k of evaluate
     write(frame, out, overwrite=False)   zoo.spark.jobs      Parquet through Spark's output committer
+    embed_with(spark, images, name, loader)  zoo.spark.jobs  embed's rows from a caller's model (Scorer)
+    run_barrier(spark, tasks, work)      zoo.spark.barrier   tasks started together, each knows every address
+
+Fine-tuning on a cluster joins this package with zoo.transfer one layer up: zoo.finetune_on_spark.
 
 Executors decode with zoo's one decoder (zoo.data.decode) and load each model once per Python worker,
 pulling the weights through zoo's hub (their ZOO_HOME cache or ZOO_MIRROR), never from the driver.
@@ -26,6 +30,8 @@ _API = {
     "evaluate": "zoo.spark.jobs:evaluate",
     "accuracy": "zoo.spark.jobs:accuracy",
     "write": "zoo.spark.jobs:write",
+    "embed_with": "zoo.spark.jobs:embed_with",
+    "run_barrier": "zoo.spark.barrier:run_barrier",
 }
 
 __all__ = sorted(_API)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.engine.runtimes import check_choice
 from zoo.errors import InvalidSetting, OutputExists
 from zoo.spark.images import image_frame
-from zoo.spark.worker import EMBED_SCHEMA, PREDICT_SCHEMA, Task, score_frames
+from zoo.spark.worker import EMBED_SCHEMA, PREDICT_SCHEMA, Scorer, Task, score_frames
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -32,6 +33,18 @@ def embed(
     (searched recursively) or a DataFrame with a `path` (and optionally `content`) column. Lazy: nothing
     runs until the frame is written or collected."""
     task = _task("embed", model, runtime, precision, batch_size, pooling=pooling, input_size=input_size)
+    return _map(image_frame(spark, images), task, EMBED_SCHEMA)
+
+
+def embed_with(
+    spark: SparkSession, images: Any, name: str, loader: Callable[[], Scorer], *, batch_size: int = 32
+) -> DataFrame:
+    """embed's rows, scored by the Scorer `loader` builds once per Python worker (a module-level function,
+    or a functools.partial of one, that every executor can import); `name` keys that worker's cache, so
+    a different model needs a different name."""
+    if batch_size < 1:
+        raise InvalidSetting(f"batch_size must be at least 1, got {batch_size}")
+    task = Task("embed", name, batch_size=batch_size, loader=loader)
     return _map(image_frame(spark, images), task, EMBED_SCHEMA)
 
 

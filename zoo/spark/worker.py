@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,6 +40,9 @@ class Task:
     input_size: int | None = None
     top: int = 5
     batch_size: int = 32
+    # embed with a caller's model instead of the registry's (e.g. fine-tuning's own extractor); `model`
+    # then names it for the per-worker cache, and the loader is a module-level function (pickled by name)
+    loader: Callable[[], Scorer] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -62,6 +65,8 @@ def scorer_for(task: Task) -> Scorer:
 
 
 def _load(task: Task) -> Scorer:
+    if task.loader is not None:
+        return task.loader()
     from zoo.engine._predict import DEFAULT_CROP_PCT, batch_function, make_predictor, model_size
     from zoo.engine.reference import load
 

@@ -88,8 +88,10 @@ def train(
     workers: str | None = None,
     worker_index: int | None = None,
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+    last_stage: int = 2,
 ) -> FinetuneResult:
-    """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
+    """Train with settings already put together (`finetune` and `zoo finetune` end here). `last_stage=1`
+    stops after stage 1 (checkpointed; a `resume` runs stage 2), with empty metrics."""
     cfg = with_tune_defaults(cfg.check())
     config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     engines.check_strategy(cfg.strategy)  # multi-worker is tf.distribute's
@@ -116,6 +118,7 @@ def train(
             verbose=verbose,
             cluster=cluster,
             peer_timeout=peer_timeout,
+            last_stage=last_stage,
         )
     return FinetuneResult(
         model=done.net.classifier,

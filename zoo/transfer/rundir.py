@@ -50,6 +50,10 @@ class RunState:
     best_epoch: int | None = None
     wait: int = 0  # epochs without improvement (early stopping)
 
+    def finished(self, stage: int) -> bool:
+        """`stage` ran to its end (a later stage started, or its final checkpoint is written)."""
+        return self.stage > stage or (self.stage == stage and self.stage_done)
+
 
 def checkpoints_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"

@@ -89,26 +89,32 @@ def execute(
     verbose: bool = True,
     cluster: Cluster | None = None,
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+    last_stage: int = 2,
 ) -> Run:
-    """Train and evaluate (the chief writes the run directory); the finished run, metrics included."""
+    """Train and evaluate (the chief writes the run directory); the finished run, metrics included.
+    `last_stage=1` stops after stage 1, checkpointed, for a later resume to run stage 2 (metrics empty)."""
     # before any other TensorFlow op: MultiWorkerMirroredStrategy configures the process's collectives
     strategy = engines.make_strategy(cfg.strategy, cluster, peer_timeout)
     if cluster is None or cluster.is_chief:
         with engines.run_scope(strategy):  # JAX data parallelism: build and train under it
-            return _train(prepare(cfg, run_dir, run_dir, state, train, val, cluster, strategy, verbose))
+            run = prepare(cfg, run_dir, run_dir, state, train, val, cluster, strategy, verbose)
+            return _train(run, last_stage)
     with rundir.worker_dir(run_dir) as write_dir:
-        return _train(prepare(cfg, run_dir, write_dir, state, train, val, cluster, strategy, verbose))
+        run = prepare(cfg, run_dir, write_dir, state, train, val, cluster, strategy, verbose)
+        return _train(run, last_stage)
 
 
-def _train(run: Run) -> Run:
+def _train(run: Run, last_stage: int = 2) -> Run:
     cfg = run.cfg
     with run.progress:
         run.progress.log(engines.describe(run.strategy, run.cluster))
         if cfg.tune:
             tune_run(run)
             cfg = run.cfg
-        if cfg.epochs:
+        if cfg.epochs and not run.state.finished(1):  # a resume past stage 1 needs none of its features
             run_stage(run, 1, cfg.epochs, stage1_arrays(run))
+        if cfg.fine_tune_epochs and last_stage < 2:
+            return run
         if cfg.fine_tune_epochs:
             run_stage(run, 2, cfg.fine_tune_epochs, image_arrays(run))
         run.metrics = finish(run)
@@ -191,7 +197,7 @@ def tune_run(run: Run) -> None:
 def run_stage(run: Run, stage: int, epochs: int, arrays: Arrays) -> None:
     """Train `stage` for its remaining epochs (all of them, unless a resume finds some done)."""
     cfg, state = run.cfg, run.state
-    if state.stage > stage or (state.stage == stage and state.stage_done):
+    if state.finished(stage):
         return  # finished before a resume
     if stage == 2:
         unfrozen = unfreeze_top(run.net.backbone, cfg.unfreeze)
