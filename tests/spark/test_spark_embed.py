@@ -144,3 +144,24 @@ def test_predict_and_evaluate_equal_single_process(spark, spark_home, image_dir,
     summary = zs.accuracy(frame)
     expected = (len(good) + len(reasons), len(reasons), 0.0)
     assert (summary["images"], summary["unreadable"], summary["top1"]) == expected
+
+
+def test_auto_measures_on_the_executors_and_their_choice_is_cached_there(spark, spark_home, image_dir):
+    import zoo.spark as zs
+    from zoo.bench.auto import AutoChooser
+
+    root, good, _ = image_dir
+    decisions = spark_home / "ZOO_HOME" / "auto"
+    before = set(decisions.glob("*.json")) if decisions.exists() else set()
+    chooser = AutoChooser(("fp32",))
+    frame = zs.embed(spark, root, EMBED_MODEL, input_size=SIZE, runtime=chooser, batch_size=4)
+    rows = by_path(frame.collect())
+    keras_rows = by_path(zs.embed(spark, root, EMBED_MODEL, input_size=SIZE, batch_size=4).collect())
+    made = set(decisions.glob("*.json")) - before  # written by the executors, through their ZOO_HOME
+    assert [path for path in made if not path.name.startswith(("gate-", "peaks"))], made
+    for path in good:
+        auto, keras = rows[str(path)], keras_rows[str(path)]
+        assert auto["error"] is None
+        np.testing.assert_allclose(auto["embedding"], keras["embedding"], rtol=0, atol=2e-4)
+    with pytest.raises(Exception, match="needs a chooser"):
+        zs.embed(spark, root, EMBED_MODEL, runtime="auto")

@@ -56,16 +56,18 @@ def test_existing_output_is_refused_before_spark_starts(tmp_path, capsys):
     assert code == 2 and "already exists" in err and "--overwrite" in err
 
 
-def test_a_calibrated_int8_is_refused_and_auto_runs_keras_on_the_executors(tmp_path, capsys):
+def test_a_calibrated_int8_is_refused_and_auto_becomes_a_chooser_for_the_executors(tmp_path, capsys):
     from zoo.cli.spark_run import _executor_runtime
 
     args = ("embed", "mobilenet_v1_025_224", str(tmp_path), "--out", str(tmp_path / "o"), "--spark")
     code, _, err = zoo_main(capsys, *args, "--runtime", "litert", "--precision", "int8-full")
     assert code == 2 and "calibration images" in err and "Traceback" not in err
 
-    settings = {"runtime": "auto", "precision": None}
-    _executor_runtime(settings)  # the default runtime, auto, is measured on one machine only
-    assert settings == {"runtime": "keras", "precision": "fp32"}
+    from zoo.bench.auto import AutoChooser
+
+    settings = {"runtime": "auto", "precision": "bf16"}
+    _executor_runtime(settings)  # auto measures on each executor: it travels as a chooser
+    assert isinstance(settings["runtime"], AutoChooser) and settings["runtime"].precisions == ("bf16",)
 
 
 def test_finetune_spark_without_pyspark_and_with_an_unreachable_master(tmp_path, capsys, monkeypatch):

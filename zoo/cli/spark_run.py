@@ -95,12 +95,16 @@ def finetune_on_spark(cfg: Any, master: str, *, resume: bool, peer_timeout: floa
 
 
 def _executor_runtime(settings: dict[str, Any]) -> None:
-    """The runtime each executor builds: a named one (auto measures on one machine, not yet per executor:
-    keras fp32 there), never a calibrated int8 (the executors would need the calibration images too)."""
-    runtime, precision = settings.get("runtime") or AUTO, settings.get("precision") or "fp32"
+    """The runtime each executor builds: a named one, or for auto a chooser that measures on each executor
+    (and caches its choice in that executor's ZOO_HOME); never a calibrated int8, since the executors would
+    need the calibration images too (auto leaves those candidates out there)."""
+    runtime, precision = settings.get("runtime") or AUTO, settings.get("precision")
     if runtime == AUTO:
-        stderr_console().print("--spark: auto is not measured on the executors yet; they run keras")
-        runtime = "keras"
+        from zoo.bench.auto import AutoChooser
+
+        settings.update(runtime=AutoChooser(None if precision is None else (precision,)), precision="fp32")
+        return
+    precision = precision or "fp32"
     if (runtime, precision) in CALIBRATED:
         usage_error(
             f"{runtime} {precision} needs calibration images, which --spark does not ship yet", "--precision"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo.choices import AUTO
 from zoo.engine.runtimes import check_choice
 from zoo.errors import InvalidSetting, OutputExists
 from zoo.spark.images import image_frame
@@ -15,6 +16,8 @@ from zoo.spark.worker import EMBED_SCHEMA, PREDICT_SCHEMA, Scorer, Task, score_f
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from zoo.engine.installed import RuntimeChooser
 
 
 def embed(
@@ -24,7 +27,7 @@ def embed(
     *,
     pooling: str = "avg",
     input_size: int | None = None,
-    runtime: str = "keras",
+    runtime: str | RuntimeChooser = "keras",
     precision: str = "fp32",
     batch_size: int = 32,
 ) -> DataFrame:
@@ -54,7 +57,7 @@ def predict(
     model: str,
     *,
     top: int = 5,
-    runtime: str = "keras",
+    runtime: str | RuntimeChooser = "keras",
     precision: str = "fp32",
     batch_size: int = 32,
 ) -> DataFrame:
@@ -72,7 +75,7 @@ def evaluate(
     model: str,
     *,
     top: int = 5,
-    runtime: str = "keras",
+    runtime: str | RuntimeChooser = "keras",
     precision: str = "fp32",
     batch_size: int = 32,
 ) -> DataFrame:
@@ -121,8 +124,14 @@ def check_output(out: str | os.PathLike[str], *, overwrite: bool) -> None:
         )
 
 
-def _task(kind: str, model: str, runtime: str, precision: str, batch_size: int, **settings: Any) -> Task:
-    check_choice(runtime, precision)
+def _task(kind: str, model: str, runtime: Any, precision: str, batch_size: int, **settings: Any) -> Task:
+    if runtime == AUTO:
+        raise InvalidSetting(
+            "runtime='auto' measures on each executor, which needs a chooser",
+            hint="pass runtime=zoo.bench.auto.AutoChooser() (what zoo embed --spark does), or name a runtime",
+        )
+    if not callable(runtime):
+        check_choice(runtime, precision)
     if batch_size < 1:
         raise InvalidSetting(f"batch_size must be at least 1, got {batch_size}")
     return Task(kind, str(model), runtime, precision, batch_size=batch_size, **settings)

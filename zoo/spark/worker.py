@@ -21,6 +21,8 @@ from zoo.errors import BadImage
 if TYPE_CHECKING:
     import pandas
 
+    from zoo.engine.installed import RuntimeChooser
+
 EMBED_SCHEMA = "path string, embedding array<float>, model string, weights_sha256 string, error string"
 PREDICT_SCHEMA = (
     "path string, labels array<string>, indices array<int>, probabilities array<float>,"
@@ -34,7 +36,7 @@ class Task:
 
     kind: str  # "embed" or "predict"
     model: str  # a registry name, or (predict) a run directory / .keras file every executor can read
-    runtime: str = "keras"
+    runtime: str | RuntimeChooser = "keras"  # a chooser (zoo.bench.auto.AutoChooser) measures per worker
     precision: str = "fp32"
     pooling: str = "avg"
     input_size: int | None = None
@@ -58,7 +60,9 @@ _MODELS: dict[Task, Scorer] = {}
 
 
 def scorer_for(task: Task) -> Scorer:
-    key = Task(task.kind, task.model, task.runtime, task.precision, task.pooling, task.input_size)
+    # a chooser arrives as a fresh copy with every task: one chosen runtime per worker all the same
+    runtime = task.runtime if isinstance(task.runtime, str) else "auto"
+    key = Task(task.kind, task.model, runtime, task.precision, task.pooling, task.input_size)
     if key not in _MODELS:
         _MODELS[key] = _load(task)
     return _MODELS[key]
@@ -71,7 +75,9 @@ def _load(task: Task) -> Scorer:
     from zoo.engine.reference import load
 
     if task.kind == "predict":
-        predictor = make_predictor(task.model, runtime=task.runtime, precision=task.precision)
+        predictor = make_predictor(
+            task.model, runtime=task.runtime, precision=task.precision, batch_size=task.batch_size
+        )
         return Scorer(
             predictor.probabilities_of, predictor.policy, predictor.name, predictor.weights_sha256,
             predictor.labels,
@@ -79,7 +85,7 @@ def _load(task: Task) -> Scorer:
     loaded = load(task.model, image_size=task.input_size, features=task.pooling)
     model = loaded.model
     name = loaded.ref.spec.name if loaded.ref.spec is not None else loaded.name
-    run = batch_function(model, task.runtime, task.precision)
+    run = batch_function(model, task.runtime, task.precision, batch_size=task.batch_size)
     policy = loaded.resize_policy(model_size(model), DEFAULT_CROP_PCT)
     return Scorer(run, policy, name, loaded.weights_sha256)
 
