@@ -8,6 +8,7 @@ and for `zoo finetune` alike.
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -90,7 +91,7 @@ def train(
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
 ) -> FinetuneResult:
     """Train with settings already put together (`finetune` and `zoo finetune` end here)."""
-    cfg = with_tune_defaults(cfg.check())
+    cfg = cfg.check()
     require_tensorflow("fine-tuning")  # the trainer is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
     run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
@@ -105,6 +106,9 @@ def train(
         else:
             cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
         train_set, val_set = load_data(cfg)  # data errors surface before TensorFlow is even imported
+        cfg, why_not_tuned = with_tune_defaults(cfg, train_set)  # a resumed run's are set already
+        if why_not_tuned and verbose:
+            print(why_not_tuned, file=sys.stderr)
         done = stages.execute(
             cfg,
             run_dir,
