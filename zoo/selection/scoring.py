@@ -13,11 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.data.folders import LabelledImages
 from zoo.selection.candidates import Candidate
+
+if TYPE_CHECKING:
+    from zoo.data.decode import DecodedBatch, ResizePolicy
+
+    Decode = Callable[[ResizePolicy], DecodedBatch]
 
 HEAD_C = 1.0  # inverse L2 strength of the linear head; features are standardised first
 HEAD_MAX_ITER = 2000
@@ -40,8 +46,10 @@ def candidate_features(
     weights: str,
     batch_size: int,
     log: Callable[[str], None],
+    decode: Decode | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(features, labels, cache hit) of every decodable image of `data` under `candidate`'s backbone."""
+    """(features, labels, cache hit) of every decodable image of `data` under `candidate`'s backbone;
+    `decode(policy)` decodes `data`'s images (default: decode_batch, skipping bad images)."""
     from zoo.data.decode import ResizePolicy, decode_batch
     from zoo.engine.reference import spec_of
     from zoo.transfer import features as feature_cache
@@ -54,7 +62,7 @@ def candidate_features(
     policy = ResizePolicy.from_spec(spec, candidate.image_size)
 
     def compute() -> tuple[np.ndarray, list[tuple[Path, str]]]:
-        decoded = decode_batch(data.paths, policy, on_bad_image="skip")
+        decoded = decode(policy) if decode else decode_batch(data.paths, policy, on_bad_image="skip")
         return feature_cache.extract(net.extractor, decoded.images, batch_size), list(decoded.skipped)
 
     found = feature_cache.features_for(
@@ -88,13 +96,14 @@ def score_candidate(
     seed: int,
     batch_size: int,
     log: Callable[[str], None],
+    decode: Decode | None = None,
 ) -> Score:
     """Features (cached), then the k-fold CV accuracy of a linear head on them."""
     import time
 
     started = time.perf_counter()
     features, labels, hit = candidate_features(
-        candidate, data, weights=weights, batch_size=batch_size, log=log
+        candidate, data, weights=weights, batch_size=batch_size, log=log, decode=decode
     )
     accuracies = cross_validate(features, labels, folds, seed)
     return Score(
