@@ -203,9 +203,9 @@ def finetune_command(
     tune: bool = typer.Option(
         FinetuneSettings.tune,
         "--tune/--no-tune",
-        help="Pick stage 1's lr, weight decay and epochs on an inner split of the training images, then "
-        "stage 2 with the whole backbone unfrozen, warm-up, cosine decay and early stopping on that split "
-        "(options you give are kept). --no-tune: the fixed recipe.",
+        help="On by default: pick stage 1's lr, weight decay and epochs on an inner split of the training "
+        "images, then stage 2 with the whole backbone unfrozen, warm-up, cosine decay and early stopping on "
+        "that split (options you give are kept). --no-tune: the fixed recipe.",
     ),
     inner_split: float | None = typer.Option(
         FinetuneSettings.inner_split,
