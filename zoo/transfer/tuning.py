@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from zoo.data.folders import LabelledImages
+from zoo.transfer.head_search import HeadTraining, search_heads
 from zoo.transfer.loop import OptimizerSettings, Trainer, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
 
@@ -97,7 +98,17 @@ def search_stage1(
         return Found(dataclasses.replace(cfg, tune=False), record, "no stage 1 to tune (0 epochs)")
     rates = (cfg.lr,) if user_kept(cfg, "lr") else LEARNING_RATES
     decays = (cfg.weight_decay,) if user_kept(cfg, "weight_decay") else WEIGHT_DECAYS
-    trials = [_trial(cfg, split, num_classes, class_weight, lr, decay) for lr in rates for decay in decays]
+    grid = [(lr, decay) for lr in rates for decay in decays]
+    if cfg.optimizer == "adam":  # every trial at once, in numpy (zoo.transfer.head_search)
+        fixed_epochs = user_kept(cfg, "epochs")
+        how = HeadTraining(
+            num_classes, cfg.batch_size, cfg.seed, cfg.dropout, cfg.label_smoothing, class_weight,
+            max_epochs=cfg.epochs if fixed_epochs else SEARCH_EPOCHS,
+            patience=None if fixed_epochs else SEARCH_PATIENCE,
+        )  # fmt: skip
+        trials = search_heads(split, grid, how)
+    else:
+        trials = [_trial(cfg, split, num_classes, class_weight, lr, decay) for lr, decay in grid]
     best = min(trials, key=lambda t: (t["inner_loss"], -t["inner_accuracy"]))
     chosen = dataclasses.replace(
         cfg, tune=False, lr=best["lr"], weight_decay=best["weight_decay"], epochs=best["epochs"]
@@ -125,7 +136,8 @@ def _trial(
     lr: float,
     decay: float,
 ) -> dict[str, Any]:
-    """One (lr, weight decay): a fresh head, trained until the inner loss stops improving."""
+    """One (lr, weight decay) with an optimizer other than Adam: a fresh head in the Trainer, trained until
+    the inner loss stops improving."""
     import keras
 
     x_fit, y_fit, x_inner, y_inner = split
