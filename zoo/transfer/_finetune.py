@@ -64,8 +64,8 @@ def finetune(
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
     out, strategy, tune, inner_split, fine_tune_schedule, warmup_epochs). By default the run tunes itself
     on an inner split of the training images, keeping every setting given here (zoo.transfer.tuning);
-    tune=False runs the fixed recipe. `config` starts from a previous run's config.json; `resume=True` continues the run in
-    `out` (then model and data may be left out: the run's own config.json has them).
+    tune=False runs the fixed recipe. `config` starts from a previous run's config.json; `resume=True`
+    continues the run in `out` (then model and data may be left out: the run's own config.json has them).
 
     With strategy="multi-worker", `workers="host:port,..."` and `worker_index` place this process in the
     cluster (or TF_CONFIG does); `peer_timeout` bounds the wait for the other workers (seconds).
