@@ -35,7 +35,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) -> Iter
                 shutil.copy(photo, root / split / photo.parent.name / photo.name)
         finetune(
             "mobilenet_v1_025_224", root / "train", val=str(root / "val"), out=str(root / "run"),
-            weights=str(fixture_weights), image_size=128, epochs=3, batch_size=16, verbose=False,
+            weights=str(fixture_weights), image_size=128, epochs=3, batch_size=16, verbose=False, tune=False,
         )  # fmt: skip
         yield root / "run", root / "val"
 

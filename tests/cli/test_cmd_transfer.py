@@ -64,6 +64,25 @@ def test_unknown_model_suggests_a_name(data: Path) -> None:
 
 
 @pytest.mark.slow
+def test_tuning_is_the_default_and_no_tune_runs_the_fixed_recipe(tmp_path: Path) -> None:
+    data = render_dataset(tmp_path / "data", per_class=10, size=40, seed=4).root  # 8 a class to train on
+    common = ["--weights", "none", "--image-size", "40", "--epochs", "1", "--fine-tune-epochs", "1"]
+    docs = {}
+    for name, extra in (("tuned", []), ("fixed", ["--no-tune"])):
+        result = invoke("finetune", MODEL, str(data), *common, "--out", str(tmp_path / name), *extra)
+        assert result.exit_code == 0, result.output
+        docs[name] = json.loads((tmp_path / name / "config.json").read_text())
+    tuned, fixed = docs["tuned"]["settings"], docs["fixed"]["settings"]
+    assert "tuning" in docs["tuned"] and "tuning" not in docs["fixed"]
+    # the tuned recipe, but the epochs given on the command line stay as given
+    assert (tuned["unfreeze"], tuned["inner_split"]) == ("all", 0.2)
+    assert (tuned["epochs"], tuned["fine_tune_epochs"]) == (1, 1)
+    assert (fixed["tune"], fixed["unfreeze"], fixed["inner_split"], fixed["fine_tune_schedule"]) == (
+        False, 20, None, "constant",
+    )  # fmt: skip
+
+
+@pytest.mark.slow
 def test_finetune_json_then_repeat_from_config_then_register_and_export_errors(
     data: Path, fixture_weights: Path, tmp_path: Path
 ) -> None:

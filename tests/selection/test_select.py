@@ -98,6 +98,23 @@ def test_a_second_run_reuses_stored_scores_and_timings(home: Path, photos: Path)
 
 
 @pytest.mark.slow
+def test_runtime_auto_times_with_the_fastest_runtime_here_and_names_it(home: Path, photos: Path) -> None:
+    from zoo.choices import RUNTIMES
+
+    first = _select(photos, [64], runtime="auto")
+    row = first.iloc[0]
+    assert (row["status"], row["timing"]) == ("ok", "measured")
+    assert row["runtime"] in RUNTIMES  # the runtime that ran, not "auto"
+    stored = [r for r in read_results(kind="benchmark") if r["runtime"] == "auto" and r["image_size"] == 64]
+    assert stored[-1]["auto_choice"] == f"{row['runtime']} fp32"
+    assert row["ms_per_image"] == pytest.approx(1e3 / stored[-1]["images_per_s"])
+    again = _select(photos, [64], runtime="auto").iloc[0]
+    assert (again["timing"], again["runtime"], again["ms_per_image"]) == (
+        "stored", row["runtime"], row["ms_per_image"],
+    )  # fmt: skip
+
+
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_without_scoring_finished_candidates_again(
     home: Path, photos: Path
 ) -> None:

@@ -42,11 +42,13 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def two_runs(
     module_home: Path, shapes: Path, fixture_weights: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[FinetuneResult, FinetuneResult]:
-    """The same small two-stage run twice: the first computes the features, the second must reuse them."""
+    """The same small two-stage run twice: the first computes the features, the second must reuse them
+    (the fixed recipe, whose layout the tests below check)."""
     out = tmp_path_factory.mktemp("runs")
     settings = dict(
-        weights=str(fixture_weights), image_size=64, epochs=2, fine_tune_epochs=1, batch_size=8, verbose=False
-    )
+        weights=str(fixture_weights), image_size=64, epochs=2, fine_tune_epochs=1, batch_size=8,
+        verbose=False, tune=False,
+    )  # fmt: skip
     first = finetune(MODEL, shapes, out=str(out / "first"), **settings)
     second = finetune(MODEL, shapes, out=str(out / "second"), **settings)
     return first, second

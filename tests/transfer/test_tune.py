@@ -1,5 +1,5 @@
-"""`zoo finetune --tune` on real photos (TrashNet) with the real pretrained MobileNet 0.25 backbone: the
-search looks only at the training images, and config.json repeats the tuned run exactly."""
+"""Tuned fine-tuning (the default) on real photos (TrashNet) with the real pretrained MobileNet 0.25
+backbone: the search looks only at the training images, and config.json repeats the tuned run exactly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from support.realdata import photo_paths
 
+from zoo.data.folders import LabelledImages
 from zoo.transfer import finetune
-from zoo.transfer.tuning import LEARNING_RATES, WEIGHT_DECAYS
+from zoo.transfer.settings import FinetuneSettings, merge_settings
+from zoo.transfer.tuning import LEARNING_RATES, TUNED_RECIPE, WEIGHT_DECAYS, with_tune_defaults
 
 MODEL = "mobilenet_v1_025_224"
 pytestmark = pytest.mark.timeout(600)
@@ -47,7 +49,7 @@ def test_tune_chooses_on_the_inner_split_and_config_json_repeats_the_run(
     assert run.metrics["train_count"] == 48
     stage2 = [row for row in run.history if row["stage"] == 2]
     assert all("inner_loss" in row for row in run.history)
-    assert stage2[0]["learning_rate"] == pytest.approx(1e-5)  # warmed up to fine_tune_lr ...
+    assert stage2[0]["learning_rate"] == pytest.approx(TUNED_RECIPE["fine_tune_lr"])  # warmed up ...
     assert stage2[-1]["learning_rate"] == pytest.approx(0.0)  # ... then cosine-decayed to 0
     again = finetune(config=run.run_dir / "config.json", out=str(tmp_path / "again"), verbose=False)
     assert again.metrics["val_loss"] == run.metrics["val_loss"]
@@ -68,8 +70,41 @@ def test_the_search_never_looks_at_the_validation_folder(fixture_weights: Path, 
     assert chosen[0]["trials"] == chosen[1]["trials"]  # other val photos: the very same search
 
 
-def test_tune_refuses_stage1_augmentation() -> None:
-    from zoo.transfer.settings import FinetuneSettings
+def _images(per_class: dict[str, int]) -> LabelledImages:
+    classes = tuple(sorted(per_class))
+    labels = tuple(i for i, name in enumerate(classes) for _ in range(per_class[name]))
+    return LabelledImages(tuple(Path(f"{n}.jpg") for n in range(len(labels))), labels, classes)
 
-    problems = FinetuneSettings(MODEL, "data", tune=True, augment=("flip",)).problems()
-    assert problems == ["tune: searches on cached features, so stage 1 cannot augment"]
+
+def test_tuning_is_the_default_and_keeps_every_setting_the_user_gave() -> None:
+    given = {"epochs": 3, "fine_tune_lr": 1e-5, "inner_split": 0.3}  # fine_tune_lr given at its default
+    cfg, why_not = with_tune_defaults(
+        merge_settings(MODEL, "data", settings=given), _images({"a": 9, "b": 9})
+    )
+    assert (cfg.tune, why_not) == (True, "")
+    assert (cfg.epochs, cfg.fine_tune_lr, cfg.inner_split) == (3, 1e-5, 0.3)  # as given
+    recipe = {k: v for k, v in TUNED_RECIPE.items() if k not in given}
+    assert {k: getattr(cfg, k) for k in recipe} == recipe  # the rest: the tuned recipe
+    assert recipe["unfreeze"] == "all" and TUNED_RECIPE["fine_tune_lr"] > FinetuneSettings.fine_tune_lr
+
+
+def test_no_tune_and_data_too_small_to_tune_run_the_fixed_recipe() -> None:
+    fixed = FinetuneSettings(MODEL, "data", tune=False)
+    assert with_tune_defaults(fixed, _images({"a": 9, "b": 9})) == (fixed, "")
+    small, why_not = with_tune_defaults(FinetuneSettings(MODEL, "data"), _images({"a": 9, "b": 4}))
+    assert small == fixed
+    assert (
+        why_not
+        == "no tuning: class 'b' has 4 training images (an inner split needs 5); the fixed recipe runs"
+    )
+    augmented, why_not = with_tune_defaults(
+        FinetuneSettings(MODEL, "data", augment=("flip",)), _images({"a": 9})
+    )
+    assert not augmented.tune and "stage 1 augments" in why_not
+
+
+def test_a_config_written_before_tuning_existed_repeats_its_fixed_recipe(tmp_path: Path) -> None:
+    settings = FinetuneSettings(MODEL, "data").to_dict()
+    del settings["tune"], settings["user_set"]
+    (tmp_path / "config.json").write_text(json.dumps({"settings": settings}))
+    assert FinetuneSettings.load(tmp_path / "config.json").tune is False

@@ -4,7 +4,7 @@ that is unfrozen as a whole (keras-hub's ViT encoder holds every block's layer n
 
 from __future__ import annotations
 
-from zoo.transfer.network import unfreeze_top
+from zoo.transfer.network import unfreeze_top, weighted_layers
 
 SIZE = 16
 
@@ -77,6 +77,9 @@ def test_the_top_n_counts_layers_with_weights_from_the_output_side() -> None:
         "block/inner_dense/kernel", "block/inner_dense/bias", "conv3/kernel", "conv3/bias"
     }  # fmt: skip
     assert unfreeze_top(model, 0) == 0 and _trainable(model) == set()
+    everything = _trainable(model) if unfreeze_top(model, "all") else set()
+    more = len(weighted_layers(model)) + 1  # more than there are: all of them
+    assert unfreeze_top(model, more) == 5 and _trainable(model) == everything
 
 
 def test_keras_hub_vit_keeps_every_layer_norm_frozen() -> None:

@@ -48,7 +48,9 @@ Schedule = _choices("Schedule", SCHEDULES)
 ExportFormat = _choices("ExportFormat", EXPORT_FORMATS)
 
 # FinetuneSettings's fields that `zoo finetune` sets with an option of the same name
-_SETTINGS = tuple(f.name for f in dataclasses.fields(FinetuneSettings) if f.name not in ("model", "data"))
+_SETTINGS = tuple(
+    f.name for f in dataclasses.fields(FinetuneSettings) if f.name not in ("model", "data", "user_set")
+)
 
 
 def _given_settings(ctx: typer.Context) -> dict[str, Any]:
@@ -202,14 +204,15 @@ def finetune_command(
     ),
     tune: bool = typer.Option(
         FinetuneSettings.tune,
-        "--tune",
-        help="Pick stage 1's lr, weight decay and epochs on an inner split of the training images; "
-        "stage 2 with warm-up, cosine decay and early stopping on that split.",
+        "--tune/--no-tune",
+        help="On by default: pick stage 1's lr, weight decay and epochs on an inner split of the training "
+        "images, then stage 2 with the whole backbone unfrozen, warm-up, cosine decay and early stopping on "
+        "that split (options you give are kept). --no-tune: the fixed recipe.",
     ),
     inner_split: float | None = typer.Option(
         FinetuneSettings.inner_split,
         "--inner-split",
-        help="Share of the training images early stopping watches instead of val (--tune: 0.2).",
+        help="Share of the training images early stopping watches instead of val (tuned runs: 0.2).",
     ),
     fine_tune_schedule: Schedule = typer.Option(
         Schedule(FinetuneSettings.fine_tune_schedule), "--fine-tune-schedule", help="Stage 2's learning rate."

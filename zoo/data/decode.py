@@ -145,9 +145,24 @@ def decode_bytes(
     return _decode(Path(name), io.BytesIO(data), policy, max_pixels)
 
 
+def decode_rgb(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Steps 1-3 of decode_image: the whole image as 8-bit RGB, not resized yet. Resizing it with a policy
+    (`policy.apply`) gives decode_image(path, policy)'s very pixels, so one decode serves many sizes."""
+    path = Path(path)
+    _check_file(path)
+    return _decode_rgb(path, path, max_pixels)
+
+
 def _decode(
     path: Path, source: Path | io.BytesIO, policy: ResizePolicy | None, max_pixels: int
 ) -> np.ndarray:
+    rgb = _decode_rgb(path, source, max_pixels)
+    if policy is not None:
+        rgb = policy.apply(rgb)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def _decode_rgb(path: Path, source: Path | io.BytesIO, max_pixels: int) -> Image.Image:
     try:
         with Image.open(source) as image:
             _check_pixels(path, image, max_pixels)
@@ -167,9 +182,7 @@ def _decode(
         raise BadImage(path, "too large to decode in memory") from None
     except Exception as exc:  # Pillow's plugins raise OSError, SyntaxError, ValueError, struct.error...
         raise BadImage(path, f"truncated or corrupt image data ({_describe(exc)})") from None
-    if policy is not None:
-        rgb = policy.apply(rgb)
-    return np.asarray(rgb, dtype=np.uint8)
+    return rgb
 
 
 def _check_file(path: Path) -> None:

@@ -12,13 +12,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zoo.choices import RUNTIMES, WEIGHT_CHOICES, image_size_problem
+from zoo.choices import AUTO, RUNTIMES, WEIGHT_CHOICES, image_size_problem
 from zoo.data.folders import LabelledImages
 from zoo.errors import InvalidSetting, UnknownModel
 from zoo.listing import model_rows
 
-# `--runtime` values: every inference runtime; `auto` (the fastest measured one) joins as one more value.
-SELECT_RUNTIMES: tuple[str, ...] = RUNTIMES
+# `--runtime` values: every inference runtime, and `auto` (the fastest measured one here)
+SELECT_RUNTIMES: tuple[str, ...] = (*RUNTIMES, AUTO)
 DEFAULT_FOLDS = 5
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", re.IGNORECASE)
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}

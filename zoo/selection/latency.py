@@ -1,5 +1,7 @@
 """Milliseconds per image of a candidate on this machine: a stored benchmark row when one matches, else
 a short measurement (zoo.bench.measure, the code `zoo benchmark` runs) that is stored for next time.
+With `--runtime auto` the measurement picks the fastest runtime (zoo.bench.auto, as `zoo benchmark
+--runtime auto` does) and the row says which ran.
 
 A stored row matches on model, input size, runtime, precision (fp32), batch size and the machine (host,
 CPU model, usable cores); the newest wins. Speed does not depend on the weights' values, so the
@@ -14,6 +16,7 @@ from typing import Any
 
 from zoo.bench.machine import machine_info
 from zoo.bench.results import append_results, read_results, stamp
+from zoo.choices import AUTO
 from zoo.errors import ZooError
 from zoo.selection.candidates import Candidate, Constraints
 
@@ -30,10 +33,11 @@ class Latency:
     runtime: str  # the runtime that ran
 
 
-def concrete_runtime(runtime: str) -> str:
-    """The runtime a candidate is timed with. Every value is concrete today; `auto` will resolve here to
-    the fastest measured runtime for the model, batch and machine."""
-    return runtime
+def concrete_runtime(runtime: str, row: dict[str, Any]) -> str:
+    """The runtime a benchmark row ran: `runtime`, or for `auto` the one its measurement chose (the
+    fastest on this machine for the model and batch size; zoo.bench.auto caches that choice)."""
+    choice = row.get("auto_choice") if runtime == AUTO else None
+    return str(choice).split()[0] if choice else runtime
 
 
 def same_machine(record: dict[str, Any]) -> bool:
@@ -42,10 +46,10 @@ def same_machine(record: dict[str, Any]) -> bool:
     return all(there.get(key) == here.get(key) for key in _MACHINE_KEYS)
 
 
-def stored_ms(
+def stored_row(
     candidate: Candidate, runtime: str, batch_size: int, records: Iterable[dict[str, Any]] | None = None
-) -> float | None:
-    """ms/image of the newest matching benchmark row measured on this machine, or None."""
+) -> dict[str, Any] | None:
+    """The newest matching benchmark row measured on this machine, or None."""
     rows = read_results(kind="benchmark") if records is None else records
     found = None
     for row in rows:
@@ -59,12 +63,12 @@ def stored_ms(
             and row.get("images_per_s")
             and same_machine(row)
         ):
-            found = 1e3 / float(row["images_per_s"])  # records are oldest first: the last match wins
+            found = row  # records are oldest first: the last match wins
     return found
 
 
-def measure_ms(candidate: Candidate, runtime: str, batch_size: int) -> float:
-    """Measure here (random weights), store the benchmark row, and return ms/image."""
+def measured_row(candidate: Candidate, runtime: str, batch_size: int) -> dict[str, Any]:
+    """Measure here (random weights), store the benchmark row, and return it."""
     from zoo.bench.measure import measure_model
 
     rows = measure_model(
@@ -80,12 +84,12 @@ def measure_ms(candidate: Candidate, runtime: str, batch_size: int) -> float:
     append_results(stamp({"kind": "benchmark", **row}) for row in ok)
     if not ok:
         raise ZooError(f"timing failed: {rows[0].get('status') if rows else 'no rows'}")
-    return 1e3 / float(ok[0]["images_per_s"])
+    return ok[0]
 
 
 def latency_of(candidate: Candidate, constraints: Constraints) -> Latency:
-    runtime = concrete_runtime(constraints.runtime)
-    stored = stored_ms(candidate, runtime, constraints.batch_size)
-    if stored is not None:
-        return Latency(stored, "stored", runtime)
-    return Latency(measure_ms(candidate, runtime, constraints.batch_size), "measured", runtime)
+    runtime, batch_size = constraints.runtime, constraints.batch_size
+    row, source = stored_row(candidate, runtime, batch_size), "stored"
+    if row is None:
+        row, source = measured_row(candidate, runtime, batch_size), "measured"
+    return Latency(1e3 / float(row["images_per_s"]), source, concrete_runtime(runtime, row))

@@ -31,6 +31,7 @@ from zoo.selection.candidates import (
     find_candidates,
     parse_duration,
 )
+from zoo.selection.decoding import DecodedOnce
 from zoo.selection.latency import latency_of
 from zoo.selection.scoring import Score, score_candidate
 
@@ -120,6 +121,7 @@ class _Job:
         self.images, self.data, self.constraints = images, data, constraints
         self.weights, self.folds, self.seed, self.log = weights, folds, seed, log
         self.fingerprint = store.data_fingerprint(images, image_digests(images.paths))
+        self.decoded = DecodedOnce(images.paths)  # decoded when a candidate first needs pixels
         self.stored = {} if fresh else store.stored_scores()
 
     def run(self, candidates: Sequence[Candidate], budget: float | None, progress: Progress | None) -> list:
@@ -175,6 +177,7 @@ class _Job:
         score = score_candidate(
             candidate, self.images, weights=self.weights, folds=self.folds, seed=self.seed,
             batch_size=self.constraints.batch_size, log=lambda m: self.log(f"{candidate.label}: {m}"),
+            decode=self.decoded.batch,
         )  # fmt: skip
         store.store_score(key, candidate, score, self.data)
         return score

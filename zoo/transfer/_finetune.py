@@ -8,6 +8,7 @@ and for `zoo finetune` alike.
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -61,8 +62,10 @@ def finetune(
     `settings` are FinetuneSettings fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
     lr, fine_tune_lr, optimizer, momentum, nesterov, weight_decay, batch_size, image_size, augment,
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
-    out, strategy). `config` starts from a previous run's config.json; `resume=True` continues the run in
-    `out` (then model and data may be left out: the run's own config.json has them).
+    out, strategy, tune, inner_split, fine_tune_schedule, warmup_epochs). By default the run tunes itself
+    on an inner split of the training images, keeping every setting given here (zoo.transfer.tuning);
+    tune=False runs the fixed recipe. `config` starts from a previous run's config.json; `resume=True`
+    continues the run in `out` (then model and data may be left out: the run's own config.json has them).
 
     With strategy="multi-worker", `workers="host:port,..."` and `worker_index` place this process in the
     cluster (or TF_CONFIG does); `peer_timeout` bounds the wait for the other workers (seconds).
@@ -92,7 +95,7 @@ def train(
 ) -> FinetuneResult:
     """Train with settings already put together (`finetune` and `zoo finetune` end here). `last_stage=1`
     stops after stage 1 (checkpointed; a `resume` runs stage 2), with empty metrics."""
-    cfg = with_tune_defaults(cfg.check())
+    cfg = cfg.check()
     config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     engines.check_strategy(cfg.strategy)  # multi-worker is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
@@ -109,6 +112,9 @@ def train(
         else:
             cfg = with_absolute_paths(replace(cfg, out=str(run_dir)))
         train_set, val_set = load_data(cfg)  # data errors surface before TensorFlow is even imported
+        cfg, why_not_tuned = with_tune_defaults(cfg, train_set)  # a resumed run's are set already
+        if why_not_tuned and verbose:
+            print(why_not_tuned, file=sys.stderr)
         done = stages.execute(
             cfg,
             run_dir,

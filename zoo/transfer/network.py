@@ -113,7 +113,8 @@ def unfreeze_top(backbone: keras.Model, count: int | str) -> int:
     Returns how many layers became trainable."""
     backbone.trainable = True
     layers = weighted_layers(backbone)
-    chosen = layers if count == "all" else layers[len(layers) - int(count) :] if int(count) else []
+    # more than there are: all of them (a plain negative slice start would keep only the last few)
+    chosen = layers if count == "all" else layers[max(0, len(layers) - int(count)) :] if int(count) else []
     for layer in layers:
         layer.trainable = False
     trainable = 0

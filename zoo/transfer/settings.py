@@ -27,6 +27,11 @@ from zoo.engine.bundle import CONFIG_FILE
 from zoo.errors import InvalidSetting, RunDirError
 
 DEFAULT_FINE_TUNE_AUGMENT = ("flip",)
+# the settings tuning chooses (zoo.transfer.tuning), unless the user set them
+TUNABLE = (
+    "lr", "weight_decay", "epochs", "fine_tune_lr", "unfreeze", "fine_tune_epochs", "fine_tune_schedule",
+    "warmup_epochs", "inner_split", "early_stopping",
+)  # fmt: skip
 
 
 def setting_name(field: str) -> str:
@@ -66,9 +71,11 @@ class FinetuneSettings:
     tensorboard: bool = True
     out: str | None = None
     strategy: str = "auto"  # tf.distribute strategy (zoo.transfer.distribute); checkpoints work under any
-    # --tune: search stage 1's lr, weight decay and epochs on cached features (zoo.transfer.tuning); the run
-    # then writes the chosen values here with tune=False, so its config.json repeats it without a search
-    tune: bool = False
+    # tuning (the default; --no-tune turns it off): search stage 1's lr, weight decay and epochs on cached
+    # features and run stage 2 with the tuned recipe (zoo.transfer.tuning); the run then writes the chosen
+    # values here with tune=False, so its config.json repeats it without a search
+    tune: bool = True
+    user_set: tuple[str, ...] = ()  # TUNABLE settings the user gave: tuning leaves them as they are
     inner_split: float | None = None  # share of the TRAINING images early stopping watches (never val)
     fine_tune_schedule: str = "constant"  # stage 2's learning rate: constant, or cosine decay
     warmup_epochs: int = 0  # stage 2: epochs of linear warm-up before the cosine decay
@@ -76,6 +83,7 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         if self.augment is not None:
             object.__setattr__(self, "augment", tuple(self.augment))
+        object.__setattr__(self, "user_set", tuple(self.user_set))
         if isinstance(self.unfreeze, str) and self.unfreeze.isdigit():
             object.__setattr__(self, "unfreeze", int(self.unfreeze))
 
@@ -115,8 +123,6 @@ class FinetuneSettings:
         if unknown:
             choices = ", ".join(AUGMENTATIONS)
             out.append(f"{name('augment')}: unknown {', '.join(unknown)} (choose from {choices}, or none)")
-        if self.tune and self.augment:
-            out.append(f"{name('tune')}: searches on cached features, so stage 1 cannot augment")
         if self.early_stopping is not None and self.early_stopping < 1:
             out.append(f"{name('early_stopping')}: patience must be at least 1, got {self.early_stopping}")
         return out
@@ -136,6 +142,7 @@ class FinetuneSettings:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["augment"] = None if self.augment is None else list(self.augment)
+        data["user_set"] = list(self.user_set)
         return data
 
     @classmethod
@@ -144,7 +151,8 @@ class FinetuneSettings:
         unknown = sorted(set(data) - names)
         if unknown:
             raise RunDirError(f"unknown settings in config: {', '.join(unknown)}")
-        return cls(**data)
+        # a config.json written before tuning existed holds a fixed recipe: it repeats without a search
+        return cls(**{"tune": False, **data})
 
     @classmethod
     def load(cls, path: str | Path) -> FinetuneSettings:
@@ -183,11 +191,14 @@ def merge_settings(
     """A run's settings: a previous run's config.json (`config`) with `model`, `data` and `settings`
     (FinetuneSettings fields) given now over it; without `config`, `settings` over the defaults."""
     given = {k: str(v) if k == "data" else v for k, v in (("model", model), ("data", data)) if v is not None}
+    user_set = {name for name in settings if name in TUNABLE}
     if config is not None:
-        return dataclasses.replace(FinetuneSettings.load(config), **given, **settings)
+        previous = FinetuneSettings.load(config)
+        user_set |= set(previous.user_set)
+        return dataclasses.replace(previous, **given, **settings, user_set=tuple(sorted(user_set)))
     if model is None or data is None:
         raise InvalidSetting("finetune needs a model name and a data folder (or config=...)")
-    return FinetuneSettings(**given, **settings)
+    return FinetuneSettings(**given, **settings, user_set=tuple(sorted(user_set)))
 
 
 def parse_augment(text: str) -> tuple[str, ...]:

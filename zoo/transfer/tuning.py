@@ -1,4 +1,4 @@
-"""`--tune`: fine-tuning that picks its own stage-1 settings, on the training images only.
+"""Fine-tuning that tunes itself (the default; --no-tune turns it off), on the training images only.
 
 The search runs on the cached backbone features (stage 1's input), so each trial costs only a small
 head's epochs: every (learning rate, weight decay) of a small grid trains a fresh head on the training
@@ -7,9 +7,11 @@ SEARCH_PATIENCE epochs without improvement). The trial with the lowest inner los
 epoch becomes stage 1's epoch count. The user's validation set (--val, or the val split) is never
 looked at, so its score stays an honest estimate.
 
-Stage 2 then runs with warm-up and cosine decay, with early stopping on the same inner split
-(zoo.transfer.stages). The run writes the chosen settings (tune=False) and the trials into config.json,
-so `zoo finetune --config RUN_DIR/config.json` repeats it exactly, without searching again.
+Stage 2 then runs the tuned recipe (TUNED_RECIPE: the whole backbone unfrozen at a higher learning rate,
+with warm-up and cosine decay), with early stopping on the same inner split (zoo.transfer.stages). Every
+setting the user gave is kept as given (FinetuneSettings.user_set, or a value other than the default).
+The run writes the chosen settings (tune=False) and the trials into config.json, so
+`zoo finetune --config RUN_DIR/config.json` repeats it exactly, without searching again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from zoo.data.folders import LabelledImages
 from zoo.transfer.engines import make_trainer
+from zoo.transfer.head_search import HeadTraining, search_heads
 from zoo.transfer.loop import OptimizerSettings, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
 
@@ -33,17 +37,49 @@ LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 WEIGHT_DECAYS = (0.0, 0.1)  # decoupled (Keras' weight_decay): shrinks weights by lr * wd a step
 SEARCH_EPOCHS = 30
 SEARCH_PATIENCE = 4
-# what --tune sets where the user gave nothing
-TUNED_DEFAULTS = {"inner_split": 0.2, "early_stopping": 3, "warmup_epochs": 1}
+# what tuning sets where the user gave nothing. Stage 2: on TrashNet (benchmarks/selection.py --part 2) the
+# whole backbone at 3e-4 gained where the top 20 layers at 1e-5 barely moved; early stopping on the inner
+# split guards the rest
+TUNED_RECIPE: dict[str, Any] = {
+    "inner_split": 0.2,
+    "early_stopping": 3,
+    "warmup_epochs": 1,
+    "fine_tune_schedule": "cosine",
+    "fine_tune_lr": 3e-4,
+    "unfreeze": "all",
+    "fine_tune_epochs": 4,
+}
+# an inner split needs a few training images of every class to score anything
+MIN_IMAGES_PER_CLASS = 5
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FinetuneSettings)}
 
 
-def with_tune_defaults(cfg: FinetuneSettings) -> FinetuneSettings:
-    """The settings a --tune run starts from: an inner split, early stopping on it, and stage 2 with one
-    warm-up epoch and cosine decay (values the user gave are kept)."""
+def user_kept(cfg: FinetuneSettings, name: str) -> bool:
+    """Whether the user set `name` (given, or a value other than the default): tuning leaves it."""
+    return name in cfg.user_set or getattr(cfg, name) != _DEFAULTS[name]
+
+
+def with_tune_defaults(cfg: FinetuneSettings, train: LabelledImages) -> tuple[FinetuneSettings, str]:
+    """The settings a tuned run starts from (the tuned recipe where the user gave nothing), and "";
+    or, when these training images cannot be tuned on, the fixed recipe (tune=False) and why."""
     if not cfg.tune:
-        return cfg
-    unset = {k: v for k, v in TUNED_DEFAULTS.items() if not getattr(cfg, k)}
-    return dataclasses.replace(cfg, fine_tune_schedule="cosine", **unset)
+        return cfg, ""
+    why_not = _why_not_tuned(cfg, train)
+    if why_not:
+        return dataclasses.replace(cfg, tune=False), f"no tuning: {why_not}; the fixed recipe runs"
+    unset = {k: v for k, v in TUNED_RECIPE.items() if not user_kept(cfg, k)}
+    return dataclasses.replace(cfg, **unset), ""
+
+
+def _why_not_tuned(cfg: FinetuneSettings, train: LabelledImages) -> str:
+    if cfg.stage_augment(1):
+        return "stage 1 augments, and the search runs on cached (unaugmented) features"
+    counts = np.bincount(np.asarray(train.labels, np.int64), minlength=len(train.classes))
+    if counts.min() < MIN_IMAGES_PER_CLASS:
+        smallest = train.classes[int(counts.argmin())]
+        needs = MIN_IMAGES_PER_CLASS
+        return f"class {smallest!r} has {counts.min()} training images (an inner split needs {needs})"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -56,12 +92,24 @@ class Found:
 def search_stage1(
     cfg: FinetuneSettings, split: Split, num_classes: int, class_weight: np.ndarray | None
 ) -> Found:
-    """Try each (lr, weight decay) on the features; keep the lowest inner-split loss."""
-    trials = [
-        _trial(cfg, split, num_classes, class_weight, lr, decay)
-        for lr in LEARNING_RATES
-        for decay in WEIGHT_DECAYS
-    ]
+    """Try each (lr, weight decay) on the features; keep the lowest inner-split loss (values the user
+    set stay fixed)."""
+    if user_kept(cfg, "epochs") and cfg.epochs == 0:
+        record = {"chosen": {}, "scored_on": "nothing: stage 1 runs no epochs", "trials": []}
+        return Found(dataclasses.replace(cfg, tune=False), record, "no stage 1 to tune (0 epochs)")
+    rates = (cfg.lr,) if user_kept(cfg, "lr") else LEARNING_RATES
+    decays = (cfg.weight_decay,) if user_kept(cfg, "weight_decay") else WEIGHT_DECAYS
+    grid = [(lr, decay) for lr in rates for decay in decays]
+    if cfg.optimizer == "adam":  # every trial at once, in numpy (zoo.transfer.head_search)
+        fixed_epochs = user_kept(cfg, "epochs")
+        how = HeadTraining(
+            num_classes, cfg.batch_size, cfg.seed, cfg.dropout, cfg.label_smoothing, class_weight,
+            max_epochs=cfg.epochs if fixed_epochs else SEARCH_EPOCHS,
+            patience=None if fixed_epochs else SEARCH_PATIENCE,
+        )  # fmt: skip
+        trials = search_heads(split, grid, how)
+    else:
+        trials = [_trial(cfg, split, num_classes, class_weight, lr, decay) for lr, decay in grid]
     best = min(trials, key=lambda t: (t["inner_loss"], -t["inner_accuracy"]))
     chosen = dataclasses.replace(
         cfg, tune=False, lr=best["lr"], weight_decay=best["weight_decay"], epochs=best["epochs"]
@@ -89,7 +137,8 @@ def _trial(
     lr: float,
     decay: float,
 ) -> dict[str, Any]:
-    """One (lr, weight decay): a fresh head, trained until the inner loss stops improving."""
+    """One (lr, weight decay) with an optimizer other than Adam: a fresh head in the Trainer, trained until
+    the inner loss stops improving."""
     import keras
 
     x_fit, y_fit, x_inner, y_inner = split
@@ -105,12 +154,13 @@ def _trial(
         label_smoothing=cfg.label_smoothing,
         class_weight=class_weight,
     )
+    fixed_epochs = user_kept(cfg, "epochs")  # then the trial scores the end of exactly cfg.epochs
     best = {"inner_loss": math.inf, "inner_accuracy": 0.0, "epochs": 0}
-    for epoch in range(1, SEARCH_EPOCHS + 1):
+    for epoch in range(1, (cfg.epochs if fixed_epochs else SEARCH_EPOCHS) + 1):
         order = epoch_order(len(y_fit), cfg.seed, 1, epoch)
         trainer.train_epoch(x_fit, y_fit, cfg.batch_size, order)
         stats, _ = trainer.evaluate(x_inner, y_inner, cfg.batch_size)
-        if stats.loss < best["inner_loss"]:
+        if fixed_epochs or stats.loss < best["inner_loss"]:
             best = {"inner_loss": stats.loss, "inner_accuracy": stats.accuracy, "epochs": epoch}
         elif epoch - best["epochs"] >= SEARCH_PATIENCE:
             break
