@@ -47,9 +47,13 @@ def candidate_features(
     batch_size: int,
     log: Callable[[str], None],
     decode: Decode | None = None,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """(features, labels, cache hit) of every decodable image of `data` under `candidate`'s backbone;
-    `decode(policy)` decodes `data`'s images (default: decode_batch, skipping bad images)."""
+    `decode(policy)` decodes `data`'s images (default: decode_batch, skipping bad images). A backbone
+    without pretrained weights is drawn from `seed`, so its score (and cache entry) repeats."""
+    import keras
+
     from zoo.data.decode import ResizePolicy, decode_batch
     from zoo.engine.reference import spec_of
     from zoo.transfer import features as feature_cache
@@ -58,6 +62,7 @@ def candidate_features(
 
     spec = spec_of(candidate.model)
     cfg = FinetuneSettings(model=spec.name, data="", weights=weights, image_size=candidate.image_size)
+    keras.utils.set_random_seed(seed)
     net = build_network(cfg, spec, candidate.image_size, len(data.classes))
     policy = ResizePolicy.from_spec(spec, candidate.image_size)
 
@@ -107,7 +112,7 @@ def score_candidate(
 
     started = time.perf_counter()
     features, labels, hit = candidate_features(
-        candidate, data, weights=weights, batch_size=batch_size, log=log, decode=decode
+        candidate, data, weights=weights, batch_size=batch_size, log=log, decode=decode, seed=seed
     )
     accuracies = cross_validate(features, labels, folds, seed)
     return Score(
