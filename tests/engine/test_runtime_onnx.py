@@ -157,11 +157,29 @@ def test_missing_onnxruntime_names_what_to_install(
     assert code == 2 and "needs onnxruntime" in err and "pip install" in err, err
 
 
-def test_the_session_uses_every_available_cpu_unless_told() -> None:
+def session_settings(runtime: OnnxRuntime) -> tuple[int, str]:
+    """(intra-op threads, allow_spinning) of the session onnxruntime really built."""
+    options = runtime._session.get_session_options()
+    return options.intra_op_num_threads, options.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_the_session_uses_onnxruntimes_own_thread_pool_without_spinning_unless_told() -> None:
     path = make_runtime(tiny_cnn(16, 3), "onnxruntime", "fp32").path
-    threads = OnnxRuntime(path, "fp32")._session.get_session_options().intra_op_num_threads
-    assert threads == len(os.sched_getaffinity(0))
-    assert OnnxRuntime(path, "fp32", num_threads=1)._session.get_session_options().intra_op_num_threads == 1
+    if len(os.sched_getaffinity(0)) == os.cpu_count():  # ORT's default pool: a pinned thread per core
+        assert session_settings(OnnxRuntime(path, "fp32")) == (0, "0")
+    assert session_settings(OnnxRuntime(path, "fp32", num_threads=1)) == (1, "0")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to restrict the process to one")
+def test_a_restricted_cpu_affinity_sets_the_thread_count_explicitly() -> None:
+    path = make_runtime(tiny_cnn(16, 3), "onnxruntime", "fp32").path
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        runtime = OnnxRuntime(path, "fp32")
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert session_settings(runtime) == (1, "0")
 
 
 @pytest.mark.slow
