@@ -8,9 +8,10 @@ accuracy gate (zoo.bench.gate, written by `zoo evaluate MODEL DATA --runtime all
 no gate was run; naming precisions explicitly picks the fastest runtime among those instead (the caller
 has chosen the precision). Every candidate is built (a converter that fails skips that candidate, with
 the reason) and timed on a few batches, interleaved in rotating order; the fastest by the median of
-per-round speed ratios wins (zoo.bench.timing.paired_rates), and a close call is measured longer. The decision is cached as JSON in
-ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch size, the input shape, the
-candidates and the versions of their libraries, so the next call with the same key measures nothing.
+per-round speed ratios wins (zoo.bench.timing.paired_rates), and a close call is measured longer. The
+decision is cached as JSON in ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch
+size, the input shape, the candidates and the versions of their libraries, so the next call with the
+same key measures nothing.
 """
 
 from __future__ import annotations
