@@ -88,6 +88,26 @@ def test_int8_calibrated_on_train_photos_keeps_top1_on_val_photos(
     assert top1 >= 0.45 and in_top5 >= 0.85 and max_abs <= 0.55
 
 
+def test_int8_calibrates_by_percentile_and_leaves_the_softmax_output_in_float(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import onnx
+    from onnxruntime import quantization
+
+    asked: dict = {}
+    real = quantization.quantize_static
+    monkeypatch.setattr(quantization, "quantize_static", lambda *a, **k: (asked.update(k), real(*a, **k))[1])
+    body = tiny_cnn(32, 3, seed=0)
+    model = keras.Model(body.input, keras.layers.Softmax()(body.output))
+    calibration = photos(per_class=2, size=32, split="train")
+    graph = onnx.load(str(make_runtime(model, "onnxruntime", "int8", calibration=calibration).path)).graph
+    assert asked["calibrate_method"] == quantization.CalibrationMethod.Percentile
+    (softmax,) = [node for node in graph.node if node.op_type == "Softmax"]
+    assert asked["nodes_to_exclude"] == [softmax.name]
+    assert [output.name for output in graph.output] == list(softmax.output)  # not quantized after
+    assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # the rest is int8
+
+
 def test_int8_without_calibration_is_refused_before_converting() -> None:
     with pytest.raises(RuntimeUnavailable, match="calibration images") as refused:
         make_runtime(tiny_cnn(16, 3), "onnxruntime", "int8")

@@ -48,6 +48,9 @@ CALIBRATION_BATCH = 1  # ORT's histogram calibrators refuse batches of different
 CHECK_SAMPLES = 4
 CHECK_SIZE = 224
 FLOAT_MAX_REL = 1e-4
+FLOAT_OUTPUT_OPS = ("Softmax",)
+# How zoo quantizes to int8 (quantize_int8): part of the int8 cache key, so a changed recipe converts again.
+INT8_RECIPE = "qdq-per-channel-percentile-softmax-float"
 
 
 class OnnxRuntime(Runtime):
@@ -221,13 +224,19 @@ def _load_failure(exc: Exception) -> str:
 
 
 def quantize_int8(fp32: Path, path: Path, calibration: np.ndarray) -> None:
-    """Statically quantize the ONNX file `fp32` to `path`: QDQ, per-channel int8 weights, int8 activations.
+    """Statically quantize the ONNX file `fp32` to `path`: QDQ, per-channel int8 weights, int8 activations
+    whose ranges are calibrated on `calibration` by percentile, and a softmax output left in float.
 
-    Activation ranges are calibrated on `calibration` (MinMax). The model is first run through
+    Measured on the real ImageNet MobileNet 0.25 @128 with its head (benchmarks/int8_accuracy.py, 234
+    held-out photos, 240 calibration photos; one photo is 0.4 points), top-5 against fp32: MinMax -3.0
+    points, Entropy -2.1, Percentile (99.999) with the softmax quantized -1.3, Percentile with it in float
+    -0.4; Percentile 99.99 -3.0, reduce_range -5.1, symmetric activations -1.3. An int8 softmax output has
+    a fixed 1/256-ish step, which turns near-ties into ties. The model is first run through
     onnxruntime's quantization pre-processing (shape inference and graph optimisation, e.g. the
     BatchNormalization folded into the convolutions), as its docs ask, so the quantized graph is the one
     that runs.
     """
+    import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -247,8 +256,17 @@ def quantize_int8(fp32: Path, path: Path, calibration: np.ndarray) -> None:
             per_channel=True,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.Percentile,
+            nodes_to_exclude=float_outputs(onnx.load(str(prepared), load_external_data=False).graph),
         )
+
+
+def float_outputs(graph: Any) -> list[str]:
+    """The nodes int8 quantization leaves in float: the Softmax nodes that give a graph output."""
+    outputs = {output.name for output in graph.output}
+    return [
+        node.name for node in graph.node if node.op_type in FLOAT_OUTPUT_OPS and outputs & set(node.output)
+    ]
 
 
 class _CalibrationReader:
@@ -297,6 +315,7 @@ def onnx_path(
         "input_shape": list(sample_shape(model)),
         "calibration": array_digest(calibration) if precision == "int8" and calibration is not None else None,
         "opset": ONNX_OPSET,
+        "int8_recipe": INT8_RECIPE if precision == "int8" else None,
         "tensorflow": tf.__version__,
         "tf2onnx": import_tf2onnx().__version__,
         "onnxruntime": onnxruntime.__version__,
