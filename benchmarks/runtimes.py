@@ -14,7 +14,8 @@ For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one r
                     own docs show (benchmarks/_peers.py); the precision that really ran is printed
 
 The paths are timed interleaved (zoo.bench.timing.time_interleaved: one call of each in turn, for
-several rounds) so that load from other processes hits them alike; each figure is the median call.
+several rounds, each round starting one path later, so none always runs right after TensorFlow's
+spinning threads) so that load from other processes hits them alike; each figure is the median call.
 Every call's output is forced to the host before the clock stops. FLOPs per image are 2 x the
 multiply-accumulates zoo.bench.flops counts from the Keras graph; "% peak" is against zoo.bench.peak's
 matmul peak in the precision the path really ran (fp32, bf16 or int8), so it stays under 100%.
@@ -168,7 +169,7 @@ def main() -> int:
                 if why.startswith("failed"):
                     print(f"  {name}: {why}")
             batch = rng.uniform(0, 255, (size, 224, 224, 3)).astype(np.float32)
-            timings = time_interleaved(calls, batch, warmup=2, iters=rounds)
+            timings = time_interleaved(calls, batch, warmup=2, iters=rounds, rotate=True)
             rate = {name: timing.images_per_s for name, timing in timings.items()}
             # auto builds exactly the path it picked: its row is that path's timing in this run
             picked = {name: path for name, path in picked.items() if path in rate}

@@ -14,7 +14,7 @@ from support.cli import zoo_main
 from support.models import tiny_cnn
 from support.realdata import photo_paths
 
-from zoo.bench.auto import candidate_pairs, choose
+from zoo.bench.auto import CLOSE_CALL, candidate_pairs, choose, fastest, is_close_call
 from zoo.bench.gate import GATE_MAX_DROP, auto_dir, read_gate, record_gate, verdict
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import runtime_pairs
@@ -33,6 +33,15 @@ def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
         "delta_top1": delta,
         "delta_top5": 0.0,
     }
+
+
+def test_a_lead_under_the_close_call_margin_is_measured_longer() -> None:
+    assert CLOSE_CALL == 0.05
+    assert is_close_call({"keras fp32": 100.0, "openvino fp32": 96.0})
+    assert is_close_call({"keras fp32": 100.0, "openvino fp32": 104.0, "litert fp32": 50.0})
+    assert not is_close_call({"keras fp32": 100.0, "openvino fp32": 90.0})
+    assert not is_close_call({"keras fp32": 100.0})
+    assert fastest({"keras fp32": 100.0, "openvino fp32": 104.0}) == "openvino fp32"
 
 
 def test_fingerprint_ignores_made_up_layer_names_but_not_weights() -> None:

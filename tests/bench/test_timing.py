@@ -63,3 +63,26 @@ def test_interleaved_timing_takes_one_call_of_each_per_round() -> None:
     assert order == ["a", "b", "c"] + ["a", "b", "c"] * 3  # warm-up of each, then rounds
     assert {name: len(t.latencies_s) for name, t in timings.items()} == {"a": 3, "b": 3, "c": 3}
     assert all(t.batch_size == 2 for t in timings.values())
+
+
+def test_rotated_rounds_start_one_call_later_each_time() -> None:
+    from zoo.bench.timing import time_interleaved
+
+    order: list[str] = []
+    calls = {name: (lambda batch, name=name: order.append(name) or batch) for name in ("a", "b", "c")}
+    time_interleaved(calls, np.zeros((1, 1)), warmup=0, iters=4, rotate=True)
+    assert "".join(order) == "abc" + "bca" + "cab" + "abc"
+
+
+def test_paired_rates_follow_the_per_round_ratio_not_each_paths_own_median() -> None:
+    from zoo.bench.timing import Timing, paired_rates
+
+    # load hit rounds 3-4 for both; b's call in round 2 alone was preempted: b was 10% faster in 4 of 5
+    # rounds, yet its median call (27 ms) is slower than a's (10 ms)
+    timings = {
+        "a": Timing(1, (0.010, 0.010, 0.010, 0.030, 0.030), 1.0),
+        "b": Timing(1, (0.009, 0.009, 0.040, 0.027, 0.027), 1.0),
+    }
+    assert timings["a"].images_per_s > timings["b"].images_per_s
+    rates = paired_rates(timings)
+    assert rates["b"] / rates["a"] == pytest.approx(10 / 9)

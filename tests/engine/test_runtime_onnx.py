@@ -88,6 +88,26 @@ def test_int8_calibrated_on_train_photos_keeps_top1_on_val_photos(
     assert top1 >= 0.45 and in_top5 >= 0.85 and max_abs <= 0.55
 
 
+def test_int8_calibrates_by_percentile_and_leaves_the_softmax_output_in_float(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import onnx
+    from onnxruntime import quantization
+
+    asked: dict = {}
+    real = quantization.quantize_static
+    monkeypatch.setattr(quantization, "quantize_static", lambda *a, **k: (asked.update(k), real(*a, **k))[1])
+    body = tiny_cnn(32, 3, seed=0)
+    model = keras.Model(body.input, keras.layers.Softmax()(body.output))
+    calibration = photos(per_class=2, size=32, split="train")
+    graph = onnx.load(str(make_runtime(model, "onnxruntime", "int8", calibration=calibration).path)).graph
+    assert asked["calibrate_method"] == quantization.CalibrationMethod.Percentile
+    (softmax,) = [node for node in graph.node if node.op_type == "Softmax"]
+    assert asked["nodes_to_exclude"] == [softmax.name]
+    assert [output.name for output in graph.output] == list(softmax.output)  # not quantized after
+    assert any(node.op_type == "QuantizeLinear" for node in graph.node)  # the rest is int8
+
+
 def test_int8_without_calibration_is_refused_before_converting() -> None:
     with pytest.raises(RuntimeUnavailable, match="calibration images") as refused:
         make_runtime(tiny_cnn(16, 3), "onnxruntime", "int8")
@@ -157,11 +177,29 @@ def test_missing_onnxruntime_names_what_to_install(
     assert code == 2 and "needs onnxruntime" in err and "pip install" in err, err
 
 
-def test_the_session_uses_every_available_cpu_unless_told() -> None:
+def session_settings(runtime: OnnxRuntime) -> tuple[int, str]:
+    """(intra-op threads, allow_spinning) of the session onnxruntime really built."""
+    options = runtime._session.get_session_options()
+    return options.intra_op_num_threads, options.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_the_session_uses_onnxruntimes_own_thread_pool_without_spinning_unless_told() -> None:
     path = make_runtime(tiny_cnn(16, 3), "onnxruntime", "fp32").path
-    threads = OnnxRuntime(path, "fp32")._session.get_session_options().intra_op_num_threads
-    assert threads == len(os.sched_getaffinity(0))
-    assert OnnxRuntime(path, "fp32", num_threads=1)._session.get_session_options().intra_op_num_threads == 1
+    if len(os.sched_getaffinity(0)) == os.cpu_count():  # ORT's default pool: a pinned thread per core
+        assert session_settings(OnnxRuntime(path, "fp32")) == (0, "0")
+    assert session_settings(OnnxRuntime(path, "fp32", num_threads=1)) == (1, "0")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to restrict the process to one")
+def test_a_restricted_cpu_affinity_sets_the_thread_count_explicitly() -> None:
+    path = make_runtime(tiny_cnn(16, 3), "onnxruntime", "fp32").path
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        runtime = OnnxRuntime(path, "fp32")
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert session_settings(runtime) == (1, "0")
 
 
 @pytest.mark.slow

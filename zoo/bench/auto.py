@@ -7,9 +7,11 @@ Candidates are the installed runtimes (zoo.engine.installed) at the precisions t
 accuracy gate (zoo.bench.gate, written by `zoo evaluate MODEL DATA --runtime all`), or at fp32 only when
 no gate was run; naming precisions explicitly picks the fastest runtime among those instead (the caller
 has chosen the precision). Every candidate is built (a converter that fails skips that candidate, with
-the reason) and timed on a few batches, interleaved; the fastest wins. The decision is cached as JSON in
-ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch size, the input shape, the
-candidates and the versions of their libraries, so the next call with the same key measures nothing.
+the reason) and timed on a few batches, interleaved in rotating order; the fastest by the median of
+per-round speed ratios wins (zoo.bench.timing.paired_rates), and a close call is measured longer. The
+decision is cached as JSON in ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch
+size, the input shape, the candidates and the versions of their libraries, so the next call with the
+same key measures nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from zoo.atomic import atomic_write_text
 from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
-from zoo.bench.timing import time_interleaved
+from zoo.bench.timing import paired_rates, time_interleaved
 from zoo.choices import CALIBRATED
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
@@ -41,10 +43,14 @@ if TYPE_CHECKING:
     from zoo.engine.runtime_base import Runtime
 
 WARMUP = 1  # untimed calls per candidate (after its build)
-ITERS = 3  # timed rounds at least, one call of every candidate each
+ITERS = 5  # timed rounds at least, one call of every candidate each, in rotating order
 # ...and rounds until this many seconds have passed: on a busy machine 3 rounds of a fast model at batch 1
 # (a few ms a call) picked a runtime 30% slower than the best
 MIN_TIME_S = 2.0
+# A close call (the leader less than CLOSE_CALL faster than the runner-up, load-corrected) is measured
+# EXTRA_TIME_S longer, once: on a busy machine 2 s picked keras fp32 over a faster openvino fp32.
+CLOSE_CALL = 0.05
+EXTRA_TIME_S = 2.0
 REFERENCE = ("keras", "fp32")
 NO_CALIBRATION = "needs calibration images, and none were given"
 FREE_SIZE = 224  # the measuring batch's size along an axis the model leaves free
@@ -172,16 +178,36 @@ def choose(
         )
     rng = np.random.default_rng(0)
     batch = rng.uniform(0, 255, (batch_size, *shape)).astype(np.float32)  # speed does not depend on pixels
-    calls = {n: r.predict for n, r in built.items()}
-    timings = time_interleaved(calls, batch, warmup=WARMUP, iters=ITERS, min_time_s=MIN_TIME_S)
-    rates = {name: timing.images_per_s for name, timing in timings.items()}
-    best = max(rates, key=rates.__getitem__)
-    winner = built[best]
+    rates = measure({n: r.predict for n, r in built.items()}, batch)
+    winner = built[fastest(rates)]
     decision = Decision(
         winner.name, winner.precision, winner.effective_precision, rates, skipped, candidates_from, path
     )
     _write(path, key, decision, {n: r.effective_precision for n, r in built.items()})
     return winner, decision
+
+
+def measure(calls: dict[str, Callable[[np.ndarray], Any]], batch: np.ndarray) -> dict[str, float]:
+    """Load-corrected images/s of each call (zoo.bench.timing.paired_rates), measured interleaved for at
+    least MIN_TIME_S, and EXTRA_TIME_S more when the two fastest are within CLOSE_CALL of each other."""
+    timings = time_interleaved(calls, batch, warmup=WARMUP, iters=ITERS, min_time_s=MIN_TIME_S, rotate=True)
+    rates = paired_rates(timings)
+    if not is_close_call(rates):
+        return rates
+    more = time_interleaved(calls, batch, warmup=0, iters=ITERS, min_time_s=EXTRA_TIME_S, rotate=True)
+    return paired_rates({name: timings[name].joined(more[name]) for name in timings})
+
+
+def fastest(rates: dict[str, float]) -> str:
+    return max(rates, key=rates.__getitem__)
+
+
+def is_close_call(rates: dict[str, float], margin: float = CLOSE_CALL) -> bool:
+    """Is the fastest less than `margin` faster than the runner-up?"""
+    if len(rates) < 2:
+        return False
+    first, second = sorted(rates.values(), reverse=True)[:2]
+    return first < second * (1 + margin)
 
 
 def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple[list[tuple[str, str]], str]:

@@ -35,6 +35,10 @@ class Timing:
     def percentile_ms(self, q: float) -> float:
         return float(np.percentile(self.latencies_s, q)) * 1e3
 
+    def joined(self, more: Timing) -> Timing:
+        """These calls and `more`'s (same batch size) as one Timing."""
+        return Timing(self.batch_size, self.latencies_s + more.latencies_s, self.total_s + more.total_s)
+
     @property
     def p50_ms(self) -> float:
         return self.percentile_ms(50)
@@ -80,12 +84,15 @@ def time_interleaved(
     warmup: int = 3,
     iters: int = 20,
     min_time_s: float = 0.0,
+    rotate: bool = False,
 ) -> dict[str, Timing]:
     """Time several ways of computing `batch` in rounds, one call of each per round, so that load from
     other processes hits them alike; each call warms up `warmup` times first.
 
     Each gets at least `iters` timed calls; `min_time_s` keeps the rounds going until that much wall
-    time has passed. `total_s` of each Timing is the wall time of all the rounds.
+    time has passed. `total_s` of each Timing is the wall time of all the rounds. `rotate` starts each
+    round one call later than the one before, so no call always follows the same other one (a runtime
+    whose threads keep spinning after its call slows whatever runs next).
     """
     if iters < 1:
         raise InvalidSetting(f"iters must be at least 1, got {iters}")
@@ -96,8 +103,11 @@ def time_interleaved(
     clock = time.perf_counter
     start = clock()
     rounds = 0
+    names = list(calls)
     while rounds < iters or clock() - start < min_time_s:
-        for name, predict in calls.items():
+        shift = rounds % len(names) if rotate else 0
+        for name in names[shift:] + names[:shift]:
+            predict = calls[name]
             t0 = clock()
             on_host(predict(batch))
             latencies[name].append(clock() - t0)
@@ -105,3 +115,18 @@ def time_interleaved(
     total = clock() - start
     size = int(batch.shape[0])
     return {name: Timing(size, tuple(values), total) for name, values in latencies.items()}
+
+
+def paired_rates(timings: Mapping[str, Timing]) -> dict[str, float]:
+    """Images/s of each of several interleaved Timings (same rounds), corrected for load that hit whole
+    rounds: each call's rate is divided by the geometric mean rate of its round, the median of those
+    relative rates is taken, and it is scaled back by the geometric mean of the median rates. The order
+    it gives is that of the median per-round speed ratios, not of medians taken one path at a time."""
+    names = list(timings)
+    rounds = min(len(timings[name].latencies_s) for name in names)
+    log_rates = np.log(
+        [[timings[n].batch_size / timings[n].latencies_s[r] for n in names] for r in range(rounds)]
+    )
+    relative = np.median(log_rates - log_rates.mean(axis=1, keepdims=True), axis=0)
+    scale = np.mean([np.log(timings[n].images_per_s) for n in names])
+    return {name: float(np.exp(scale + value)) for name, value in zip(names, relative, strict=True)}

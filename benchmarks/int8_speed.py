@@ -1,0 +1,118 @@
+"""What the float layers of a searched int8 model cost in speed: searched int8, plain int8 (every layer
+int8, no search) and fp32, per runtime, timed in one interleaved run.
+
+    searched  zoo's int8 as it converts now: the layers zoo.engine.int8_search measured as costing
+              agreement stay float (openvino int8, litert int8-full; onnxruntime int8 has no search)
+    plain     the same conversion with nothing held back, so nothing searched: every layer int8
+    fp32      the runtime's fp32
+
+Models: the real ImageNet MobileNet 0.25 @128 with its head (tests/support/realdata.py) and MobileNetV2
+(weights none, 224), both calibrated on real training photos; batch 1 and 32. Every path is timed
+interleaved in rotating order (zoo.bench.timing.time_interleaved) and ranked by zoo.bench.timing's
+paired_rates (median per-round speed ratio), so load from other processes hits the paths alike.
+
+    .venv/bin/python benchmarks/int8_speed.py                          # both models, batch 1 and 32
+    .venv/bin/python benchmarks/int8_speed.py --models mobilenet_0.25 --batches 1 --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests")]
+
+import numpy as np  # noqa: E402
+
+INT8 = {"openvino": "int8", "litert": "int8-full", "onnxruntime": "int8"}
+MODELS = ("mobilenet_0.25", "MobileNetV2")
+CALIBRATION_PER_CLASS = 40
+
+
+@contextlib.contextmanager
+def no_search() -> Iterator[None]:
+    """Hold no calibration images back, so the int8 paths quantize every layer (the search needs some)."""
+    from zoo.engine import int8_search, litert_int8, runtime_openvino
+
+    modules = (int8_search, litert_int8, runtime_openvino)
+    saved = [module.split_calibration for module in modules]
+    for module in modules:
+        module.split_calibration = lambda calibration: (calibration, calibration[:0])  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, split in zip(modules, saved, strict=True):
+            module.split_calibration = split  # type: ignore[attr-defined]
+
+
+def build(model: object, name: str, size: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """'<runtime> fp32 / int8 plain / int8 searched' -> predict, for every runtime that builds."""
+    from support.realdata import photos
+
+    from zoo.engine.runtimes import make_runtime
+
+    calibration = photos(CALIBRATION_PER_CLASS, size, "train", offset=40)
+    calls: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    for runtime, int8 in INT8.items():
+        variants = {"fp32": ("fp32", contextlib.nullcontext()), "int8 plain": (int8, no_search())}
+        if runtime != "onnxruntime":
+            variants["int8 searched"] = (int8, contextlib.nullcontext())
+        for variant, (precision, context) in variants.items():
+            key = f"speed-{name}-{variant.replace(' ', '-')}"  # plain and searched: different cache entries
+            try:
+                with context:
+                    built = make_runtime(model, runtime, precision, calibration=calibration, cache_key=key)
+            except Exception as exc:  # a converter failing: say so, time the others
+                print(f"  {runtime} {variant}: failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
+                continue
+            calls[f"{runtime} {variant}"] = built.predict
+    return calls
+
+
+def load(name: str) -> tuple[object, int]:
+    if name == "mobilenet_0.25":
+        from support.realdata import imagenet_classifier
+
+        return imagenet_classifier(), 128
+    import keras
+
+    return getattr(keras.applications, name)(weights=None), 224
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds (one call of every path each)")
+    args = parser.parse_args()
+    os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-int8-speed-")
+    from zoo.bench.timing import paired_rates, time_interleaved
+
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, rotating")
+    for name in args.models:
+        model, size = load(name)
+        calls = build(model, name, size)
+        for batch_size in args.batches:
+            batch = np.random.default_rng(0).uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32)
+            rate = paired_rates(time_interleaved(calls, batch, warmup=2, iters=args.rounds, rotate=True))
+            print(f"\n{name} batch {batch_size} (load {os.getloadavg()[0]:.1f}): images/s, load-corrected")
+            print(f"{'runtime':<12}{'fp32':>9}{'int8 plain':>12}{'searched':>10}"
+                  f"{'plain/fp32':>12}{'searched/fp32':>15}{'searched/plain':>16}")  # fmt: skip
+            for runtime in INT8:
+                fp32, plain = rate.get(f"{runtime} fp32"), rate.get(f"{runtime} int8 plain")
+                searched = rate.get(f"{runtime} int8 searched")
+                cells = [f"{v:>9.1f}" if v else f"{'-':>9}" for v in (fp32, plain, searched)]
+                ratios = [f"{a / b:>13.2f}x" if a and b else f"{'-':>14}"
+                          for a, b in ((plain, fp32), (searched, fp32), (searched, plain))]  # fmt: skip
+                print(f"{runtime:<12}{cells[0]}{cells[1]:>12}{cells[2]:>10}{''.join(ratios)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
