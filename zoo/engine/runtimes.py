@@ -72,9 +72,15 @@ def make_runtime(
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
-    from zoo.engine.backend import check_convertible
+    from zoo.engine.backend import check_convertible, converts_in_child
 
     check_convertible(runtime)
+    if converts_in_child(runtime):
+        from zoo.engine.tf_convert import runtime_via_tensorflow
+
+        return runtime_via_tensorflow(
+            model, runtime, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
+        )
     if runtime == "onnxruntime":
         from zoo.engine.runtime_onnx import OnnxRuntime
 
