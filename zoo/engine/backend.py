@@ -12,6 +12,7 @@ it has waited for the result (np.asarray on a JAX array blocks until it is compu
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +52,7 @@ def has_accelerator(backend: str) -> bool:
 # by a TensorFlow child process (zoo.engine.tf_convert), and needs TensorFlow installed.
 def reachable(target: str, backend: str) -> bool:
     """Whether a runtime or export format can be reached from a model built on `backend`."""
-    from zoo.engine.tf_convert import tensorflow_installed
-
-    return backend == "tensorflow" or target == "keras" or tensorflow_installed()
+    return backend == "tensorflow" or target == "keras" or importlib.util.find_spec("tensorflow") is not None
 
 
 def check_convertible(target: str) -> None:
