@@ -2,7 +2,8 @@
 (zoo.engine.tf_convert), then run in the JAX/torch process by the runtime's own library, which never imports
 TensorFlow there. On real photos, with the real pretrained MobileNet 0.25: a run directory fine-tuned on
 JAX exports (`zoo --backend jax export`) to files whose outputs match the run on JAX's keras runtime, and
-`make_runtime` on torch gives the keras runtime's outputs through onnxruntime and LiteRT.
+`make_runtime` on torch gives the keras runtime's outputs through onnxruntime and LiteRT; a refusal in the
+child reaches the caller as the same error.
 """
 
 from __future__ import annotations
@@ -119,3 +120,22 @@ def test_runtimes_on_torch_convert_in_a_tensorflow_child_and_match_keras(home: P
         print(f"\n{runtime} on torch vs torch keras: max relative difference {error:.1e}")
         assert error < MAX_REL, runtime
         assert (got.argmax(axis=1) == reference.argmax(axis=1)).all()
+
+
+def test_a_refusal_in_the_tensorflow_child_reaches_the_caller_as_the_same_error(home: Path) -> None:
+    # litert int8-full without calibration images is refused by the converter, so in the child
+    code = (
+        "from support.models import tiny_cnn\nfrom zoo.engine.runtimes import make_runtime\n"
+        "from zoo.errors import RuntimeUnavailable\ntry:\n    make_runtime(tiny_cnn(16, seed=0), 'litert', "
+        "'int8-full')\nexcept RuntimeUnavailable as error:\n"
+        "    print(error.exit_code, error, '|', error.hint)"
+    )
+    env = {
+        **os.environ,
+        **env_for(home, "jax"),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("2 precision 'int8-full' needs calibration images |"), done.stdout
+    assert "pass `calibration=" in done.stdout
