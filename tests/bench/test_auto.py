@@ -67,18 +67,21 @@ def test_without_a_gate_only_fp32_of_installed_runtimes_is_a_candidate() -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_off_tensorflow_the_candidates_are_the_keras_runtime_alone(backend: str) -> None:
-    # LiteRT, OpenVINO and ONNX convert through TensorFlow: auto and --runtime all never try them there.
-    # A fresh process: the back-end is fixed once Keras is imported.
+def test_off_tensorflow_conversions_are_candidates_while_tensorflow_is_installed(backend: str) -> None:
+    # LiteRT, OpenVINO and ONNX convert in a TensorFlow child off TensorFlow: auto and --runtime all try them
+    # where TensorFlow is installed, keras alone where it is not. A fresh process: the back-end is fixed
+    # once Keras is imported.
     code = (
-        "import json; from zoo.engine.installed import runtime_pairs as p; "
-        "print(json.dumps([p(), p(['litert', 'keras'], ['fp32'])]))"
+        "import json, sys; from zoo.engine.installed import runtime_pairs as p; "
+        "seen = [p(), p(['litert', 'keras'], ['fp32'])]; sys.modules['tensorflow'] = None; "
+        "print(json.dumps([*seen, p()]))"
     )
     env = {**os.environ, "KERAS_BACKEND": backend}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    everything, asked = json.loads(out.stdout)
-    assert {runtime for runtime, _ in everything} == {"keras"} and len(everything) == 3
-    assert asked == [["keras", "fp32"]]
+    everything, asked, without_tensorflow = json.loads(out.stdout)
+    assert {runtime for runtime, _ in everything} == {"keras", "litert", "onnxruntime", "openvino"}
+    assert asked == [["litert", "fp32"], ["keras", "fp32"]]
+    assert not {runtime for runtime, _ in without_tensorflow} & {"litert", "onnxruntime", "openvino"}
 
 
 def test_auto_measures_once_then_reuses_its_cache() -> None:

@@ -6,6 +6,7 @@ reads its settings once per process)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -168,20 +169,32 @@ def test_resuming_a_run_on_another_back_end_is_refused_and_the_run_is_kept(tmp_p
     assert run_files(run) == before
 
 
+def zoo_without_tensorflow(*args: str) -> subprocess.CompletedProcess[str]:
+    """`zoo ARGS` in a child where TensorFlow cannot be imported (sys.modules[name] = None marks it so)."""
+    code = (
+        "import sys\nsys.modules['tensorflow'] = None\nfrom zoo.cli.app import main\n"
+        f"sys.exit(main({list(args)!r}))"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+
+
 @pytest.mark.parametrize(("backend", "runtime"), [("jax", "litert"), ("torch", "onnxruntime")])
-def test_conversions_off_tensorflow_are_refused_and_keras_predicts(
+def test_conversions_off_tensorflow_without_tensorflow_are_refused_and_keras_predicts(
     tmp_path: Path, backend: str, runtime: str
 ) -> None:
+    """Off TensorFlow a conversion runs in a TensorFlow child (tests/engine/test_convert_off_tensorflow.py);
+    without TensorFlow installed it is refused, naming what to install."""
     from support.models import tiny_cnn
 
     model_file = tmp_path / "tiny.keras"
     tiny_cnn(16, seed=0).save(model_file)  # written on TensorFlow, read on `backend`
     photo = str(photo_paths(1)[0])
     args = ["--backend", backend, "predict", "--model", str(model_file), photo, "--json"]
-    refused = run_zoo(*args, "--runtime", runtime, env={"COLUMNS": "200"}, timeout=120)
+    refused = zoo_without_tensorflow(*args, "--runtime", runtime)
     assert refused.returncode == 2, refused.stderr
-    assert f"{runtime} from a model built on the {backend} back-end is not supported" in refused.stderr
-    assert "zoo --backend tensorflow" in refused.stderr
-    predicted = run_zoo(*args, timeout=120)
+    assert f"{runtime} from a model built on the {backend} back-end needs TensorFlow" in flat(refused.stderr)
+    assert "pip install tensorflow" in flat(refused.stderr)
+    predicted = zoo_without_tensorflow(*args)
     assert predicted.returncode == 0, predicted.stderr
     assert len(json.loads(predicted.stdout)[0]["top"]) > 0

@@ -29,7 +29,7 @@ import numpy as np
 
 from zoo.choices import EXPORT_FORMATS
 from zoo.engine.agreement import Agreement, compare
-from zoo.engine.backend import check_convertible
+from zoo.engine.backend import check_convertible, converts_in_child
 from zoo.engine.runtime_onnx import OnnxRuntime, convert_to_onnx
 from zoo.engine.runtimes import (
     KerasRuntime,
@@ -123,6 +123,14 @@ def export(
     for path in (out, *_companions(format, out)):
         if path.exists() and not overwrite:
             raise ZooError(f"{path} already exists", hint="choose another output path or remove it first")
+    if converts_in_child(format):
+        check_convertible(format)
+        from zoo.engine.tf_convert import export_via_tensorflow
+
+        return export_via_tensorflow(
+            model_or_run_dir, out, format, calibration=calibration, check_inputs=check_inputs,
+            overwrite=overwrite, check_on=check_on, calibrate_on=calibrate_on, max_drop=max_drop,
+        )  # fmt: skip
     writer, loader = _FORMATS[format]
     from zoo.engine.reference import load
 

@@ -12,6 +12,7 @@ it has waited for the result (np.asarray on a JAX array blocks until it is compu
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,14 +48,11 @@ def has_accelerator(backend: str) -> bool:
 
 # Every conversion starts from a TF SavedModel (model.export). Keras' torch back-end exports none; on JAX it
 # holds jax2tf's XlaCallModule ops, which tf2onnx and OpenVINO's frontend do not convert, and the LiteRT
-# converter rejects the uint32 state of a Dropout's seed generator (it converts dropout-free models), so
-# off TensorFlow only the back-end-neutral .keras format is offered.
-_CONVERTS_FROM: dict[str, tuple[str, ...]] = {"jax": ("keras",), "torch": ("keras",)}
-
-
+# converter rejects the uint32 state of a Dropout's seed generator. So off TensorFlow a conversion is done
+# by a TensorFlow child process (zoo.engine.tf_convert), and needs TensorFlow installed.
 def reachable(target: str, backend: str) -> bool:
     """Whether a runtime or export format can be reached from a model built on `backend`."""
-    return backend == "tensorflow" or target in _CONVERTS_FROM.get(backend, ())
+    return backend == "tensorflow" or target == "keras" or importlib.util.find_spec("tensorflow") is not None
 
 
 def check_convertible(target: str) -> None:
@@ -65,11 +63,17 @@ def check_convertible(target: str) -> None:
     if reachable(target, backend):
         return
     raise RuntimeUnavailable(
-        f"{target} from a model built on the {backend} back-end is not supported (the conversion goes "
-        "through TensorFlow)",
-        hint="run this command on TensorFlow (`zoo --backend tensorflow` or KERAS_BACKEND=tensorflow): "
-        "a .keras model or run directory loads the same there",
+        f"{target} from a model built on the {backend} back-end needs TensorFlow (the conversion runs in a "
+        "TensorFlow process), which is not installed",
+        hint="pip install tensorflow, or use the keras runtime/format",
     )
+
+
+def converts_in_child(target: str) -> bool:
+    """Does a conversion to `target` go through the TensorFlow child (a model built off TensorFlow)?"""
+    import keras
+
+    return target != "keras" and keras.config.backend() != "tensorflow"
 
 
 def _single(outputs: Any) -> Any:

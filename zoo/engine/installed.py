@@ -48,7 +48,7 @@ def is_installed(runtime: str) -> bool:
 
 def installed_runtimes() -> tuple[str, ...]:
     """The runtimes (in zoo.choices.RUNTIMES order) whose packages are importable here and that the active
-    Keras back-end reaches (off TensorFlow: keras alone, zoo.engine.backend)."""
+    Keras back-end reaches (off TensorFlow: a conversion needs TensorFlow installed, zoo.engine.backend)."""
     backend = config.keras_backend()
     return tuple(r for r in RUNTIMES if is_installed(r) and reachable(r, backend))
 

@@ -72,9 +72,14 @@ def make_runtime(
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
-    from zoo.engine.backend import check_convertible
+    from zoo.engine.backend import check_convertible, converts_in_child
 
     check_convertible(runtime)
+    if converts_in_child(runtime):
+        from zoo.engine.tf_convert import convert_in_tensorflow
+
+        path = convert_in_tensorflow(model, runtime, precision, calibration=calibration, cache_key=cache_key)
+        return _runtime_class(runtime)(path, precision, num_threads=num_threads)
     if runtime == "onnxruntime":
         from zoo.engine.runtime_onnx import OnnxRuntime
 
@@ -89,6 +94,19 @@ def make_runtime(
         )
     path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
     return LiteRTRuntime.from_model(model, precision, path, calibration=calibration, num_threads=num_threads)
+
+
+def _runtime_class(runtime: str) -> Any:
+    """The Runtime class that runs `runtime`'s converted file."""
+    if runtime == "onnxruntime":
+        from zoo.engine.runtime_onnx import OnnxRuntime
+
+        return OnnxRuntime
+    if runtime == "openvino":
+        from zoo.engine.runtime_openvino import OpenVINORuntime
+
+        return OpenVINORuntime
+    return LiteRTRuntime
 
 
 def check_choice(runtime: str, precision: str) -> None:

@@ -1,0 +1,138 @@
+"""LiteRT/ONNX/OpenVINO conversions of a model built on JAX or PyTorch, done by a TensorFlow child process.
+
+Every converter starts from a TensorFlow graph, and Keras on JAX or torch gives none that converts (see
+zoo.engine.backend). So the model goes to a temporary back-end-neutral .keras file, and
+`KERAS_BACKEND=tensorflow python -m zoo.engine.tf_convert_child JOB_DIR` builds the same model from it and
+converts it there: a runtime's file lands in zoo's conversion cache (atomic, keyed as on TensorFlow), an
+export at its `out`. This process then runs the converted file with the runtime's own library (ai_edge_litert,
+onnxruntime, openvino: none of them imports TensorFlow). A child process because TensorFlow must never be
+imported into a process that has imported torch (it crashes), and a process has one Keras back-end.
+
+JOB_DIR/job.json: {"task": "runtime"|"export", "model": a .keras file, run directory or name, ...};
+the child answers in JOB_DIR/result.json ({"path": ...} or {"error": ..., "message": ..., "hint": ...})
+and, for an export, JOB_DIR/result.pickle (the ExportResult).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zoo import errors
+
+if TYPE_CHECKING:
+    import keras
+
+
+def convert_in_tensorflow(
+    model: keras.Model, runtime: str, precision: str, *, calibration: np.ndarray | None, cache_key: str | None
+) -> Path:
+    """The file make_runtime(model, runtime, precision) runs, for a model built off TensorFlow: converted
+    (or found in the conversion cache) by a TensorFlow child; the runtime's own library runs it here."""
+    with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
+        job_dir = Path(tmp)
+        job = {
+            "task": "runtime",
+            "model": _save_model(model, job_dir),
+            "runtime": runtime,
+            "precision": precision,
+            "cache_key": cache_key,
+            "calibration": _save_array(calibration, job_dir / "calibration.npy"),
+        }
+        return Path(_run_child(job, job_dir)["path"])
+
+
+def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **options: Any) -> Any:
+    """zoo.engine.export(...) done by a TensorFlow child: the export is checked there against the same
+    model built on TensorFlow. `options` are export()'s keyword arguments."""
+    with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
+        job_dir = Path(tmp)
+        source = model_or_run_dir
+        job = {
+            "task": "export",
+            "model": str(source) if isinstance(source, str | Path) else _save_model(source, job_dir),
+            "out": str(out),
+            "format": format,
+            "calibration": _save_array(options.pop("calibration", None), job_dir / "calibration.npy"),
+            "check_inputs": _save_array(options.pop("check_inputs", None), job_dir / "check_inputs.npy"),
+            "options": {
+                k: None if v is None else (v if isinstance(v, bool | float) else str(v))
+                for k, v in options.items()
+            },
+        }
+        _run_child(job, job_dir)
+        with open(job_dir / "result.pickle", "rb") as file:
+            return pickle.load(file)  # noqa: S301 -- written just now by our own child process
+
+
+def _save_model(model: keras.Model, job_dir: Path) -> str:
+    path = job_dir / "model.keras"
+    with _tensorflow_kept_out():
+        model.save(path)
+    return str(path)
+
+
+@contextmanager
+def _tensorflow_kept_out() -> Iterator[None]:
+    """Keras' serializer imports TensorFlow when it is installed, only to ask whether an object is a
+    tf.TensorShape (none of a JAX or torch model's are): while saving, Keras is told TensorFlow is absent,
+    so this process never imports it (after torch, that import crashes)."""
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
+def _save_array(array: np.ndarray | None, path: Path) -> str | None:
+    if array is None:
+        return None
+    np.save(path, np.asarray(array, dtype=np.float32))
+    return str(path)
+
+
+def _run_child(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
+    """Run the TensorFlow child on `job`; its result, or its ZooError raised here."""
+    (job_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    source_root = str(Path(__file__).resolve().parents[2])  # zoo runs from a checkout too
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "zoo.engine.tf_convert_child", str(job_dir)]
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+    result_file = job_dir / "result.json"
+    if not result_file.is_file():
+        raise errors.ZooError(
+            f"the TensorFlow process converting the model failed (exit status {done.returncode})",
+            hint="its messages are above; the same command on `zoo --backend tensorflow` shows them directly",
+        )
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    if "error" in result:
+        raise _rebuilt_error(result)
+    return result
+
+
+def _rebuilt_error(result: dict[str, Any]) -> errors.ZooError:
+    kind = getattr(errors, result["error"], errors.ZooError)
+    try:
+        return kind(result["message"], hint=result["hint"])
+    except TypeError:  # an error class with its own constructor: the same message and exit status
+        error = errors.ZooError(result["message"], hint=result["hint"])
+        error.exit_code = result["exit_code"]
+        return error
