@@ -13,10 +13,12 @@ are zoo dependencies; when either is missing the runtime is refused (RuntimeUnav
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from functools import partial
@@ -248,17 +250,19 @@ def quantize_int8(fp32: Path, path: Path, calibration: np.ndarray) -> None:
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
-        quantize_static(
-            str(prepared),
-            str(path),
-            _CalibrationReader(prepared, calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Percentile,
-            nodes_to_exclude=float_outputs(onnx.load(str(prepared), load_external_data=False).graph),
-        )
+        # the histogram calibrators print their progress: keep stdout for the command's output (--json)
+        with contextlib.redirect_stdout(sys.stderr):
+            quantize_static(
+                str(prepared),
+                str(path),
+                _CalibrationReader(prepared, calibration),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.Percentile,
+                nodes_to_exclude=float_outputs(onnx.load(str(prepared), load_external_data=False).graph),
+            )
 
 
 def float_outputs(graph: Any) -> list[str]:

@@ -19,7 +19,7 @@ from zoo import errors
 
 def _child_task(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
     def array(key: str) -> np.ndarray | None:
-        return None if job[key] is None else np.load(job[key])
+        return None if job[key] is None else np.load(job[key], allow_pickle=False)
 
     if job["task"] == "export":
         from zoo.engine._export import export
