@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from zoo.transfer.loop import epoch_order
+from zoo.transfer.scores import log_softmax, smoothed_targets
 
 # Keras' Adam defaults
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
@@ -106,15 +107,13 @@ class _Heads:
     def evaluate(self, x: np.ndarray, y: np.ndarray, how: HeadTraining) -> tuple[np.ndarray, np.ndarray]:
         """Each head's mean loss (label smoothing, no class weights: as Trainer.evaluate) and accuracy."""
         logits = self.logits(x)
-        log_probs = logits - _logsumexp(logits)
-        losses = -(log_probs * _targets(y, how)[None]).sum(axis=-1).mean(axis=1)
+        losses = -(log_softmax(logits) * _targets(y, how)[None]).sum(axis=-1).mean(axis=1)
         accuracies = (logits.argmax(axis=-1) == y[None]).mean(axis=1)
         return losses, accuracies
 
 
 def _targets(y: np.ndarray, how: HeadTraining) -> np.ndarray:
-    targets = np.eye(how.num_classes, dtype=np.float32)[y]
-    return targets * (1.0 - how.label_smoothing) + how.label_smoothing / how.num_classes
+    return smoothed_targets(y, how.num_classes, how.label_smoothing)
 
 
 def _class_weights(how: HeadTraining, y: np.ndarray) -> np.ndarray:
@@ -129,10 +128,5 @@ def _dropped(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray
     return np.where(keep, x / (1.0 - rate), 0.0).astype(np.float32)
 
 
-def _logsumexp(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(axis=-1, keepdims=True)
-    return top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
-
-
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    return np.exp(logits - _logsumexp(logits))
+    return np.exp(log_softmax(logits))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.transfer.loop import PROGRESS_UPDATES, EpochStats
-from zoo.transfer.scores import log_softmax
+from zoo.transfer.scores import log_softmax, smoothed_targets
 
 if TYPE_CHECKING:
     import keras
@@ -150,24 +150,30 @@ class KerasTrainer:
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[EpochStats, np.ndarray]:
         """Loss, accuracy and the logits of every example (in order)."""
         logits = self.logits(x, batch_size)
-        log_probs = log_softmax(logits)
-        targets = np.eye(self.num_classes, dtype=np.float32)[y]
-        if self.label_smoothing:
-            targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
-        losses = -(targets * log_probs).sum(axis=1)
+        targets = smoothed_targets(y, self.num_classes, self.label_smoothing)
+        losses = -(targets * log_softmax(logits)).sum(axis=1)
         accuracy = float(np.mean(logits.argmax(axis=1) == y)) if len(y) else 0.0
         return EpochStats(float(losses.mean()) if len(y) else 0.0, accuracy, len(y)), logits
 
 
-def _class_weighted_loss(num_classes: int, label_smoothing: float) -> Callable[[Any, Any], Any]:
-    """Softmax cross-entropy on logits times each row's class weight (the target's last column)."""
+def _plain_loss(num_classes: int, label_smoothing: float) -> Callable[[Any, Any], Any]:
+    """Softmax cross-entropy on logits against the one-hot part of the target (its first columns)."""
     import keras
 
-    def loss(targets: Any, logits: Any) -> Any:
-        plain = keras.losses.categorical_crossentropy(
+    def plain_loss(targets: Any, logits: Any) -> Any:
+        return keras.losses.categorical_crossentropy(
             targets[:, :num_classes], logits, from_logits=True, label_smoothing=label_smoothing
         )
-        return plain * targets[:, num_classes]
+
+    return plain_loss
+
+
+def _class_weighted_loss(num_classes: int, label_smoothing: float) -> Callable[[Any, Any], Any]:
+    """The plain loss times each row's class weight (the target's last column)."""
+    plain = _plain_loss(num_classes, label_smoothing)
+
+    def loss(targets: Any, logits: Any) -> Any:
+        return plain(targets, logits) * targets[:, num_classes]
 
     return loss
 
@@ -176,10 +182,7 @@ def _metrics(num_classes: int, label_smoothing: float) -> list:
     """The unweighted loss and the accuracy of the rows trained on."""
     import keras
 
-    def plain_loss(targets: Any, logits: Any) -> Any:
-        return keras.losses.categorical_crossentropy(
-            targets[:, :num_classes], logits, from_logits=True, label_smoothing=label_smoothing
-        )
+    plain_loss = _plain_loss(num_classes, label_smoothing)
 
     def accuracy(targets: Any, logits: Any) -> Any:
         right = keras.ops.argmax(targets[:, :num_classes], axis=-1) == keras.ops.argmax(logits, axis=-1)

@@ -9,8 +9,15 @@ import numpy as np
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    """Over the last axis (classes), for one set of logits or a stack of them."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def smoothed_targets(labels: np.ndarray, num_classes: int, label_smoothing: float) -> np.ndarray:
+    """One-hot targets with Keras' label smoothing (1 - s on the class, s / num_classes spread over all)."""
+    targets = np.eye(num_classes, dtype=np.float32)[labels]
+    return targets * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
