@@ -30,7 +30,7 @@ from zoo.spark.barrier import run_barrier, task_slots
 from zoo.spark.worker import Scorer
 from zoo.transfer import features as feature_cache
 from zoo.transfer import rundir
-from zoo.transfer._finetune import default_run_dir, train
+from zoo.transfer._finetune import run_dir_of, train
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, tf_config_for
 from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
@@ -89,7 +89,7 @@ def train_on_spark(
             "on Spark, stage 2 forms its multi-worker cluster itself: leave strategy at its default"
         )
     workers = task_slots(spark) if workers is None else workers
-    run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
+    run_dir = run_dir_of(cfg)
     cfg = replace(cfg.check(), out=str(run_dir), strategy="default")
     if not resume:
         rundir.start_state(run_dir, resume=False)  # an existing run is refused before the cluster works

@@ -99,7 +99,7 @@ def train(
     config.prepare_keras_backend()  # before Keras is imported: an unusable back-end is one clear line
     engines.check_strategy(cfg.strategy)  # multi-worker is tf.distribute's
     cluster = resolve_cluster(cfg.strategy, workers, worker_index)
-    run_dir = (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
+    run_dir = run_dir_of(cfg)
     writes_run_dir = cluster is None or cluster.is_chief  # other workers only read it
     guard = rundir.exclusive_run_dir(run_dir) if writes_run_dir else contextlib.nullcontext()
     with guard:
@@ -149,6 +149,11 @@ def with_absolute_paths(cfg: FinetuneSettings) -> FinetuneSettings:
     return replace(
         cfg, data=absolute(cfg.data), val=absolute(cfg.val), weights=weights, out=absolute(cfg.out)
     )
+
+
+def run_dir_of(cfg: FinetuneSettings) -> Path:
+    """The run directory, absolute: `out`, else a new timestamped one under ./runs."""
+    return (Path(cfg.out) if cfg.out else default_run_dir(cfg.model)).expanduser().absolute()
 
 
 def default_run_dir(model: str) -> Path:
