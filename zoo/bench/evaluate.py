@@ -145,9 +145,10 @@ def evaluate(
     targets = map_classes(data.classes, *_model_classes(loaded))
     height, width = input_size(loaded.model)
     policy = loaded.resize_policy((height, width), crop_pct=1.0)  # no centre crop without a registry entry
+    from zoo.choices import CALIBRATED
     from zoo.engine.calibration import calibration_images
 
-    needs_calibration = runtime in ("all", "auto") or (precision or "").startswith("int8")
+    needs_calibration = runtime in ("all", "auto") or (runtime, precision or "fp32") in CALIBRATED
     calibration = calibration_images(
         policy, calibrate_on=calibrate_on, bundle=loaded.bundle, scored=data.paths
     ) if needs_calibration else calibration_images(policy)  # fmt: skip
