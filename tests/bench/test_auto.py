@@ -86,6 +86,21 @@ def test_off_tensorflow_conversions_are_candidates_while_tensorflow_is_installed
     assert without_tensorflow == [["keras", precision] for precision in RUNTIME_PRECISIONS["keras"]]
 
 
+def test_a_decision_is_kept_per_back_end() -> None:
+    # the same model, batch and candidates: a choice measured on TensorFlow is not reused on JAX or torch
+    code = (
+        "from zoo.bench.auto import decision_key\n"
+        "print(decision_key('0' * 64, 8, (96, 96, 3), [('keras', 'fp32'), ('litert', 'fp32')]))"
+    )
+    keys = set()
+    for backend in ("tensorflow", "jax", "torch", "tensorflow"):
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        keys.add(done.stdout.strip())
+    assert len(keys) == 3
+
+
 def test_auto_measures_once_then_reuses_its_cache() -> None:
     model = tiny_cnn(24, seed=3, batch_norm=True)
     lines: list[str] = []
