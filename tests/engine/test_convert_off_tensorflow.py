@@ -129,6 +129,13 @@ def test_runtimes_on_torch_convert_in_a_tensorflow_child_and_match_keras(home: P
     for runtime in runtimes:
         first = np.load(tmp_path / "probe" / f"classifier_{runtime}.npy")
         np.testing.assert_array_equal(np.load(tmp_path / "again" / f"classifier_{runtime}.npy"), first)
+    # a cached file its runtime cannot read (a crash mid-copy) is converted again by the child
+    (cached,) = (home / "converted").glob("*.tflite")
+    cached.write_bytes(cached.read_bytes()[:1000])
+    repaired = probe("torch", home, {**job, "runtimes": ["litert"]}, tmp_path / "repaired")
+    assert repaired["tensorflow_children"] == 1
+    first = np.load(tmp_path / "probe" / "classifier_litert.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "repaired" / "classifier_litert.npy"), first)
 
 
 def test_a_refusal_in_the_tensorflow_child_reaches_the_caller_as_the_same_error(home: Path) -> None:
