@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from zoo import registry
+from zoo import config, registry
 
 BUNDLED_MODEL = "mobilenet_v1_025_224"
 BUNDLED_FILE = "mobilenet_2_5_224_tf_no_top.h5"
@@ -137,6 +137,7 @@ def run_demo(settings: DemoSettings | None = None, **overrides: Any) -> DemoResu
     settings = replace(settings or DemoSettings(), **overrides)
     settings.out = Path(settings.out)
     spec = registry.get(settings.model)  # an unknown --model fails before any work
+    config.prepare_keras_backend()  # so does a back-end or keras.json zoo cannot run on
     start = time.perf_counter()
     settings.out.mkdir(parents=True, exist_ok=True)
 

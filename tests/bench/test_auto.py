@@ -16,6 +16,7 @@ from support.realdata import photo_paths
 
 from zoo.bench.auto import CLOSE_CALL, candidate_pairs, choose, fastest, is_close_call
 from zoo.bench.gate import GATE_MAX_DROP, auto_dir, read_gate, record_gate, verdict
+from zoo.choices import RUNTIME_PRECISIONS
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import runtime_pairs
 
@@ -81,7 +82,23 @@ def test_off_tensorflow_conversions_are_candidates_while_tensorflow_is_installed
     everything, asked, without_tensorflow = json.loads(out.stdout)
     assert {runtime for runtime, _ in everything} == {"keras", "litert", "onnxruntime", "openvino"}
     assert asked == [["litert", "fp32"], ["keras", "fp32"]]
-    assert not {runtime for runtime, _ in without_tensorflow} & {"litert", "onnxruntime", "openvino"}
+    # the keras runtime needs the back-end's own library, not TensorFlow: still the candidate it always is
+    assert without_tensorflow == [["keras", precision] for precision in RUNTIME_PRECISIONS["keras"]]
+
+
+def test_a_decision_is_kept_per_back_end() -> None:
+    # the same model, batch and candidates: a choice measured on TensorFlow is not reused on JAX or torch
+    code = (
+        "from zoo.bench.auto import decision_key\n"
+        "print(decision_key('0' * 64, 8, (96, 96, 3), [('keras', 'fp32'), ('litert', 'fp32')]))"
+    )
+    keys = set()
+    for backend in ("tensorflow", "jax", "torch", "tensorflow"):
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        keys.add(done.stdout.strip())
+    assert len(keys) == 3
 
 
 def test_auto_measures_once_then_reuses_its_cache() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import flat, run_zoo
-from support.realdata import photo_paths
+from support.realdata import copy_photos, photo_paths
 
 
 def keras_json(isolated_homes: Path, **settings: str) -> None:
@@ -52,8 +52,8 @@ def test_info_names_the_back_end_without_importing_one(isolated_homes: Path) -> 
 @pytest.mark.parametrize(
     ("settings", "named"),
     [
-        ({"image_data_format": "channels_first"}, 'set "image_data_format": "channels_last" in keras.json'),
-        ({"floatx": "float16"}, 'set "floatx": "float32" in keras.json'),
+        ({"image_data_format": "channels_first"}, 'set "image_data_format": "channels_last" in '),
+        ({"floatx": "float16"}, 'set "floatx": "float32" in '),
         ({"backend": "numpy"}, "zoo does not run on the Keras back-end 'numpy'"),
     ],
 )
@@ -66,6 +66,47 @@ def test_settings_zoo_cannot_run_on_are_refused_before_any_work(
     result = run_zoo("embed", "mobilenet_v1_025_128", photo, "-o", str(out), env={"KERAS_BACKEND": ""})
     assert result.returncode == 2, result.stderr
     assert named in flat(result.stderr)
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command", ["predict", "embed", "evaluate", "benchmark", "finetune", "export", "demo", "zoo.load"]
+)
+def test_channels_first_is_refused_by_every_command_that_builds_a_model_before_any_work(
+    isolated_homes: Path, tmp_path: Path, command: str
+) -> None:
+    keras_json(isolated_homes, image_data_format="channels_first")
+    photo, out = str(photo_paths(1)[0]), tmp_path / "out.npy"
+    data = copy_photos(tmp_path / "data", per_class=2, split="train")
+    run = tmp_path / "run"  # what `zoo export` takes for a run directory
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"not read")
+    (run / "labels.json").write_text('["a"]')
+    model = "mobilenet_v1_025_128"
+    args = {
+        "predict": ["predict", model, photo],
+        "embed": ["embed", model, photo, "-o", str(out)],
+        "evaluate": ["evaluate", model, str(data)],
+        "benchmark": ["benchmark", model, "-b", "1", "--iters", "1"],
+        "finetune": ["finetune", model, str(data), "--out", str(out)],
+        "export": ["export", str(run), "--format", "litert", "--out", str(out)],
+        "demo": ["demo", "--out", str(out)],
+    }
+    if command == "zoo.load":
+        code = (
+            "import zoo\nfrom zoo.errors import ZooError\n"
+            f"try:\n    zoo.load({model!r})\nexcept ZooError as e:\n    print(e, e.exit_code, e.hint)"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        said = result.stdout
+        assert " 2 " in said, said  # BackendUnavailable's exit status: a usage error
+    else:
+        result = run_zoo(*args[command], env={"KERAS_BACKEND": "jax"}, timeout=120)
+        assert result.returncode == 2, result.stderr
+        said = flat(result.stderr)
+    keras_file = isolated_homes / "keras" / "keras.json"
+    assert f"zoo cannot run with image_data_format='channels_first' (set in {keras_file})" in said
+    assert f'set "image_data_format": "channels_last" in {keras_file}: zoo builds its models' in said
     assert "Traceback" not in result.stderr and not out.exists()
 
 

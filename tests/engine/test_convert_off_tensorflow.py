@@ -2,7 +2,8 @@
 (zoo.engine.tf_convert), then run in the JAX/torch process by the runtime's own library, which never imports
 TensorFlow there. On real photos, with the real pretrained MobileNet 0.25: a run directory fine-tuned on
 JAX exports (`zoo --backend jax export`) to files whose outputs match the run on JAX's keras runtime, and
-`make_runtime` on torch gives the keras runtime's outputs through onnxruntime and LiteRT; a refusal in the
+`make_runtime` on torch gives the keras runtime's outputs through onnxruntime, LiteRT and OpenVINO, and a
+second torch process finds those conversions in the cache without starting TensorFlow; a refusal in the
 child reaches the caller as the same error.
 """
 
@@ -109,17 +110,32 @@ def test_a_run_fine_tuned_on_jax_exports_files_that_match_jax(
 
 def test_runtimes_on_torch_convert_in_a_tensorflow_child_and_match_keras(home: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "photos.npy", photos(per_class=2, size=128))
-    job = {"photos": str(tmp_path / "photos.npy"), "runtimes": ["onnxruntime", "litert"]}
+    runtimes = ["onnxruntime", "litert", "openvino"]
+    job = {"photos": str(tmp_path / "photos.npy"), "runtimes": runtimes}
     seen = probe("torch", home, job, tmp_path / "probe")
-    assert seen == {"backend": "torch", "tensorflow_imported": False}  # TensorFlow after torch crashes
+    # TensorFlow after torch crashes: each conversion is one TensorFlow child
+    assert seen == {"backend": "torch", "tensorflow_imported": False, "tensorflow_children": 3}
     reference = np.load(tmp_path / "probe" / "classifier_keras.npy")
     assert reference.shape == (12, 1000) and np.std(reference, axis=0).max() > 0.05
-    for runtime in ("onnxruntime", "litert"):
+    for runtime in runtimes:
         got = np.load(tmp_path / "probe" / f"classifier_{runtime}.npy")
         error = relative_error(got, reference)
         print(f"\n{runtime} on torch vs torch keras: max relative difference {error:.1e}")
         assert error < MAX_REL, runtime
         assert (got.argmax(axis=1) == reference.argmax(axis=1)).all()
+    # a second process finds every conversion in the cache itself: no TensorFlow child, the same outputs
+    again = probe("torch", home, job, tmp_path / "again")
+    assert again == {"backend": "torch", "tensorflow_imported": False, "tensorflow_children": 0}
+    for runtime in runtimes:
+        first = np.load(tmp_path / "probe" / f"classifier_{runtime}.npy")
+        np.testing.assert_array_equal(np.load(tmp_path / "again" / f"classifier_{runtime}.npy"), first)
+    # a cached file its runtime cannot read (a crash mid-copy) is converted again by the child
+    (cached,) = (home / "converted").glob("*.tflite")
+    cached.write_bytes(cached.read_bytes()[:1000])
+    repaired = probe("torch", home, {**job, "runtimes": ["litert"]}, tmp_path / "repaired")
+    assert repaired["tensorflow_children"] == 1
+    first = np.load(tmp_path / "probe" / "classifier_litert.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "repaired" / "classifier_litert.npy"), first)
 
 
 def test_a_refusal_in_the_tensorflow_child_reaches_the_caller_as_the_same_error(home: Path) -> None:

@@ -230,6 +230,8 @@ def test_a_run_directory_exports_with_its_labels(tmp_path: Path) -> None:
     assert result.labels_path == tmp_path / "out" / "pets.tflite.labels.json"
     assert json.loads(result.labels_path.read_text()) == ["cat", "dog", "fox"]
     assert result.agreement.max_rel <= 1e-4
+    # a TensorFlow child answers its JAX or torch parent in JSON (zoo never unpickles): nothing is lost
+    assert _export.ExportResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
 def test_an_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ JOB: {"photos": a .npy of raw RGB photos, "run": a run directory or null, "expor
 "runtimes": [runtime names for the real ImageNet classifier]}. OUT_DIR gets run_keras.npy (the run through
 zoo's keras runtime on this back-end), export_<name>.npy (each exported file through its runtime),
 classifier_keras.npy and classifier_<runtime>.npy (make_runtime on the classifier built here), and
-probe.json (the back-end, whether TensorFlow was imported in this process).
+probe.json (the back-end, whether TensorFlow was imported in this process, how many TensorFlow conversion
+children it started: seen by a Python audit hook on every subprocess it launches).
 """
 
 from __future__ import annotations
@@ -17,7 +18,20 @@ from pathlib import Path
 import numpy as np
 
 
+def tensorflow_children() -> list[object]:
+    """The TensorFlow conversion children (zoo.engine.tf_convert) this process starts from now on."""
+    started: list[object] = []
+
+    def on_event(event: str, args: tuple) -> None:
+        if event == "subprocess.Popen" and "zoo.engine.tf_convert_child" in map(str, args[1]):
+            started.append(args[1])
+
+    sys.addaudithook(on_event)
+    return started
+
+
 def main(argv: list[str]) -> int:
+    children = tensorflow_children()
     from zoo import config
 
     config.prepare_keras_backend()
@@ -42,7 +56,11 @@ def main(argv: list[str]) -> int:
         np.save(out / "classifier_keras.npy", KerasRuntime(classifier).predict(photos))
         for runtime in job["runtimes"]:
             np.save(out / f"classifier_{runtime}.npy", make_runtime(classifier, runtime).predict(photos))
-    probe = {"backend": keras.config.backend(), "tensorflow_imported": "tensorflow" in sys.modules}
+    probe = {
+        "backend": keras.config.backend(),
+        "tensorflow_imported": "tensorflow" in sys.modules,
+        "tensorflow_children": len(children),
+    }
     (out / "probe.json").write_text(json.dumps(probe), encoding="utf-8")
     return 0
 

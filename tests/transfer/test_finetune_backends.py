@@ -1,6 +1,7 @@
 """`zoo finetune` on JAX and PyTorch (Keras' train_on_batch, .npz checkpoints), through real `python -m zoo`
 processes on real photos (TrashNet) and the real pretrained MobileNet 0.25 backbone: run directories
-written on any back-end predict the same on every back-end; a killed JAX run resumes to the numbers of an
+written on any back-end predict the same on every back-end and hold the history as TensorBoard scalars;
+a run registered on JAX predicts the same on PyTorch; a killed JAX run resumes to the numbers of an
 uninterrupted one; two JAX devices (keras.distribution.DataParallel) train like one.
 
 Each back-end runs in its own process (Keras fixes its back-end once per process; torch is never imported
@@ -20,8 +21,9 @@ import numpy as np
 import pytest
 from support import REPO
 from support.cli import ZOO, run_zoo
-from support.realdata import copy_photos, photos
+from support.realdata import copy_photos, photo_paths, photos
 from support.runs import kill_in_stage_2
+from support.tensorboard_events import scalars as tensorboard_scalars
 
 from zoo.choices import BACKENDS
 
@@ -51,7 +53,7 @@ def finetune_args(data: Path, weights: Path, out: Path) -> list[str]:
     return [
         "finetune", MODEL, str(data), "--weights", str(weights), "--image-size", "96", "--epochs", "2",
         "--fine-tune-epochs", str(FINE_TUNE_EPOCHS), "--batch-size", "5", "--unfreeze", "4",
-        "--val-split", "0.25", "--no-tensorboard", "--out", str(out),
+        "--val-split", "0.25", "--out", str(out),
     ]  # fmt: skip
 
 
@@ -69,6 +71,19 @@ def runs(home: Path, data: Path, fixture_weights: Path, tmp_path_factory: pytest
 
 def history(run: Path) -> list[tuple[str, str]]:
     return [(row["epoch"], row["stage"]) for row in csv.DictReader((run / "history.csv").open())]
+
+
+def test_every_back_end_writes_its_history_as_tensorboard_scalars(runs: dict[str, Path]) -> None:
+    # written without TensorFlow (zoo.transfer.event_file), read here by TensorFlow's own reader
+    for backend, run in runs.items():
+        rows = list(csv.DictReader((run / "history.csv").open()))
+        for split, prefix in (("train", ""), ("validation", "val_")):
+            expected = {
+                tag: [(int(row["epoch"]), float(np.float32(row[f"{prefix}{tag}"]))) for row in rows]
+                for tag in ("loss", "accuracy", *(("learning_rate",) if split == "train" else ()))
+            }
+            assert tensorboard_scalars(run / "tensorboard" / split) == expected, (backend, split)
+        assert len({value for _, value in expected["loss"]}) > 1  # the figures really differ epoch to epoch
 
 
 def test_a_run_trained_on_any_back_end_predicts_the_same_on_every_back_end(
@@ -106,6 +121,26 @@ def test_a_run_trained_on_any_back_end_predicts_the_same_on_every_back_end(
             error = float(np.max(np.abs(got - own))) / scale
             print(f"\ntrained on {trained}, predicted on {predicting}: max relative difference {error:.1e}")
             assert error < 1e-4, (trained, predicting)
+
+
+def test_a_run_registered_on_jax_predicts_on_torch_as_on_jax(runs: dict[str, Path], home: Path) -> None:
+    registered = run_zoo("--backend", "jax", "register", str(runs["jax"]), "--name", "trash-jax",
+                         env=env_for(home, "jax"))  # fmt: skip
+    assert registered.returncode == 0, registered.stderr[-3000:]
+    files = [str(path) for path in photo_paths(per_class=1)]  # 6 val photos, not trained on
+    answers = {}
+    for backend in ("jax", "torch"):
+        done = run_zoo("--backend", backend, "predict", "trash-jax", *files, "--top", "3", "--json",
+                       env=env_for(home, backend))  # fmt: skip
+        assert done.returncode == 0, f"{backend}: {done.stderr[-3000:]}"
+        answers[backend] = json.loads(done.stdout)
+    assert [answer["path"] for answer in answers["torch"]] == files
+    for on_jax, on_torch in zip(answers["jax"], answers["torch"], strict=True):
+        assert [t["label"] for t in on_torch["top"]] == [t["label"] for t in on_jax["top"]]
+        np.testing.assert_allclose(
+            [t["probability"] for t in on_torch["top"]], [t["probability"] for t in on_jax["top"]], atol=1e-5
+        )
+    assert len({answer["top"][0]["probability"] for answer in answers["jax"]}) > 1  # the photos differ
 
 
 def test_a_killed_jax_run_resumes_to_the_uninterrupted_runs_numbers(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo import config
 from zoo.atomic import atomic_write_text
 from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
@@ -230,6 +231,7 @@ def decision_key(
     versions = library_versions()
     distributions = sorted({d for runtime, _ in pairs for d in RUNTIME_DISTRIBUTIONS[runtime]})
     settings = {
+        "backend": config.keras_backend(),  # the keras runtime is another engine on each back-end
         "machine": machine_info(),
         "model": fingerprint,
         "batch_size": batch_size,

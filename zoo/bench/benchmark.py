@@ -65,6 +65,7 @@ def benchmark(
     chosen_backends = list(backends) if backends else [config.keras_backend()]
     for backend in chosen_backends:
         config.check_backend(backend)
+    config.check_keras_settings()  # the workers' keras.json too: one refusal rather than a failed row each
     rows: list[dict[str, Any]] = []
     for ref, backend in ((ref, backend) for ref in refs for backend in chosen_backends):
         if on_model is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo import config
 from zoo.bench.results import append_results, stamp
 from zoo.engine.reference import Loaded, input_size, load, resolve
 from zoo.engine.topk import map_classes, top_k_hits
@@ -130,6 +131,7 @@ def evaluate(
     its class names (`labels`, in output order). `weights` applies to registry models. `unsafe=True` lets a
     model file run the code it stores (Lambda layers): dangerous, only for files you trust.
     """
+    config.check_keras_settings()  # before any work: one clear line
     import pandas as pd
 
     from zoo.data.folders import load_labelled

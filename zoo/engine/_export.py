@@ -77,7 +77,23 @@ class ExportResult:
             "labels_path": str(self.labels_path) if self.labels_path else None,
             "accuracy": self.accuracy.to_dict() if self.accuracy else None,
             "gated_on": self.gated_on,
+            "checked_on": self.checked_on,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportResult:
+        """The ExportResult whose to_dict() is `data` (a TensorFlow child's answer: zoo.engine.tf_convert)."""
+        from zoo.engine.topk import Accuracy
+
+        return cls(
+            path=Path(data["path"]),
+            format=data["format"],
+            agreement=Agreement(**data["agreement"]),
+            labels_path=Path(data["labels_path"]) if data["labels_path"] else None,
+            checked_on=data["checked_on"],
+            accuracy=Accuracy(**data["accuracy"]) if data["accuracy"] else None,
+            gated_on=data["gated_on"],
+        )
 
 
 def export(
@@ -127,10 +143,11 @@ def export(
         check_convertible(format)
         from zoo.engine.tf_convert import export_via_tensorflow
 
-        return export_via_tensorflow(
+        exported = export_via_tensorflow(
             model_or_run_dir, out, format, calibration=calibration, check_inputs=check_inputs,
             overwrite=overwrite, check_on=check_on, calibrate_on=calibrate_on, max_drop=max_drop,
         )  # fmt: skip
+        return ExportResult.from_dict(exported)
     writer, loader = _FORMATS[format]
     from zoo.engine.reference import load
 

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
     from zoo.engine.runtime_base import Runtime
 
-# The packages each runtime imports (all of them must be importable).
+# The packages each runtime imports (all of them must be importable); the keras runtime also imports the
+# active back-end's own library (tensorflow, jax or torch: is_installed).
 RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
-    "keras": ("tensorflow", "keras"),
+    "keras": ("keras",),
     "litert": ("tensorflow", "ai_edge_litert"),
     "openvino": ("tensorflow", "openvino"),
     "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
@@ -43,7 +44,10 @@ RuntimeChooser = Callable[["keras.Model", int, "np.ndarray | None"], "Runtime"]
 
 
 def is_installed(runtime: str) -> bool:
-    return all(find_spec(package) is not None for package in RUNTIME_PACKAGES[runtime])
+    """Are `runtime`'s packages importable (for keras: with the active back-end's library, whose package
+    is named as the back-end is)?"""
+    backend = (config.keras_backend(),) if runtime == "keras" else ()
+    return all(find_spec(package) is not None for package in (*RUNTIME_PACKAGES[runtime], *backend))
 
 
 def installed_runtimes() -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import json
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -89,6 +90,15 @@ def model_digest(model: keras.Model) -> str:
     digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
     update_with_weights(digest, model)
     return digest.hexdigest()
+
+
+def distribution_version(dist: str) -> str:
+    """An installed distribution's version from its metadata (no import: a JAX or torch process finds a
+    conversion's cache key without importing TensorFlow), or "absent"."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def array_digest(array: np.ndarray) -> str:

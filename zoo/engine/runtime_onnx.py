@@ -33,6 +33,7 @@ from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    distribution_version,
     load_cached,
     model_digest,
     sample_shape,
@@ -310,9 +311,6 @@ def onnx_path(
     Keyed like runtimes.converted_path: the model identity (cache_key, or its config and weights), the
     precision, the input shape, the calibration data (int8) and the versions of the tools that convert.
     """
-    import onnxruntime
-    import tensorflow as tf
-
     settings = {
         "model": cache_key or model_digest(model),
         "precision": precision,
@@ -320,9 +318,9 @@ def onnx_path(
         "calibration": array_digest(calibration) if precision == "int8" and calibration is not None else None,
         "opset": ONNX_OPSET,
         "int8_recipe": INT8_RECIPE if precision == "int8" else None,
-        "tensorflow": tf.__version__,
-        "tf2onnx": import_tf2onnx().__version__,
-        "onnxruntime": onnxruntime.__version__,
+        "tensorflow": distribution_version("tensorflow"),
+        "tf2onnx": distribution_version("tf2onnx"),
+        "onnxruntime": distribution_version("onnxruntime"),
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"

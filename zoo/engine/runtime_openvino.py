@@ -23,7 +23,6 @@ import threading
 import uuid
 from contextlib import redirect_stdout
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    distribution_version,
     load_cached,
     model_digest,
     sample_shape,
@@ -289,21 +289,14 @@ def ir_folder(
         "precision": precision,
         "input_shape": list(sample_shape(model)),
         "calibration": array_digest(calibration) if precision == "int8" and calibration is not None else None,
-        "openvino": _version("openvino"),
-        "nncf": _version("nncf") if precision == "int8" else None,
+        "openvino": distribution_version("openvino"),
+        "nncf": distribution_version("nncf") if precision == "int8" else None,
         "search": SEARCH_VERSION if precision == "int8" else None,
-        "tensorflow": _version("tensorflow"),
+        "tensorflow": distribution_version("tensorflow"),
     }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
     return config.converted_dir() / f"{stem}-openvino-{precision}-{digest}"
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def predict_ir(path: Path, inputs: np.ndarray) -> np.ndarray:

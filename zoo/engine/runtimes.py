@@ -16,10 +16,8 @@ LiteRT conversions are cached under zoo.config.converted_dir() (see `converted_p
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 from functools import partial
@@ -28,19 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo import config
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
 from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
-from zoo.engine.int8_search import SEARCH_VERSION
+from zoo.engine.conversion_cache import converted_path  # re-exported: the LiteRT cache's path
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
     MAX_CALIBRATION_SAMPLES,  # noqa: F401
     PREDICT_CHUNK,  # noqa: F401
     Runtime,
-    array_digest,
     checked_calibration,
     load_cached,
-    model_digest,
     sample_shape,
     write_cached,
 )
@@ -76,10 +71,14 @@ def make_runtime(
 
     check_convertible(runtime)
     if converts_in_child(runtime):
-        from zoo.engine.tf_convert import convert_in_tensorflow
+        from zoo.engine.tf_convert import runtime_via_tensorflow
 
-        path = convert_in_tensorflow(model, runtime, precision, calibration=calibration, cache_key=cache_key)
-        return _runtime_class(runtime)(path, precision, num_threads=num_threads)
+        def load(path: Path) -> Runtime:
+            return _runtime_class(runtime)(path, precision, num_threads=num_threads)
+
+        return runtime_via_tensorflow(
+            model, runtime, precision, load, calibration=calibration, cache_key=cache_key
+        )
     if runtime == "onnxruntime":
         from zoo.engine.runtime_onnx import OnnxRuntime
 
@@ -369,36 +368,6 @@ def export_saved_model(model: keras.Model, directory: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------- cache
-
-
-def converted_path(
-    model: keras.Model,
-    precision: str,
-    *,
-    calibration: np.ndarray | None = None,
-    cache_key: str | None = None,
-) -> Path:
-    """Where the LiteRT conversion of `model` at these settings is cached (converted_dir()/<key>.tflite).
-
-    The file name is the readable cache_key, the precision and a digest of everything the conversion
-    depends on: the model identity (cache_key, or its config and weights), the input shape, the
-    calibration data (int8-full) and the TensorFlow version that converts.
-    """
-    import tensorflow as tf
-
-    settings = {
-        "model": cache_key or model_digest(model),
-        "precision": precision,
-        "input_shape": list(sample_shape(model)),
-        "calibration": array_digest(calibration)
-        if precision == "int8-full" and calibration is not None
-        else None,
-        "tensorflow": tf.__version__,
-        "search": SEARCH_VERSION if precision == "int8-full" else None,
-    }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
-    return config.converted_dir() / f"{stem}-{precision}-{digest}.tflite"
 
 
 def search_report_path(path: Path) -> Path:

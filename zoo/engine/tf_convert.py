@@ -9,22 +9,22 @@ onnxruntime, openvino: none of them imports TensorFlow). A child process because
 imported into a process that has imported torch (it crashes), and a process has one Keras back-end.
 
 JOB_DIR/job.json: {"task": "runtime"|"export", "model": a .keras file, run directory or name, ...};
-the child answers in JOB_DIR/result.json ({"path": ...} or {"error": ..., "message": ..., "hint": ...})
-and, for an export, JOB_DIR/result.pickle (the ExportResult).
+the child answers in JOB_DIR/result.json: {"path": ...} (an export adds {"export": ExportResult.to_dict()})
+or {"error": ..., "message": ..., "hint": ...}. A runtime's file already in the cache (looked up here, with
+the key the child would use: zoo.engine.conversion_cache) starts no child at all.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -33,28 +33,52 @@ from zoo import errors
 if TYPE_CHECKING:
     import keras
 
-
-def convert_in_tensorflow(
-    model: keras.Model, runtime: str, precision: str, *, calibration: np.ndarray | None, cache_key: str | None
-) -> Path:
-    """The file make_runtime(model, runtime, precision) runs, for a model built off TensorFlow: converted
-    (or found in the conversion cache) by a TensorFlow child; the runtime's own library runs it here."""
-    with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
-        job_dir = Path(tmp)
-        job = {
-            "task": "runtime",
-            "model": _save_model(model, job_dir),
-            "runtime": runtime,
-            "precision": precision,
-            "cache_key": cache_key,
-            "calibration": _save_array(calibration, job_dir / "calibration.npy"),
-        }
-        return Path(_run_child(job, job_dir)["path"])
+Loaded = TypeVar("Loaded")
 
 
-def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **options: Any) -> Any:
+def runtime_via_tensorflow(
+    model: keras.Model,
+    runtime: str,
+    precision: str,
+    load: Callable[[Path], Loaded],
+    *,
+    calibration: np.ndarray | None,
+    cache_key: str | None,
+) -> Loaded:
+    """`load(file)` of the file make_runtime(model, runtime, precision) runs, for a model built off
+    TensorFlow: found in the conversion cache by this process (no TensorFlow started), else converted by
+    a TensorFlow child into that cache; the runtime's own library runs it here. A cached file its runtime
+    cannot read is converted again by the child."""
+    from zoo.engine.conversion_cache import cached_conversion
+    from zoo.engine.runtime_base import load_cached, model_digest
+
+    # the child keys the cache on the key given: the digest of this very model, not of its rebuilt copy
+    with _tensorflow_kept_out():  # model_digest serializes the model's config
+        key = cache_key or model_digest(model)
+
+    def convert() -> Path:
+        with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
+            job_dir = Path(tmp)
+            job = {
+                "task": "runtime",
+                "model": _save_model(model, job_dir),
+                "runtime": runtime,
+                "precision": precision,
+                "cache_key": key,
+                "calibration": _save_array(calibration, job_dir / "calibration.npy"),
+            }
+            return Path(_run_child(job, job_dir)["path"])
+
+    found = cached_conversion(model, runtime, precision, calibration=calibration, cache_key=key)
+    if found is None:
+        return load(convert())
+    return load_cached(found, lambda: load(found), convert)
+
+
+def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **options: Any) -> dict[str, Any]:
     """zoo.engine.export(...) done by a TensorFlow child: the export is checked there against the same
-    model built on TensorFlow. `options` are export()'s keyword arguments."""
+    model built on TensorFlow. `options` are export()'s keyword arguments; the ExportResult's to_dict()
+    comes back (JSON: zoo never unpickles)."""
     with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
         job_dir = Path(tmp)
         source = model_or_run_dir
@@ -70,9 +94,7 @@ def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **optio
                 for k, v in options.items()
             },
         }
-        _run_child(job, job_dir)
-        with open(job_dir / "result.pickle", "rb") as file:
-            return pickle.load(file)  # noqa: S301 -- written just now by our own child process
+        return _run_child(job, job_dir)["export"]
 
 
 def _save_model(model: keras.Model, job_dir: Path) -> str:
@@ -85,8 +107,8 @@ def _save_model(model: keras.Model, job_dir: Path) -> str:
 @contextmanager
 def _tensorflow_kept_out() -> Iterator[None]:
     """Keras' serializer imports TensorFlow when it is installed, only to ask whether an object is a
-    tf.TensorShape (none of a JAX or torch model's are): while saving, Keras is told TensorFlow is absent,
-    so this process never imports it (after torch, that import crashes)."""
+    tf.TensorShape (none of a JAX or torch model's are): while serializing, Keras is told TensorFlow is
+    absent, so this process never imports it (after torch, that import crashes)."""
     from keras.src.utils import module_utils
 
     lazy = module_utils.tensorflow

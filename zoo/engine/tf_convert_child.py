@@ -1,13 +1,12 @@
 """The TensorFlow side of zoo.engine.tf_convert:
 `KERAS_BACKEND=tensorflow python -m zoo.engine.tf_convert_child JOB_DIR` builds the model its JAX or torch
-parent saved and converts it (a runtime's cached file, or an export), answering in JOB_DIR/result.json (and
-result.pickle, an export's ExportResult). Nothing imports this module.
+parent saved and converts it (a runtime's cached file, or an export), answering in JOB_DIR/result.json (an
+export's ExportResult as its to_dict()). Nothing imports this module.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from zoo import errors
 
 
-def _child_task(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
+def _child_task(job: dict[str, Any]) -> dict[str, Any]:
     def array(key: str) -> np.ndarray | None:
         return None if job[key] is None else np.load(job[key], allow_pickle=False)
 
@@ -28,8 +27,7 @@ def _child_task(job: dict[str, Any], job_dir: Path) -> dict[str, Any]:
             job["model"], job["out"], job["format"], calibration=array("calibration"),
             check_inputs=array("check_inputs"), **job["options"],
         )  # fmt: skip
-        (job_dir / "result.pickle").write_bytes(pickle.dumps(result))
-        return {"path": str(result.path)}
+        return {"path": str(result.path), "export": result.to_dict()}
     from zoo.engine.reference import load
     from zoo.engine.runtimes import make_runtime
 
@@ -44,7 +42,7 @@ def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     job = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
     try:
-        result = _child_task(job, job_dir)
+        result = _child_task(job)
     except errors.ZooError as exc:
         kind = type(exc).__name__
         result = {"error": kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}

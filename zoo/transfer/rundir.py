@@ -170,34 +170,21 @@ def write_skipped(skipped: Sequence[tuple[Path, str]], path: Path) -> Path:
 class TensorBoardLog:
     """Epoch scalars under RUN_DIR/tensorboard/{train,validation}, or nothing when off.
 
-    Written with the core `tf.summary.write` op and the scalars plugin's metadata, so the logs need no
-    `tensorboard` package at training time (only to view them)."""
+    The event files are written by zoo.transfer.event_file, the same records as tf.summary's, on every
+    back-end: no TensorFlow (nor the `tensorboard` package) at training time, only to view them."""
 
     def __init__(self, run_dir: Path, enabled: bool) -> None:
-        self._writers = {}
-        if enabled:
-            import tensorflow as tf
-            from tensorflow.core.framework import summary_pb2
+        from zoo.transfer.event_file import ScalarEventFile
 
-            self._metadata = summary_pb2.SummaryMetadata()
-            self._metadata.plugin_data.plugin_name = "scalars"
-            for split in ("train", "validation"):
-                self._writers[split] = tf.summary.create_file_writer(str(run_dir / "tensorboard" / split))
+        folders = ("train", "validation") if enabled else ()
+        self._files = {split: ScalarEventFile(run_dir / "tensorboard" / split) for split in folders}
 
     def epoch(self, row: dict[str, Any]) -> None:
-        if not self._writers:
-            return
-        import tensorflow as tf
-
-        step = int(row["epoch"])
-        for split, prefix in (("train", ""), ("validation", "val_")):
+        for split, prefix in (("train", ""), ("validation", "val_")) if self._files else ():
             values = {"loss": row[f"{prefix}loss"], "accuracy": row[f"{prefix}accuracy"]}
             if split == "train":
                 values["learning_rate"] = row["learning_rate"]
-            with self._writers[split].as_default():
-                for tag, value in values.items():
-                    tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=self._metadata)
-            self._writers[split].flush()
+            self._files[split].scalars(int(row["epoch"]), values)
 
 
 LOCK_FILE = ".zoo-run.lock"

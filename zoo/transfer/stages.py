@@ -159,8 +159,7 @@ def prepare(
         _tensorflow_determinism()
     with dtype_policy(cfg.precision), strategy.scope():
         net = build_network(cfg, spec, image_size, len(train.classes))
-    # TensorBoard logs are written with tf.summary: TensorFlow runs only (history.csv has the same figures)
-    tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief and engines.on_tensorflow())
+    tensorboard = rundir.TensorBoardLog(run_dir, cfg.tensorboard and is_chief)
     weights = class_weights(train.labels, len(train.classes)) if cfg.class_weight == "auto" else None
     progress = TrainingProgress(cfg.epochs + cfg.fine_tune_epochs, verbose)
     run = Run(cfg, run_dir, write_dir, state, train, val, cluster, strategy, image_size, policy,
