@@ -28,6 +28,7 @@ from zoo.transfer.engines import make_trainer
 from zoo.transfer.head_search import HeadTraining, search_heads
 from zoo.transfer.loop import OptimizerSettings, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
+from zoo.transfer.views import views_used
 
 # (training features, their labels, inner-split features, their labels)
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -64,11 +65,12 @@ def user_kept(cfg: FinetuneSettings, name: str) -> bool:
 def with_tune_defaults(cfg: FinetuneSettings, train: LabelledImages) -> tuple[FinetuneSettings, str]:
     """The settings a tuned run starts from (the tuned recipe where the user gave nothing), and "";
     or, when these training images cannot be tuned on, the fixed recipe (tune=False) and why."""
-    if not cfg.tune:
-        return cfg, ""
+    if not cfg.tune:  # an untuned run's views "auto" is the image alone: config.json says so
+        return dataclasses.replace(cfg, views=views_used(cfg)), ""
     why_not = _why_not_tuned(cfg, train)
     if why_not:
-        return dataclasses.replace(cfg, tune=False), f"no tuning: {why_not}; the fixed recipe runs"
+        fixed = dataclasses.replace(cfg, tune=False, views=views_used(cfg))
+        return fixed, f"no tuning: {why_not}; the fixed recipe runs"
     unset = {k: v for k, v in TUNED_RECIPE.items() if not user_kept(cfg, k)}
     return dataclasses.replace(cfg, **unset), ""
 
