@@ -4,7 +4,9 @@ The search runs on the cached backbone features (stage 1's input), so each trial
 head's epochs: every (learning rate, weight decay) of a small grid trains a fresh head on the training
 images minus the inner split, watching the inner split's loss each epoch (stopping a trial after
 SEARCH_PATIENCE epochs without improvement). The trial with the lowest inner loss wins, and its best
-epoch becomes stage 1's epoch count. The user's validation set (--val, or the val split) is never
+epoch becomes stage 1's epoch count. With views "auto" the grid runs once per count of AUTO_VIEWS (each
+fitted training image as 1, 2 or 3 feature rows, zoo.transfer.views), and more rows win only by scoring a
+strictly lower inner loss. The user's validation set (--val, or the val split) is never
 looked at, so its score stays an honest estimate.
 
 Stage 2 then runs the tuned recipe (TUNED_RECIPE: the whole backbone unfrozen at a higher learning rate,
