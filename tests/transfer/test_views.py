@@ -138,3 +138,24 @@ def test_forced_views_train_on_jax(fixture_weights: Path, tmp_path: Path, photos
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "run" / "config.json").read_text())["settings"]["views"] == 3
     assert len(_entries()) == 3 and "crop view" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_resume_after_stage_1_keeps_the_chosen_views(
+    fixture_weights: Path, tmp_path: Path, photos: tuple[Path, Path]
+) -> None:
+    from zoo.transfer import train as train_run
+    from zoo.transfer.settings import merge_settings
+
+    train, val = photos
+    out = tmp_path / "run"
+    given = dict(val=str(val), weights=str(fixture_weights), image_size=96, fine_tune_epochs=1, out=str(out))
+    first = train_run(merge_settings(MODEL, train, settings=given), verbose=False, last_stage=1)
+    chosen = json.loads((out / "config.json").read_text())["settings"]["views"]
+    assert first.config.views == chosen and chosen in AUTO_VIEWS
+    stamps = {path: os.stat(path).st_mtime_ns for path in _entries()}
+    done = finetune(out=str(out), resume=True, verbose=False)
+    assert done.config.views == chosen and done.config.tune is False  # no second search
+    assert json.loads((out / "config.json").read_text())["settings"]["views"] == chosen
+    assert {path: os.stat(path).st_mtime_ns for path in _entries()} == stamps
+    assert [row["stage"] for row in done.history][-1] == 2
