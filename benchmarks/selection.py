@@ -143,8 +143,8 @@ def finetune_defaults(
     (base_acc, base_s), (plain_acc, plain_s), (tuned_acc, tuned_s) = medians.values()
     print(f"tuned --views 1 vs --no-tune: accuracy {100 * (plain_acc - base_acc):+.1f} points, "
           f"time {plain_s / base_s:.2f}x")  # fmt: skip
-    print(f"tuned (default) vs --no-tune: accuracy {100 * (tuned_acc - base_acc):+.1f} points (target >= +5), "
-          f"time {tuned_s / base_s:.2f}x (target <= 1.5x)")  # fmt: skip
+    print(f"tuned (default) vs --no-tune: accuracy {100 * (tuned_acc - base_acc):+.1f} points "
+          f"(target >= +5), time {tuned_s / base_s:.2f}x (target <= 1.5x)")  # fmt: skip
 
 
 def subset(train: Path, per_class: int) -> Path:

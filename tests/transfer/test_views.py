@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,13 +50,24 @@ def photos(tmp_path: Path) -> tuple[Path, Path]:
     return _folder(tmp_path / "train", 10, "train"), _folder(tmp_path / "val", 2, "val")
 
 
+@pytest.fixture
+def stage1_only(fixture_weights: Path, tmp_path: Path, photos: tuple[Path, Path]) -> Callable[..., Any]:
+    """run(name, **settings): a stage-1-only run on `photos` at 96 px into tmp_path/name."""
+    train, val = photos
+
+    def run(name: str, **settings: Any) -> Any:
+        common = dict(weights=str(fixture_weights), image_size=96, fine_tune_epochs=0, verbose=False)
+        return finetune(MODEL, train, val=str(val), out=str(tmp_path / name), **common, **settings)
+
+    return run
+
+
 @pytest.mark.slow
 def test_auto_views_cache_each_view_of_the_fitted_images_only_and_config_json_repeats_the_choice(
-    fixture_weights: Path, tmp_path: Path, photos: tuple[Path, Path]
+    stage1_only: Callable[..., Any], tmp_path: Path, photos: tuple[Path, Path]
 ) -> None:
-    train, val = photos
-    common = dict(weights=str(fixture_weights), image_size=96, fine_tune_epochs=0, verbose=False)
-    run = finetune(MODEL, train, val=str(val), out=str(tmp_path / "a"), **common)
+    train = photos[0]
+    run = stage1_only("a")
     doc = json.loads((run.run_dir / "config.json").read_text())
     chosen = doc["tuning"]["chosen"]["views"]
     assert doc["settings"]["views"] == chosen and chosen in AUTO_VIEWS
@@ -77,21 +90,15 @@ def test_auto_views_cache_each_view_of_the_fitted_images_only_and_config_json_re
 
 
 @pytest.mark.slow
-def test_a_forced_view_count_is_kept_without_tuning_and_with_it(
-    fixture_weights: Path, tmp_path: Path, photos: tuple[Path, Path]
-) -> None:
-    train, val = photos
-    common = dict(weights=str(fixture_weights), image_size=96, fine_tune_epochs=0, verbose=False)
-    plain = finetune(MODEL, train, val=str(val), tune=False, epochs=2, out=str(tmp_path / "a"), **common)
+def test_a_forced_view_count_is_kept_without_tuning_and_with_it(stage1_only: Callable[..., Any]) -> None:
+    plain = stage1_only("a", tune=False, epochs=2)
     assert plain.config.views == 1 and len(_entries()) == 1  # untuned "auto": the images only
-    forced = finetune(
-        MODEL, train, val=str(val), tune=False, epochs=2, views=2, out=str(tmp_path / "b"), **common
-    )
+    forced = stage1_only("b", tune=False, epochs=2, views=2)
     assert forced.config.views == 2
     assert len(_entries()) == 2  # the flip view of all 60 training images (no inner split untuned)
     assert forced.metrics["train_count"] == 60
     assert forced.history[0]["loss"] != plain.history[0]["loss"]  # stage 1 trained on other rows
-    tuned = finetune(MODEL, train, val=str(val), views=1, out=str(tmp_path / "c"), **common)
+    tuned = stage1_only("c", views=1)
     doc = json.loads((tuned.run_dir / "config.json").read_text())
     assert {t["views"] for t in doc["tuning"]["trials"]} == {1} and doc["settings"]["views"] == 1
     assert "views" in doc["settings"]["user_set"]
