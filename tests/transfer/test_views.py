@@ -166,3 +166,12 @@ def test_a_resume_after_stage_1_keeps_the_chosen_views(
     assert json.loads((out / "config.json").read_text())["settings"]["views"] == chosen
     assert {path: os.stat(path).st_mtime_ns for path in _entries()} == stamps
     assert [row["stage"] for row in done.history][-1] == 2
+
+
+def test_the_search_scores_every_view_count_unless_given_one_or_stage_1_runs_no_epochs() -> None:
+    from zoo.transfer.settings import FinetuneSettings
+    from zoo.transfer.tuning import view_counts
+
+    assert view_counts(FinetuneSettings(MODEL, "data")) == AUTO_VIEWS == (1, 2, 3)
+    assert view_counts(FinetuneSettings(MODEL, "data", views="2")) == (2,)  # the CLI's text, as a count
+    assert view_counts(FinetuneSettings(MODEL, "data", epochs=0)) == (1,)

@@ -96,8 +96,11 @@ class Found:
 
 
 def view_counts(cfg: FinetuneSettings) -> tuple[int, ...]:
-    """The rows per fitted image the search scores: the count the user gave, or each of AUTO_VIEWS."""
-    return AUTO_VIEWS if cfg.views == "auto" else (int(cfg.views),)
+    """The rows per fitted image the search scores: the count the user gave, or each of AUTO_VIEWS (just 1
+    when stage 1 runs no epochs: no view passes for a head that never trains)."""
+    if cfg.views != "auto":
+        return (int(cfg.views),)
+    return AUTO_VIEWS if cfg.epochs else (1,)
 
 
 def search_stage1(
