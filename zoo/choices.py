@@ -57,6 +57,8 @@ AUGMENTATIONS = ("flip", "rotate", "zoom", "contrast")
 CLASS_WEIGHTS = ("auto", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 SCHEDULES = ("constant", "cosine")  # stage 2's learning rate
+# stage 1's extra views of each training image (each one more feature row): `views` N uses the first N - 1
+EXTRA_VIEWS = ("flip", "crop")
 
 # ------------------------------------------------------------------------------------------ outputs
 EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino", "openvino-int8")

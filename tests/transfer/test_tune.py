@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from support.realdata import photo_paths
 from zoo.data.folders import LabelledImages
 from zoo.transfer import finetune
 from zoo.transfer.settings import FinetuneSettings, merge_settings
-from zoo.transfer.tuning import LEARNING_RATES, TUNED_RECIPE, WEIGHT_DECAYS, with_tune_defaults
+from zoo.transfer.tuning import AUTO_VIEWS, LEARNING_RATES, TUNED_RECIPE, WEIGHT_DECAYS, with_tune_defaults
 
 MODEL = "mobilenet_v1_025_224"
 pytestmark = pytest.mark.timeout(600)
@@ -40,7 +41,7 @@ def test_tune_chooses_on_the_inner_split_and_config_json_repeats_the_run(
         tuning["chosen"][k] for k in ("lr", "weight_decay", "epochs")
     )
     assert settings["lr"] in LEARNING_RATES and settings["weight_decay"] in WEIGHT_DECAYS
-    assert len(tuning["trials"]) == len(LEARNING_RATES) * len(WEIGHT_DECAYS)
+    assert len(tuning["trials"]) == len(LEARNING_RATES) * len(WEIGHT_DECAYS) * len(AUTO_VIEWS)
     assert (settings["fine_tune_schedule"], settings["warmup_epochs"], settings["inner_split"]) == (
         "cosine", 1, 0.2,
     )  # fmt: skip
@@ -89,7 +90,8 @@ def test_tuning_is_the_default_and_keeps_every_setting_the_user_gave() -> None:
 
 
 def test_no_tune_and_data_too_small_to_tune_run_the_fixed_recipe() -> None:
-    fixed = FinetuneSettings(MODEL, "data", tune=False)
+    fixed = FinetuneSettings(MODEL, "data", tune=False, views=1)  # untuned views "auto": the image alone
+    assert with_tune_defaults(replace(fixed, views="auto"), _images({"a": 9, "b": 9})) == (fixed, "")
     assert with_tune_defaults(fixed, _images({"a": 9, "b": 9})) == (fixed, "")
     small, why_not = with_tune_defaults(FinetuneSettings(MODEL, "data"), _images({"a": 9, "b": 4}))
     assert small == fixed

@@ -220,6 +220,12 @@ def finetune_command(
     warmup_epochs: int = typer.Option(
         FinetuneSettings.warmup_epochs, "--warmup-epochs", help="Stage 2: warm-up epochs (cosine schedule)."
     ),
+    views: str = typer.Option(
+        str(FinetuneSettings.views),
+        "--views",
+        help="Stage 1's rows per training image: 1, 2 (+ its flip) or 3 (+ a centre crop); auto: tuning "
+        "keeps the count that scores best on the inner split (--no-tune: 1).",
+    ),
     workers: str | None = typer.Option(
         None, "--workers", help="multi-worker: every worker's host:port, the chief first (else TF_CONFIG)."
     ),

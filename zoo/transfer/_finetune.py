@@ -62,8 +62,8 @@ def finetune(
     `settings` are FinetuneSettings fields (val, val_split, weights, epochs, fine_tune_epochs, unfreeze,
     lr, fine_tune_lr, optimizer, momentum, nesterov, weight_decay, batch_size, image_size, augment,
     dropout, label_smoothing, class_weight, precision, on_bad_image, seed, early_stopping, tensorboard,
-    out, strategy, tune, inner_split, fine_tune_schedule, warmup_epochs). By default the run tunes itself
-    on an inner split of the training images, keeping every setting given here (zoo.transfer.tuning);
+    out, strategy, tune, inner_split, fine_tune_schedule, warmup_epochs, views). By default the run tunes
+    itself on an inner split of the training images, keeping every setting given here (zoo.transfer.tuning);
     tune=False runs the fixed recipe. `config` starts from a previous run's config.json; `resume=True`
     continues the run in `out` (then model and data may be left out: the run's own config.json has them).
 

@@ -4,7 +4,8 @@
 
 A frozen backbone in inference mode maps an image to the same vector every time, so stage 1 (no
 augmentation) needs it once per image and model. The cache key covers everything that changes the vector:
-    extractor key = sha256(model name, checksum of the backbone's weight values, image size, resize policy)
+    extractor key = sha256(model name, checksum of the backbone's weight values, image size, resize policy,
+                           and the view for an extra view of the images: zoo.transfer.views)
     content key   = sha256(extractor key, the sorted sha256 digests of the image files' bytes)
 Layout: features/<extractor key[:16]>/<content key>.npz with `digests`, `features` (float32, one row per
 decodable image) and `bad_digests`/`bad_reasons` (images the decoder refused, so a hit skips them too).
@@ -16,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     import keras
 
 FORMAT_VERSION = 1
+_traced: weakref.WeakKeyDictionary[keras.Model, Callable[..., Any]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,18 @@ def image_digests(paths: Sequence[Path]) -> list[str]:
     return digests
 
 
-def extractor_key(model_name: str, weights_sha256: str, image_size: int, policy: object) -> str:
-    fields = {
+def extractor_key(
+    model_name: str, weights_sha256: str, image_size: int, policy: object, view: str | None = None
+) -> str:
+    fields: dict[str, object] = {
         "version": FORMAT_VERSION,
         "model": model_name,
         "weights": weights_sha256,
         "image_size": image_size,
         "policy": repr(policy),
     }
+    if view is not None:  # the images themselves keep the key they always had
+        fields["view"] = view
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -130,12 +137,15 @@ def features_for(
     policy: object,
     compute: Compute,
     log: Callable[[str], None],
+    view: str | None = None,
 ) -> ImageFeatures:
-    """The backbone features of `paths`: from the cache, or computed (by `compute`) and cached."""
+    """The backbone features of `paths` (or of their `view`): from the cache, or computed (by `compute`)
+    and cached."""
     digests = image_digests(paths)
-    cache = FeatureCache(extractor_key(model_name, weights_sha256(backbone), image_size, policy))
+    cache = FeatureCache(extractor_key(model_name, weights_sha256(backbone), image_size, policy, view))
     cached = cache.load(digests)
     hit = cached is not None
+    what = "backbone features" + (f" ({view} view)" if view else "")
     if cached is None:
         started = time.perf_counter()
         features, skipped = compute()
@@ -145,9 +155,9 @@ def features_for(
         cache.store([digest_of[p] for p in paths if p not in refused], features, bad)
         cached = cache.load(digests)
         assert cached is not None
-        log(f"computed backbone features in {time.perf_counter() - started:.1f}s (cached)")
+        log(f"computed {what} in {time.perf_counter() - started:.1f}s (cached)")
     else:
-        log(f"backbone features: cache hit ({len(cached.by_digest)} images)")
+        log(f"{what}: cache hit ({len(cached.by_digest)} images)")
     by_path = {}
     skipped = []
     for path, digest in zip(paths, digests, strict=True):
@@ -173,7 +183,11 @@ def extract(extractor: keras.Model, images: np.ndarray, batch_size: int) -> np.n
         return np.concatenate(chunks)
     import tensorflow as tf
 
-    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    forward = _traced.get(extractor)
+    if forward is None:  # traced once per extractor: a run's extra views reuse the image pass's graph
+        forward = _traced[extractor] = tf.function(
+            lambda x: extractor(x, training=False), reduce_retracing=True
+        )
     batch = max(batch_size, 32)
     chunks = [forward(tf.constant(images[i : i + batch], tf.float32)) for i in range(0, len(images), batch)]
     return np.concatenate([np.asarray(c, np.float32) for c in chunks])

@@ -16,6 +16,7 @@ from typing import Any
 from zoo.choices import (
     AUGMENTATIONS,
     CLASS_WEIGHTS,
+    EXTRA_VIEWS,
     ON_BAD_IMAGE,
     OPTIMIZERS,
     SCHEDULES,
@@ -30,7 +31,7 @@ DEFAULT_FINE_TUNE_AUGMENT = ("flip",)
 # the settings tuning chooses (zoo.transfer.tuning), unless the user set them
 TUNABLE = (
     "lr", "weight_decay", "epochs", "fine_tune_lr", "unfreeze", "fine_tune_epochs", "fine_tune_schedule",
-    "warmup_epochs", "inner_split", "early_stopping",
+    "warmup_epochs", "inner_split", "early_stopping", "views",
 )  # fmt: skip
 
 
@@ -79,13 +80,18 @@ class FinetuneSettings:
     inner_split: float | None = None  # share of the TRAINING images early stopping watches (never val)
     fine_tune_schedule: str = "constant"  # stage 2's learning rate: constant, or cosine decay
     warmup_epochs: int = 0  # stage 2: epochs of linear warm-up before the cosine decay
+    # stage 1's rows per training image: 1 (the image), or more (its EXTRA_VIEWS too, zoo.transfer.views);
+    # "auto": tuning scores each count on the inner split and keeps the best (an untuned run: 1)
+    views: int | str = "auto"
 
     def __post_init__(self) -> None:
         if self.augment is not None:
             object.__setattr__(self, "augment", tuple(self.augment))
         object.__setattr__(self, "user_set", tuple(self.user_set))
-        if isinstance(self.unfreeze, str) and self.unfreeze.isdigit():
-            object.__setattr__(self, "unfreeze", int(self.unfreeze))
+        for name in ("unfreeze", "views"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.isdigit():
+                object.__setattr__(self, name, int(value))
 
     def problems(self, name: Callable[[str], str] = setting_name) -> list[str]:
         """Every invalid value, as `setting: what is wrong` lines (empty when all is well).
@@ -123,9 +129,18 @@ class FinetuneSettings:
         if unknown:
             choices = ", ".join(AUGMENTATIONS)
             out.append(f"{name('augment')}: unknown {', '.join(unknown)} (choose from {choices}, or none)")
+        out += self._views_problems(name)
         if self.early_stopping is not None and self.early_stopping < 1:
             out.append(f"{name('early_stopping')}: patience must be at least 1, got {self.early_stopping}")
         return out
+
+    def _views_problems(self, name: Callable[[str], str]) -> list[str]:
+        most = 1 + len(EXTRA_VIEWS)
+        if self.views != "auto" and not (isinstance(self.views, int) and 1 <= self.views <= most):
+            return [f"{name('views')}: must be auto or a number from 1 to {most}, got {self.views!r}"]
+        if self.views not in ("auto", 1) and self.stage_augment(1):
+            return [f"{name('views')}: extra views need stage 1 on cached features (no {name('augment')})"]
+        return []
 
     def check(self) -> FinetuneSettings:
         """This config, or InvalidSetting naming every invalid value."""

@@ -34,7 +34,14 @@ from zoo.transfer.plots import plot_confusion, plot_history
 from zoo.transfer.progress import TrainingProgress
 from zoo.transfer.scores import classification_scores
 from zoo.transfer.settings import FinetuneSettings
-from zoo.transfer.stage_data import Arrays, image_arrays, stage1_arrays
+from zoo.transfer.stage_data import (
+    Arrays,
+    image_arrays,
+    stage1_arrays,
+    stage1_features,
+    view_rows,
+    with_views,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -69,6 +76,7 @@ class Run:
     metrics: dict[str, Any] = field(default_factory=dict)
     inner: LabelledImages | None = None  # training images early stopping watches instead of val
     pixels: np.ndarray | None = None  # the decoded images in the order of `paths` (skipped ones left out)
+    views: dict[str, np.ndarray] = field(default_factory=dict)  # extra view -> features of the fit images
 
     @property
     def is_chief(self) -> bool:
@@ -179,11 +187,14 @@ def _tensorflow_determinism() -> None:
 
 def tune_run(run: Run) -> None:
     """Search stage 1's settings on the cached features; config.json then holds the chosen ones."""
-    from zoo.transfer.tuning import search_stage1
+    from zoo.transfer.tuning import search_stage1, view_counts
 
-    features = stage1_arrays(run)
-    split = (features.x_train, features.y_train, features.x_inner, features.y_inner)
-    found = search_stage1(run.cfg, split, len(run.train.classes), run.class_weight)  # type: ignore[arg-type]
+    features = stage1_features(run)
+    splits = {}
+    for count in view_counts(run.cfg):
+        fit = with_views(features, view_rows(run, count))
+        splits[count] = (fit.x_train, fit.y_train, features.x_inner, features.y_inner)
+    found = search_stage1(run.cfg, splits, len(run.train.classes), run.class_weight)  # type: ignore[arg-type]
     run.progress.log(found.summary)
     run.cfg = found.settings
     run.progress.total_epochs = run.cfg.epochs + run.cfg.fine_tune_epochs
@@ -314,7 +325,7 @@ def finish(run: Run) -> dict[str, Any]:
     last_stage = 2 if cfg.fine_tune_epochs else 1
     engines.restore_final(run.write_dir, last_stage, net.tracked_variables(last_stage))
     if last_stage == 1 and not cfg.stage_augment(1):
-        arrays, model = stage1_arrays(run), net.head
+        arrays, model = stage1_features(run), net.head  # one row a training image (train_count)
     else:
         arrays, model = image_arrays(run), net.classifier
     evaluator = run.trainer  # reuse its traced functions, unless a resume finds the stages all done

@@ -4,7 +4,9 @@ The search runs on the cached backbone features (stage 1's input), so each trial
 head's epochs: every (learning rate, weight decay) of a small grid trains a fresh head on the training
 images minus the inner split, watching the inner split's loss each epoch (stopping a trial after
 SEARCH_PATIENCE epochs without improvement). The trial with the lowest inner loss wins, and its best
-epoch becomes stage 1's epoch count. The user's validation set (--val, or the val split) is never
+epoch becomes stage 1's epoch count. With views "auto" the grid runs once per count of AUTO_VIEWS (each
+fitted training image as 1, 2 or 3 feature rows, zoo.transfer.views), and more rows win only by scoring a
+strictly lower inner loss. The user's validation set (--val, or the val split) is never
 looked at, so its score stays an honest estimate.
 
 Stage 2 then runs the tuned recipe (TUNED_RECIPE: the whole backbone unfrozen at a higher learning rate,
@@ -28,6 +30,7 @@ from zoo.transfer.engines import make_trainer
 from zoo.transfer.head_search import HeadTraining, search_heads
 from zoo.transfer.loop import OptimizerSettings, epoch_order, make_optimizer
 from zoo.transfer.settings import FinetuneSettings
+from zoo.transfer.views import views_used
 
 # (training features, their labels, inner-split features, their labels)
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -37,6 +40,8 @@ LEARNING_RATES = (1e-3, 3e-3, 1e-2)
 WEIGHT_DECAYS = (0.0, 0.1)  # decoupled (Keras' weight_decay): shrinks weights by lr * wd a step
 SEARCH_EPOCHS = 30
 SEARCH_PATIENCE = 4
+# the rows per fitted image views "auto" scores (zoo.transfer.views): the image, then its flip, then a crop
+AUTO_VIEWS = (1, 2, 3)
 # what tuning sets where the user gave nothing. Stage 2: on TrashNet (benchmarks/selection.py --part 2) the
 # whole backbone at 3e-4 gained where the top 20 layers at 1e-5 barely moved; early stopping on the inner
 # split guards the rest
@@ -62,11 +67,12 @@ def user_kept(cfg: FinetuneSettings, name: str) -> bool:
 def with_tune_defaults(cfg: FinetuneSettings, train: LabelledImages) -> tuple[FinetuneSettings, str]:
     """The settings a tuned run starts from (the tuned recipe where the user gave nothing), and "";
     or, when these training images cannot be tuned on, the fixed recipe (tune=False) and why."""
-    if not cfg.tune:
-        return cfg, ""
+    if not cfg.tune:  # an untuned run's views "auto" is the image alone: config.json says so
+        return dataclasses.replace(cfg, views=views_used(cfg)), ""
     why_not = _why_not_tuned(cfg, train)
     if why_not:
-        return dataclasses.replace(cfg, tune=False), f"no tuning: {why_not}; the fixed recipe runs"
+        fixed = dataclasses.replace(cfg, tune=False, views=views_used(cfg))
+        return fixed, f"no tuning: {why_not}; the fixed recipe runs"
     unset = {k: v for k, v in TUNED_RECIPE.items() if not user_kept(cfg, k)}
     return dataclasses.replace(cfg, **unset), ""
 
@@ -89,17 +95,60 @@ class Found:
     summary: str
 
 
+def view_counts(cfg: FinetuneSettings) -> tuple[int, ...]:
+    """The rows per fitted image the search scores: the count the user gave, or each of AUTO_VIEWS (just 1
+    when stage 1 runs no epochs: no view passes for a head that never trains)."""
+    if cfg.views != "auto":
+        return (int(cfg.views),)
+    return AUTO_VIEWS if cfg.epochs else (1,)
+
+
 def search_stage1(
-    cfg: FinetuneSettings, split: Split, num_classes: int, class_weight: np.ndarray | None
+    cfg: FinetuneSettings, splits: dict[int, Split], num_classes: int, class_weight: np.ndarray | None
 ) -> Found:
-    """Try each (lr, weight decay) on the features; keep the lowest inner-split loss (values the user
-    set stay fixed)."""
+    """Try each (lr, weight decay) on the features of each view count (`splits`: rows per fitted image ->
+    its split); keep the lowest inner-split loss (values the user set stay fixed). More views win only
+    with a strictly better score than fewer."""
     if user_kept(cfg, "epochs") and cfg.epochs == 0:
         record = {"chosen": {}, "scored_on": "nothing: stage 1 runs no epochs", "trials": []}
-        return Found(dataclasses.replace(cfg, tune=False), record, "no stage 1 to tune (0 epochs)")
+        settings = dataclasses.replace(cfg, tune=False, views=min(splits))
+        return Found(settings, record, "no stage 1 to tune (0 epochs)")
     rates = (cfg.lr,) if user_kept(cfg, "lr") else LEARNING_RATES
     decays = (cfg.weight_decay,) if user_kept(cfg, "weight_decay") else WEIGHT_DECAYS
     grid = [(lr, decay) for lr in rates for decay in decays]
+    trials = []
+    for views, split in splits.items():
+        trials += [
+            {**trial, "views": views} for trial in _grid_trials(cfg, split, grid, num_classes, class_weight)
+        ]
+    best = min(trials, key=lambda t: (t["inner_loss"], -t["inner_accuracy"]))  # the first of equals
+    picked = ("lr", "weight_decay", "epochs", "views")
+    chosen = dataclasses.replace(cfg, tune=False, **{k: best[k] for k in picked})
+    split = splits[best["views"]]
+    record = {
+        "chosen": {k: best[k] for k in picked},
+        "scored_on": "inner split of the training images",
+        "fit_images": int(len(split[1]) // best["views"]),
+        "inner_images": int(len(split[3])),
+        "trials": trials,
+    }
+    views = f", {best['views']} views of each image" if best["views"] > 1 else ""
+    summary = (
+        f"tuned stage 1 on {len(split[3])} inner-split images ({len(trials)} trials): "
+        f"lr {best['lr']:g}, weight decay {best['weight_decay']:g}, {best['epochs']} epochs{views} (inner "
+        f"accuracy {best['inner_accuracy']:.3f})"
+    )
+    return Found(chosen, record, summary)
+
+
+def _grid_trials(
+    cfg: FinetuneSettings,
+    split: Split,
+    grid: list[tuple[float, float]],
+    num_classes: int,
+    class_weight: np.ndarray | None,
+) -> list[dict[str, Any]]:
+    """Each (lr, weight decay) of `grid` on one split: its best inner loss, accuracy and epoch."""
     if cfg.optimizer == "adam":  # every trial at once, in numpy (zoo.transfer.head_search)
         fixed_epochs = user_kept(cfg, "epochs")
         how = HeadTraining(
@@ -107,26 +156,8 @@ def search_stage1(
             max_epochs=cfg.epochs if fixed_epochs else SEARCH_EPOCHS,
             patience=None if fixed_epochs else SEARCH_PATIENCE,
         )  # fmt: skip
-        trials = search_heads(split, grid, how)
-    else:
-        trials = [_trial(cfg, split, num_classes, class_weight, lr, decay) for lr, decay in grid]
-    best = min(trials, key=lambda t: (t["inner_loss"], -t["inner_accuracy"]))
-    chosen = dataclasses.replace(
-        cfg, tune=False, lr=best["lr"], weight_decay=best["weight_decay"], epochs=best["epochs"]
-    )
-    record = {
-        "chosen": {k: best[k] for k in ("lr", "weight_decay", "epochs")},
-        "scored_on": "inner split of the training images",
-        "fit_images": int(len(split[1])),
-        "inner_images": int(len(split[3])),
-        "trials": trials,
-    }
-    summary = (
-        f"tuned stage 1 on {len(split[3])} inner-split images ({len(trials)} trials): "
-        f"lr {best['lr']:g}, weight decay {best['weight_decay']:g}, {best['epochs']} epochs (inner accuracy "
-        f"{best['inner_accuracy']:.3f})"
-    )
-    return Found(chosen, record, summary)
+        return search_heads(split, grid, how)
+    return [_trial(cfg, split, num_classes, class_weight, lr, decay) for lr, decay in grid]
 
 
 def _trial(
