@@ -33,9 +33,10 @@ test: lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2
 
-# ruff, and the layer map of docs/architecture.md ([tool.importlinter] in pyproject.toml)
+# ruff (lint and format), and the layer map of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check zoo tests benchmarks scripts
+	$(VENV)/bin/ruff format --check zoo tests benchmarks scripts
 	$(VENV)/bin/lint-imports --no-cache
 
 clean:

@@ -32,7 +32,7 @@ TOLERANCE = 1e-4
 @dataclass(frozen=True)
 class Verdict:
     supported: bool
-    reason: str | None          # why not, one line; None when supported
+    reason: str | None  # why not, one line; None when supported
     relative_error: float | None
     timm_params: int | None
     keras_params: int | None
@@ -107,14 +107,20 @@ def _compare(folder: str, pixels: np.ndarray, expected: np.ndarray, timm_params:
         with contextlib.redirect_stdout(io.StringIO()):  # keras-hub prints a line per ported tensor
             classifier = keras_hub.models.ImageClassifier.from_preset(folder)
     except (ValueError, KeyError) as error:
-        return Verdict(False, "keras-hub cannot load it: " + " ".join(str(error).split())[:300],
-                       None, timm_params, None)
+        return Verdict(
+            False, "keras-hub cannot load it: " + " ".join(str(error).split())[:300], None, timm_params, None
+        )
     keras_params = sum(int(np.prod(w.shape)) for w in classifier.trainable_weights)
     actual = keras.ops.convert_to_numpy(classifier(np.transpose(pixels, (0, 2, 3, 1)), training=False))
     keras.backend.clear_session()
     if actual.shape != expected.shape:
-        return Verdict(False, f"conversion gives logits of shape {actual.shape}, timm {expected.shape}",
-                       None, timm_params, keras_params)
+        return Verdict(
+            False,
+            f"conversion gives logits of shape {actual.shape}, timm {expected.shape}",
+            None,
+            timm_params,
+            keras_params,
+        )
     error = float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
     if keras_params != timm_params:
         reason = f"conversion has {keras_params:,} parameters, timm {timm_params:,}"

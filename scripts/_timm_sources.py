@@ -34,7 +34,7 @@ class Result:
     img_size: int
     top1: str
     top5: str
-    param_count: str      # millions, as printed (commas removed)
+    param_count: str  # millions, as printed (commas removed)
 
     @property
     def architecture(self) -> str:
@@ -44,8 +44,13 @@ class Result:
 def read_results(path: Path) -> list[Result]:
     with path.open(newline="") as handle:
         return [
-            Result(row["model"], int(row["img_size"]), row["top1"], row["top5"],
-                   row["param_count"].replace(",", ""))
+            Result(
+                row["model"],
+                int(row["img_size"]),
+                row["top1"],
+                row["top5"],
+                row["param_count"].replace(",", ""),
+            )
             for row in csv.DictReader(handle)
         ]
 

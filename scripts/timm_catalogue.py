@@ -35,8 +35,17 @@ from zoo.engine.hub_config import keras_hub_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_URL = "https://github.com/huggingface/pytorch-image-models/blob/{commit}/results/results-imagenet.csv"
-HUB_CFG_KEYS = ("tag", "input_size", "interpolation", "crop_pct", "mean", "std", "num_classes",
-                "classifier", "first_conv")
+HUB_CFG_KEYS = (
+    "tag",
+    "input_size",
+    "interpolation",
+    "crop_pct",
+    "mean",
+    "std",
+    "num_classes",
+    "classifier",
+    "first_conv",
+)
 
 
 def _verdicts_for(pending: list[tuple[str, int, str]], cache_path: Path) -> dict[str, dict]:
@@ -52,8 +61,12 @@ def _verdicts_for(pending: list[tuple[str, int, str]], cache_path: Path) -> dict
             continue
         verdict = parity.check(architecture, size, representative_tag=tag).as_json()
         verdicts[key] = verdict
-        print(f"[{position}/{len(pending)}] {key}: {verdict['reason'] or 'agrees'}"
-              f" (error {verdict['relative_error']})", file=sys.stderr, flush=True)
+        print(
+            f"[{position}/{len(pending)}] {key}: {verdict['reason'] or 'agrees'}"
+            f" (error {verdict['relative_error']})",
+            file=sys.stderr,
+            flush=True,
+        )
         cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True))
     return verdicts
 
@@ -77,35 +90,55 @@ def _architecture_facts(architecture: str) -> tuple[int, dict]:
     return params, keras_hub_config(root, shapes)
 
 
-def _entry(tag: str, cfg: Mapping, family: str, params: int, root: dict, results: list[sources.Result],
-           url: str) -> dict:
+def _entry(
+    tag: str, cfg: Mapping, family: str, params: int, root: dict, results: list[sources.Result], url: str
+) -> dict:
     repo = cfg["hf_hub_id"]
     hub_cfg = {key: cfg[key] for key in HUB_CFG_KEYS if cfg.get(key) is not None}
     entry: dict = {
-        "loader": "keras-hub", "layout": "timm", "arch": cfg["architecture"], "hf_repo": repo,
-        "family": family, "tags": ["imagenet", "timm"],
+        "loader": "keras-hub",
+        "layout": "timm",
+        "arch": cfg["architecture"],
+        "hf_repo": repo,
+        "family": family,
+        "tags": ["imagenet", "timm"],
     }
     if cfg.get("license"):
         entry["license"] = cfg["license"]
     paper = sources.paper(dict(cfg))
     if paper:
         entry["paper"] = paper
-    entry.update({
-        "input_size": int(cfg["input_size"][-1]), "preprocess": "normalize",
-        "mean": list(cfg["mean"]), "std": list(cfg["std"]), "interpolation": cfg["interpolation"],
-        "crop_pct": cfg["crop_pct"], "num_classes": cfg["num_classes"], "params": params,
-        "hub_config": {**root, "pretrained_cfg": {k: list(v) if isinstance(v, tuple) else v
-                                                  for k, v in hub_cfg.items()}},
-        "published": [
-            {"source": "timm", "label": f"{tag} @ {r.img_size}px", "url": url,
-             "top1": r.top1, "top5": r.top5, "params": f"{r.param_count}M"}
-            for r in sorted(results, key=lambda r: -r.img_size)
-        ],
-        "weights": {
-            "top": {"file": f"{tag}.safetensors", "sources": [f"hf://{repo}/{sources.HF_WEIGHTS}"]},
-            "config": {"file": f"{tag}.config.json", "sources": [f"hf://{repo}/{sources.HF_CONFIG}"]},
-        },
-    })
+    entry.update(
+        {
+            "input_size": int(cfg["input_size"][-1]),
+            "preprocess": "normalize",
+            "mean": list(cfg["mean"]),
+            "std": list(cfg["std"]),
+            "interpolation": cfg["interpolation"],
+            "crop_pct": cfg["crop_pct"],
+            "num_classes": cfg["num_classes"],
+            "params": params,
+            "hub_config": {
+                **root,
+                "pretrained_cfg": {k: list(v) if isinstance(v, tuple) else v for k, v in hub_cfg.items()},
+            },
+            "published": [
+                {
+                    "source": "timm",
+                    "label": f"{tag} @ {r.img_size}px",
+                    "url": url,
+                    "top1": r.top1,
+                    "top5": r.top5,
+                    "params": f"{r.param_count}M",
+                }
+                for r in sorted(results, key=lambda r: -r.img_size)
+            ],
+            "weights": {
+                "top": {"file": f"{tag}.safetensors", "sources": [f"hf://{repo}/{sources.HF_WEIGHTS}"]},
+                "config": {"file": f"{tag}.config.json", "sources": [f"hf://{repo}/{sources.HF_CONFIG}"]},
+            },
+        }
+    )
     return entry
 
 
@@ -113,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, required=True, help="timm's results/results-imagenet.csv")
     parser.add_argument("--commit", required=True, help="the timm repository commit the csv comes from")
-    parser.add_argument("--verdicts", type=Path, default=Path("/tmp/timm_verdicts.json"),
-                        help="cache of per-architecture parity verdicts")
+    parser.add_argument(
+        "--verdicts",
+        type=Path,
+        default=Path("/tmp/timm_verdicts.json"),
+        help="cache of per-architecture parity verdicts",
+    )
     parser.add_argument("--out", type=Path, default=ROOT, help="repository root to write into")
     args = parser.parse_args(argv)
 
@@ -130,14 +167,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = sources.pretrained_cfg(tag)
         family = sources.converter_family(architecture)
         if cfg is None:
-            unsupported[tag] = {"family": family or sources.timm_family(architecture),
-                                "reason": f"timm {timm.__version__} has no pretrained config for this tag"}
+            unsupported[tag] = {
+                "family": family or sources.timm_family(architecture),
+                "reason": f"timm {timm.__version__} has no pretrained config for this tag",
+            }
         elif family is None:
             family = sources.timm_family(architecture)
             # timm's module name can equal a keras-hub family (cs3darknet in cspnet, mixnet in efficientnet)
             known = family in {name for _, name in sources.CONVERTER_PREFIXES}
-            reason = (f"keras-hub's {family} converter does not take {architecture}" if known
-                      else f"keras-hub has no converter for {family}")
+            reason = (
+                f"keras-hub's {family} converter does not take {architecture}"
+                if known
+                else f"keras-hub has no converter for {family}"
+            )
             unsupported[tag] = {"family": family, "reason": reason}
         elif cfg.get("num_classes") != 1000:
             unsupported[tag] = {"family": family, "reason": f"{cfg.get('num_classes')} classes, not 1000"}
@@ -146,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             candidates[tag] = (cfg, family)
 
-    pending = sorted({(cfg["architecture"], int(cfg["input_size"][-1]), tag)
-                      for tag, (cfg, _) in candidates.items()})
+    pending = sorted(
+        {(cfg["architecture"], int(cfg["input_size"][-1]), tag) for tag, (cfg, _) in candidates.items()}
+    )
     first_tag: dict[tuple[str, int], str] = {}
     for architecture, size, tag in pending:
         first_tag.setdefault((architecture, size), tag)
@@ -166,13 +209,17 @@ def main(argv: list[str] | None = None) -> int:
         params, root = facts[architecture]
         printed = {r.param_count for r in by_tag[tag]}
         if not all(sources.params_match(params, p) for p in printed):
-            unsupported[tag] = {"family": family, "reason": f"timm builds {params:,} parameters; "
-                                f"results-imagenet.csv prints {', '.join(sorted(printed))}M"}
+            unsupported[tag] = {
+                "family": family,
+                "reason": f"timm builds {params:,} parameters; "
+                f"results-imagenet.csv prints {', '.join(sorted(printed))}M",
+            }
             continue
         shipped[tag] = _entry(tag, cfg, family, params, root, by_tag[tag], url)
 
-    header = write.Header(timm_version=timm.__version__, keras_hub_version=_keras_hub_version(),
-                          commit=args.commit, url=url)
+    header = write.Header(
+        timm_version=timm.__version__, keras_hub_version=_keras_hub_version(), commit=args.commit, url=url
+    )
     write.catalogue(args.out / "zoo" / "catalogue" / "timm.yaml", shipped, header)
     write.unsupported(args.out / "zoo" / "catalogue" / "timm_unsupported.yaml", unsupported, header)
     write.docs(args.out / "docs" / "catalogue.md", shipped, unsupported, verdicts, header)
