@@ -33,7 +33,7 @@ from zoo.transfer import rundir
 from zoo.transfer._finetune import run_dir_of, train
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, tf_config_for
-from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
+from zoo.transfer.settings import FinetuneSettings, run_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -66,9 +66,7 @@ def finetune_on_spark(
     """zoo.finetune's run (the same `settings`), with stage-1 features computed on the cluster and stage 2
     on `workers` barrier tasks (default: every task slot). `out` (the run directory) must be a path
     every executor can read and write at the same name (shared storage; on a local master, any path)."""
-    if config is None:
-        config = resume_settings_file(settings.get("out"), resume=resume, model=model, data=data)
-    cfg = merge_settings(model, data, config=config, settings=settings)
+    cfg = run_settings(model, data, config=config, resume=resume, settings=settings)
     return train_on_spark(
         spark, cfg, resume=resume, verbose=verbose, workers=workers, peer_timeout=peer_timeout
     )

@@ -20,7 +20,7 @@ from zoo.engine.bundle import CONFIG_FILE
 from zoo.transfer import engines, rundir, stages
 from zoo.transfer.datasets import load_data
 from zoo.transfer.distribute import DEFAULT_PEER_TIMEOUT, resolve_cluster
-from zoo.transfer.settings import FinetuneSettings, merge_settings, resume_settings_file
+from zoo.transfer.settings import FinetuneSettings, run_settings
 from zoo.transfer.tuning import with_tune_defaults
 
 if TYPE_CHECKING:
@@ -70,9 +70,7 @@ def finetune(
     With strategy="multi-worker", `workers="host:port,..."` and `worker_index` place this process in the
     cluster (or TF_CONFIG does); `peer_timeout` bounds the wait for the other workers (seconds).
     """
-    if config is None:
-        config = resume_settings_file(settings.get("out"), resume=resume, model=model, data=data)
-    cfg = merge_settings(model, data, config=config, settings=settings)
+    cfg = run_settings(model, data, config=config, resume=resume, settings=settings)
     return train(
         cfg,
         resume=resume,

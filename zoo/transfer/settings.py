@@ -1,7 +1,8 @@
 """Every setting of a fine-tuning run, validated, and saved as RUN_DIR/config.json to repeat the run.
 
 `resume_settings_file` and `merge_settings` are the one place where a run's settings are put together from
-a previous run's config.json and the settings given now; `zoo.finetune` and `zoo finetune` both use them.
+a previous run's config.json and the settings given now: `zoo finetune` calls them, and `run_settings`
+joins them for `zoo.finetune` and `zoo.finetune_on_spark`.
 """
 
 from __future__ import annotations
@@ -214,6 +215,21 @@ def merge_settings(
     if model is None or data is None:
         raise InvalidSetting("finetune needs a model name and a data folder (or config=...)")
     return FinetuneSettings(**given, **settings, user_set=tuple(sorted(user_set)))
+
+
+def run_settings(
+    model: str | None,
+    data: str | Path | None,
+    *,
+    config: str | Path | None,
+    resume: bool,
+    settings: Mapping[str, Any],
+) -> FinetuneSettings:
+    """The settings of a run started or resumed from Python: `config`, else the resumed run's own
+    config.json when model or data is left out, with `model`, `data` and `settings` over it."""
+    if config is None:
+        config = resume_settings_file(settings.get("out"), resume=resume, model=model, data=data)
+    return merge_settings(model, data, config=config, settings=settings)
 
 
 def parse_augment(text: str) -> tuple[str, ...]:
