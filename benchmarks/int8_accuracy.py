@@ -11,6 +11,8 @@ Besides accuracy: agreement (int8 top-1 == fp32 top-1) and "fp32 top-1 in int8 t
 
     .venv/bin/python benchmarks/int8_accuracy.py            # the int8 paths as zoo converts them now
     .venv/bin/python benchmarks/int8_accuracy.py --before   # without the float-layer search
+    .venv/bin/python benchmarks/int8_accuracy.py --calibration-offset 80 --paths onnxruntime:int8
+                                                            # another calibration subset, one path
 """
 
 from __future__ import annotations
@@ -35,7 +37,17 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--before", action="store_true", help="every layer int8: no float-layer search")
+    parser.add_argument(
+        "--calibration-offset", type=int, default=MAP_PER_CLASS, metavar="N",
+        help=f"calibrate on the training photos from the N-th of each class (>= {MAP_PER_CLASS}: never the "
+        "mapping photos)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--paths", nargs="+", default=[":".join(p) for p in PATHS], metavar="RUNTIME:PRECISION"
+    )
     args = parser.parse_args()
+    if args.calibration_offset < MAP_PER_CLASS:
+        parser.error(f"--calibration-offset must be at least {MAP_PER_CLASS}")
     os.environ.setdefault("ZOO_HOME", tempfile.mkdtemp(prefix="zoo-int8-bench-"))
     from support.realdata import CLASSES, imagenet_classifier, photo_paths, photos
 
@@ -46,7 +58,7 @@ def main() -> None:
         int8_search.split_calibration = lambda calibration: (calibration, calibration[:0])
     model = imagenet_classifier()
     mapping_photos = photos(MAP_PER_CLASS, SIZE, "train")
-    calibration = photos(CALIBRATION_PER_CLASS, SIZE, "train", offset=MAP_PER_CLASS)
+    calibration = photos(CALIBRATION_PER_CLASS, SIZE, "train", offset=args.calibration_offset)
     scored = photos(10_000, SIZE, "val")
     per_class = [sum(1 for p in photo_paths(10_000, "val") if p.parent.name == c) for c in CLASSES]
     truth = np.repeat(np.arange(len(CLASSES)), per_class)
@@ -62,10 +74,11 @@ def main() -> None:
         return float(hit[:, 0].mean()), float(hit.any(1).mean()), top
 
     fp32_1, fp32_5, fp32_top = figures(reference.predict(scored))
-    print(f"{len(scored)} val photos, {len(calibration)} calibration photos (train), mapping: "
+    print(f"{len(scored)} val photos, {len(calibration)} calibration photos (train from "
+          f"{args.calibration_offset} of each class), mapping: "
           f"{len(mapping_photos)} other train photos; {'before' if args.before else 'after'}")  # fmt: skip
     print(f"{'keras fp32':22} top-1 {fp32_1:.3f}          top-5 {fp32_5:.3f}")
-    for runtime, precision in PATHS:
+    for runtime, precision in (tuple(path.split(":", 1)) for path in args.paths):
         start = time.perf_counter()
         runner = make_runtime(model, runtime, precision, calibration=calibration)
         took = time.perf_counter() - start

@@ -13,6 +13,9 @@ paired_rates (median per-round speed ratio), so load from other processes hits t
 
     .venv/bin/python benchmarks/int8_speed.py                          # both models, batch 1 and 32
     .venv/bin/python benchmarks/int8_speed.py --models mobilenet_0.25 --batches 1 --rounds 5
+    .venv/bin/python benchmarks/int8_speed.py --models MobileNetV2 --calibration-per-class 8 \
+        --home /tmp/zoo-int8-speed --runtimes litert onnxruntime
+                            # fewer calibration photos, conversions kept in (and reused from) --home
 """
 
 from __future__ import annotations
@@ -51,20 +54,26 @@ def no_search() -> Iterator[None]:
             module.split_calibration = split  # type: ignore[attr-defined]
 
 
-def build(model: object, name: str, size: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def build(
+    model: object, name: str, size: int, runtimes: list[str], per_class: int
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """'<runtime> fp32 / int8 plain / int8 searched' -> predict, for every runtime that builds."""
+    import time
+
     from support.realdata import photos
 
     from zoo.engine.runtimes import make_runtime
 
-    calibration = photos(CALIBRATION_PER_CLASS, size, "train", offset=40)
+    calibration = photos(per_class, size, "train", offset=40)
     calls: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-    for runtime, int8 in INT8.items():
+    for runtime in runtimes:
+        int8 = INT8[runtime]
         variants = {"fp32": ("fp32", contextlib.nullcontext()), "int8 plain": (int8, no_search())}
         if runtime != "onnxruntime":
             variants["int8 searched"] = (int8, contextlib.nullcontext())
         for variant, (precision, context) in variants.items():
             key = f"speed-{name}-{variant.replace(' ', '-')}"  # plain and searched: different cache entries
+            start = time.perf_counter()
             try:
                 with context:
                     built = make_runtime(model, runtime, precision, calibration=calibration, cache_key=key)
@@ -72,6 +81,10 @@ def build(model: object, name: str, size: int) -> dict[str, Callable[[np.ndarray
                 print(f"  {runtime} {variant}: failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
                 continue
             calls[f"{runtime} {variant}"] = built.predict
+            took = time.perf_counter() - start
+            print(
+                f"  {runtime} {variant}: ready in {took:.0f} s (ran {built.effective_precision})", flush=True
+            )
     return calls
 
 
@@ -90,21 +103,27 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds (one call of every path each)")
+    parser.add_argument("--runtimes", nargs="+", default=list(INT8), choices=list(INT8))
+    parser.add_argument(
+        "--calibration-per-class", type=int, default=CALIBRATION_PER_CLASS, metavar="N",
+        help="calibration photos per class (fewer: a quicker conversion and float-layer search)",
+    )  # fmt: skip
+    parser.add_argument("--home", help="ZOO_HOME to convert into and reuse conversions from (default: new)")
     args = parser.parse_args()
-    os.environ["ZOO_HOME"] = tempfile.mkdtemp(prefix="zoo-bench-int8-speed-")
+    os.environ["ZOO_HOME"] = args.home or tempfile.mkdtemp(prefix="zoo-bench-int8-speed-")
     from zoo.bench.timing import paired_rates, time_interleaved
 
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, rotating")
     for name in args.models:
         model, size = load(name)
-        calls = build(model, name, size)
+        calls = build(model, name, size, args.runtimes, args.calibration_per_class)
         for batch_size in args.batches:
             batch = np.random.default_rng(0).uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32)
             rate = paired_rates(time_interleaved(calls, batch, warmup=2, iters=args.rounds, rotate=True))
             print(f"\n{name} batch {batch_size} (load {os.getloadavg()[0]:.1f}): images/s, load-corrected")
             print(f"{'runtime':<12}{'fp32':>9}{'int8 plain':>12}{'searched':>10}"
                   f"{'plain/fp32':>12}{'searched/fp32':>15}{'searched/plain':>16}")  # fmt: skip
-            for runtime in INT8:
+            for runtime in args.runtimes:
                 fp32, plain = rate.get(f"{runtime} fp32"), rate.get(f"{runtime} int8 plain")
                 searched = rate.get(f"{runtime} int8 searched")
                 cells = [f"{v:>9.1f}" if v else f"{'-':>9}" for v in (fp32, plain, searched)]
