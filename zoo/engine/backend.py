@@ -111,23 +111,29 @@ def _jax_forward(model: keras.Model) -> Forward:
 
 
 def _torch_forward(model: keras.Model) -> Forward:
-    import torch
+    return TorchForward(model)
 
-    call = _torch_module(model)
-    traced: dict[tuple[int, ...], Any] = {}
-    lock = threading.Lock()
 
-    def forward(batch: np.ndarray) -> np.ndarray:
+class TorchForward:
+    """The model's inference call, traced and frozen once per batch shape (`graphs`), eager where a trace
+    fails or disagrees with it; one trace at a time (a lock), calls otherwise concurrent."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.call = _torch_module(model)
+        self.graphs: dict[tuple[int, ...], Any] = {}  # batch shape -> frozen TorchScript, or self.call
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
         inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        with lock:
-            if inputs.shape not in traced:
-                traced[inputs.shape], outputs = _checked_trace(call, inputs)
+        shape = tuple(inputs.shape)
+        with self._lock:
+            if shape not in self.graphs:
+                self.graphs[shape], outputs = _checked_trace(self.call, inputs)
                 return outputs
-            run = traced[inputs.shape]
         with torch.inference_mode():
-            return run(inputs).float().numpy()
-
-    return forward
+            return self.graphs[shape](inputs).float().numpy()
 
 
 TRACE_TOLERANCE = 1e-5  # relative to the largest output: a different op order, not a different model
