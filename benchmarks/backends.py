@@ -12,8 +12,9 @@ per back-end and model (Keras fixes its back-end once per process) times, interl
     litert / openvino  in the TensorFlow child (the conversions run there): make_runtime(model, "litert" or
              "openvino", "fp32"); --no-converted leaves them out
 Throughput is batch / median call; every output is on the host before the clock stops. Warm-up calls stay
-out of it, but each path's start-up is reported: "first s" is building the path (runtime, conversion) plus
-its first call at that batch (JAX compiles, PyTorch traces, once per batch shape). The table gives zoo's
+out of it, but each path's start-up is reported: "start s" is building the path (runtime, conversion) plus
+its first two calls at that batch (JAX compiles on the first, PyTorch traces on the second, once per batch
+shape). The table gives zoo's
 speed-up over predict per back-end (paired: both timed in the same rounds) and, per model and batch, the
 fastest back-end's zoo path and its margin (back-ends run one after another, so that margin is not paired).
 
@@ -67,7 +68,7 @@ def build_paths(model: Any, folded: bool, converted: bool) -> tuple[dict[str, Ca
 
 
 def measure_here(model_name: str, batches: list[int], rounds: int, folded: bool, converted: bool) -> dict:
-    """In this process (its back-end): {batch: {path: {"images_per_s", "first_s"}}}."""
+    """In this process (its back-end): {batch: {path: {"images_per_s", "start_s"}}}."""
     import keras
 
     from zoo import config
@@ -83,14 +84,14 @@ def measure_here(model_name: str, batches: list[int], rounds: int, folded: bool,
     figures: dict[str, dict[str, dict[str, float]]] = {}
     for index, batch in enumerate(batches):
         x = rng.uniform(0, 255, (batch, 224, 224, 3)).astype(np.float32)
-        first_s = {}
+        start_s = {}
         for path, call in calls.items():
             start = time.perf_counter()
-            on_host(call(x))
-            first_s[path] = time.perf_counter() - start + (build_s[path] if index == 0 else 0.0)
-        timings = time_interleaved(calls, x, warmup=1, iters=rounds, rotate=True)
+            on_host(call(x)), on_host(call(x))
+            start_s[path] = time.perf_counter() - start + (build_s[path] if index == 0 else 0.0)
+        timings = time_interleaved(calls, x, warmup=0, iters=rounds, rotate=True)  # warm: the two calls above
         figures[str(batch)] = {
-            path: {"images_per_s": timing.images_per_s, "first_s": first_s[path]}
+            path: {"images_per_s": timing.images_per_s, "start_s": start_s[path]}
             for path, timing in timings.items()
         }
     return {"figures": figures, "load": os.getloadavg()[0]}
@@ -110,7 +111,7 @@ def measure_in_child(backend: str, model_name: str, args: argparse.Namespace) ->
 
 def report(results: dict[str, dict[str, dict | str]], batches: list[int]) -> None:
     print(
-        f"{'model':15} {'batch':>5} {'back-end':10} {'path':9} {'images/s':>9} {'/predict':>9} {'first s':>8}"
+        f"{'model':15} {'batch':>5} {'back-end':10} {'path':9} {'images/s':>9} {'/predict':>9} {'start s':>8}"
     )
     for model_name, per_backend in results.items():
         for batch in map(str, batches):
@@ -125,7 +126,7 @@ def report(results: dict[str, dict[str, dict | str]], batches: list[int]) -> Non
                     speed = figure["images_per_s"]
                     print(
                         f"{model_name:15} {batch:>5} {backend:10} {path:9} {speed:9.2f} "
-                        f"{speed / predict:8.2f}x {figure['first_s']:8.2f}   (load {result['load']:.1f})"
+                        f"{speed / predict:8.2f}x {figure['start_s']:8.2f}   (load {result['load']:.1f})"
                     )
                 zoo_speed[backend] = paths["zoo"]["images_per_s"]
             if len(zoo_speed) > 1:

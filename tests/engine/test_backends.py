@@ -89,17 +89,17 @@ def test_the_runtime_is_the_back_ends_own_model_on_any_batch(probes: dict[str, P
         assert probe["tensorflow_imported"] is (backend == "tensorflow")  # JAX/torch: no TensorFlow
 
 
-def test_torch_runs_a_frozen_trace_per_batch_shape_and_eager_where_a_trace_is_wrong(
+def test_torch_runs_a_frozen_trace_for_a_repeated_batch_shape_and_eager_where_a_trace_is_wrong(
     probes: dict[str, Path],
 ) -> None:
     probe = json.loads((probes["torch"] / "probe.json").read_text())
-    # the fixture's two batch shapes (12 photos, then 1), each traced and frozen: no eager Keras calls
-    assert probe["traced_shapes"] == [[1, 224, 224, 3], [12, 224, 224, 3]]
+    # 12 photos, called twice: traced and frozen on the second call; 1 photo, called once: eager, no trace
+    assert probe["traced_shapes"] == [[12, 224, 224, 3]]
     # a model whose output changes from call to call: the trace (which froze one count) was dropped
     untraceable = probe["untraceable"]
     assert untraceable["traced_shapes"] == []
-    first, second, third = untraceable["outputs"]
-    assert third - second == 1.0 and second > first, untraceable
+    outputs = untraceable["outputs"]
+    assert all(later > earlier for earlier, later in zip(outputs, outputs[1:], strict=False)), outputs
 
 
 def test_architectures_build_with_the_registry_parameter_count_on_every_back_end() -> None:

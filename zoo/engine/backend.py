@@ -4,12 +4,13 @@ zoo.engine.runtimes.KerasRuntime).
     jax    one `jax.jit` of the model's stateless call with a copy of the weights closed over as constants:
            XLA compiles the whole network once per batch shape, and nothing reads a variable at run time
            (like TensorFlow's frozen graph, later changes to the model's weights are not seen).
-    torch  the model's call traced once per batch shape by `torch.jit.trace` and frozen (`torch.jit.freeze`:
-           weights become constants, so the per-call kernel transposes of Keras' channels-last convolutions
-           are folded away, and Keras' per-layer Python overhead is gone), run in `torch.inference_mode()`.
-           A trace that cannot be made, or that disagrees with the eager call on its first batch, is dropped
-           for eager calls. (Tracing records the branches the first batch took: a model whose control flow
-           depends on input values is not caught when the first batch agrees; keras.applications models
+    torch  the model's call traced by `torch.jit.trace` on the second call with a batch shape (the first is
+           eager: a one-off prediction pays no trace) and frozen (`torch.jit.freeze`: weights become
+           constants, so the per-call kernel transposes of Keras' channels-last convolutions are folded
+           away, and Keras' per-layer Python overhead is gone), run in `torch.inference_mode()`.
+           A trace that cannot be made, or that disagrees with the eager call on its batch, is dropped
+           for eager calls. (Tracing records the branches the traced batch took: a model whose control flow
+           depends on input values is not caught when that batch agrees; keras.applications models
            have none.) torch.jit is deprecated in favour of torch.compile, which is not used: inductor needs
            a C++ compiler at run time (CI's fresh machine may have none), took 23-92 s to compile
            MobileNetV2 on 2 busy cores and ran slower than the frozen trace.
@@ -115,12 +116,14 @@ def _torch_forward(model: keras.Model) -> Forward:
 
 
 class TorchForward:
-    """The model's inference call, traced and frozen once per batch shape (`graphs`), eager where a trace
-    fails or disagrees with it; one trace at a time (a lock), calls otherwise concurrent."""
+    """The model's inference call, traced and frozen for a batch shape on its second call (a shape seen
+    once, as in a one-off prediction, never pays for a trace), eager where a trace fails or disagrees with
+    it; one trace at a time (a lock), calls otherwise concurrent."""
 
     def __init__(self, model: keras.Model) -> None:
         self.call = _torch_module(model)
         self.graphs: dict[tuple[int, ...], Any] = {}  # batch shape -> frozen TorchScript, or self.call
+        self._seen: set[tuple[int, ...]] = set()
         self._lock = threading.Lock()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -129,11 +132,12 @@ class TorchForward:
         inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         shape = tuple(inputs.shape)
         with self._lock:
-            if shape not in self.graphs:
+            if shape in self._seen and shape not in self.graphs:
                 self.graphs[shape], outputs = _checked_trace(self.call, inputs)
                 return outputs
+            self._seen.add(shape)
         with torch.inference_mode():
-            return self.graphs[shape](inputs).float().numpy()
+            return self.graphs.get(shape, self.call)(inputs).float().numpy()
 
 
 TRACE_TOLERANCE = 1e-5  # relative to the largest output: a different op order, not a different model
