@@ -1,6 +1,7 @@
 """Parity across Keras back-ends, measured: the pretrained MobileNet 0.25 (224, no top, the shared fixture)
 built by zoo.load on TensorFlow, JAX and PyTorch gives the same features on real photos through zoo's keras
-runtime (within 1e-5 of their scale), equal to the same back-end's own model.predict; and registered
+runtime (within 1e-5 of their scale), equal to the same back-end's own model.predict (on torch through a
+frozen trace per batch shape, eager for a model a trace would get wrong); and registered
 architectures build with the registry's exact parameter count on each back-end.
 
 Each back-end runs in its own child process (support/backend_probe.py, scripts/backend_params.py): Keras
@@ -86,6 +87,19 @@ def test_the_runtime_is_the_back_ends_own_model_on_any_batch(probes: dict[str, P
         probe = json.loads((folder / "probe.json").read_text())
         assert probe["backend"] == backend
         assert probe["tensorflow_imported"] is (backend == "tensorflow")  # JAX/torch: no TensorFlow
+
+
+def test_torch_runs_a_frozen_trace_for_a_repeated_batch_shape_and_eager_where_a_trace_is_wrong(
+    probes: dict[str, Path],
+) -> None:
+    probe = json.loads((probes["torch"] / "probe.json").read_text())
+    # 12 photos, called twice: traced and frozen on the second call; 1 photo, called once: eager, no trace
+    assert probe["traced_shapes"] == [[12, 224, 224, 3]]
+    # a model whose output changes from call to call: the trace (which froze one count) was dropped
+    untraceable = probe["untraceable"]
+    assert untraceable["traced_shapes"] == []
+    outputs = untraceable["outputs"]
+    assert all(later > earlier for earlier, later in zip(outputs, outputs[1:], strict=False)), outputs
 
 
 def test_architectures_build_with_the_registry_parameter_count_on_every_back_end() -> None:

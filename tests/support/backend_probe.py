@@ -4,7 +4,8 @@ process): `KERAS_BACKEND=jax python -m support.backend_probe JOB.json OUT_DIR`.
 JOB: {"photos": a .npy of raw RGB photos, "weights": the pretrained MobileNet 0.25 224 no-top file}.
 OUT_DIR gets features.npy (zoo's keras runtime), plain.npy (Keras' own model.predict), after_plain.npy (the
 runtime again after model.predict), one.npy (the first photo alone) and probe.json (back-end, whether
-zoo's path imported TensorFlow).
+zoo's path imported TensorFlow; on torch, the batch shapes the runtime runs as frozen TorchScript, and what
+it does with a model a trace cannot capture).
 """
 
 from __future__ import annotations
@@ -30,10 +31,42 @@ def probe(job: dict, out: Path) -> dict:
     np.save(out / "plain.npy", model.predict(photos, verbose=0))
     np.save(out / "after_plain.npy", runtime.predict(photos))  # Keras' JAX predict donates its buffers
     np.save(out / "one.npy", runtime.predict(photos[:1]))
-    return {
-        "backend": keras.config.backend(),
-        "tensorflow_imported": zoo_imported_tensorflow,
-    }
+    facts = {"backend": keras.config.backend(), "tensorflow_imported": zoo_imported_tensorflow}
+    if keras.config.backend() == "torch":
+        facts["traced_shapes"] = traced_shapes(runtime)
+        facts["untraceable"] = untraceable_model_outputs()
+    return facts
+
+
+def traced_shapes(runtime: object) -> list[list[int]]:
+    """The batch shapes the torch runtime runs as a frozen TorchScript graph (not eager calls)."""
+    import torch
+
+    graphs = runtime._forward.graphs  # zoo.engine.backend.TorchForward
+    return sorted(list(shape) for shape, graph in graphs.items() if isinstance(graph, torch.jit.ScriptModule))
+
+
+def untraceable_model_outputs() -> dict:
+    """Four calls of the keras runtime on a model whose output depends on Python state (a call counter):
+    a trace would freeze the count, so the runtime must keep eager calls for it."""
+    import keras
+
+    from zoo.engine.runtimes import KerasRuntime
+
+    class CallCounter(keras.layers.Layer):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.calls = 0
+
+        def call(self, inputs: object) -> object:
+            self.calls += 1
+            return inputs + float(self.calls)
+
+    inputs = keras.Input((4,))
+    runtime = KerasRuntime(keras.Model(inputs, CallCounter()(inputs)))
+    batch = np.zeros((2, 4), np.float32)
+    outputs = [float(runtime.predict(batch)[0, 0]) for _ in range(4)]  # the second call traces
+    return {"outputs": outputs, "traced_shapes": traced_shapes(runtime)}
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,20 @@ zoo.engine.runtimes.KerasRuntime).
     jax    one `jax.jit` of the model's stateless call with a copy of the weights closed over as constants:
            XLA compiles the whole network once per batch shape, and nothing reads a variable at run time
            (like TensorFlow's frozen graph, later changes to the model's weights are not seen).
-    torch  eager calls in `torch.inference_mode()` (no autograd bookkeeping, no version counters).
+    torch  the model's call traced by `torch.jit.trace` on the second call with a batch shape (the first is
+           eager: a one-off prediction pays no trace) and frozen (`torch.jit.freeze`: weights become
+           constants, so the per-call kernel transposes of Keras' channels-last convolutions are folded
+           away, and Keras' per-layer Python overhead is gone), run in `torch.inference_mode()`.
+           A trace that cannot be made, or that disagrees with the eager call on its batch, is dropped
+           for eager calls. (Tracing records the branches the traced batch took: a model whose control flow
+           depends on input values is not caught when that batch agrees; keras.applications models
+           have none.) torch.jit is deprecated in favour of torch.compile, which is not used: inductor needs
+           a C++ compiler at run time (CI's fresh machine may have none), took 23-92 s to compile
+           MobileNetV2 on 2 busy cores and ran slower than the frozen trace.
+
+BatchNormalization is not folded into the convolutions here (TensorFlow's graph optimiser does that for the
+frozen graph): on the real MobileNet fixture folding moved features by 1.1e-5 of their scale, past the 1e-5
+parity bound, although it made JAX 1.3-1.6x faster (benchmarks/backends.py --folded shows it).
 
 Each returns `forward(batch: float32 ndarray) -> float32 ndarray on the host`, so a timing that stops after
 it has waited for the result (np.asarray on a JAX array blocks until it is computed).
@@ -13,6 +26,8 @@ it has waited for the result (np.asarray on a JAX array blocks until it is compu
 from __future__ import annotations
 
 import importlib.util
+import threading
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +42,7 @@ Forward = Callable[[np.ndarray], np.ndarray]
 
 
 def backend_forward(model: keras.Model, backend: str) -> Forward:
-    """The forward pass of `model` for `backend` ("jax" or "torch")."""
+    """The forward pass of `model` for `backend` ("jax" or "torch"); it keeps its own copy of the weights."""
     return _jax_forward(model) if backend == "jax" else _torch_forward(model)
 
 
@@ -97,12 +112,66 @@ def _jax_forward(model: keras.Model) -> Forward:
 
 
 def _torch_forward(model: keras.Model) -> Forward:
-    import keras
+    return TorchForward(model)
+
+
+class TorchForward:
+    """The model's inference call, traced and frozen for a batch shape on its second call (a shape seen
+    once, as in a one-off prediction, never pays for a trace), eager where a trace fails or disagrees with
+    it; one trace at a time (a lock), calls otherwise concurrent."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.call = _torch_module(model)
+        self.graphs: dict[tuple[int, ...], Any] = {}  # batch shape -> frozen TorchScript, or self.call
+        self._seen: set[tuple[int, ...]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        shape = tuple(inputs.shape)
+        with self._lock:
+            if shape in self._seen and shape not in self.graphs:
+                self.graphs[shape], outputs = _checked_trace(self.call, inputs)
+                return outputs
+            self._seen.add(shape)
+        with torch.inference_mode():
+            return self.graphs.get(shape, self.call)(inputs).float().numpy()
+
+
+TRACE_TOLERANCE = 1e-5  # relative to the largest output: a different op order, not a different model
+
+
+def _checked_trace(call: Any, inputs: Any) -> tuple[Any, np.ndarray]:
+    """(`call` traced and frozen for the shape of `inputs`, or `call` itself where the trace disagrees
+    with it on `inputs` beyond float32 round-off or cannot be made; the outputs for `inputs`)."""
     import torch
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            outputs = _single(model(keras.ops.convert_to_tensor(batch), training=False))
-            return keras.ops.convert_to_numpy(keras.ops.cast(outputs, "float32"))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation, TracerWarnings on Keras' shape checks
+        eager = call(inputs).float().numpy()
+        try:
+            frozen = torch.jit.freeze(torch.jit.trace(call, inputs, check_trace=False))
+            traced = frozen(inputs).float().numpy()
+        except Exception:  # an op or value-dependent branch tracing refuses: eager calls still work
+            return call, eager
+    scale = max(float(np.max(np.abs(eager))), float(np.finfo(np.float32).tiny))
+    agrees = float(np.max(np.abs(traced - eager))) <= TRACE_TOLERANCE * scale
+    return (frozen if agrees else call), eager
 
-    return forward
+
+def _torch_module(model: keras.Model) -> Any:
+    """The Keras model's inference call as a torch.nn.Module holding the model as a submodule (so tracing
+    sees its weights as parameters and freezing turns them into constants)."""
+    import torch
+
+    class KerasInference(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, inputs: Any) -> Any:
+            return _single(self.model(inputs, training=False))
+
+    return KerasInference().eval()

@@ -146,7 +146,8 @@ class KerasRuntime(Runtime):
     """A Keras model traced once into a graph with a None batch axis (no retracing), weights frozen in.
 
     That is the TensorFlow back-end; on JAX and PyTorch the forward pass is zoo.engine.backend's
-    (a jitted function with the weights as constants; eager calls in torch.inference_mode()).
+    (a jitted function with the weights as constants; the call traced and frozen by torch.jit once per
+    batch shape, run in torch.inference_mode()).
 
     Freezing the variables into constants lets TensorFlow's graph optimiser fold each BatchNormalization
     into the convolution before it and fuse convolution + bias + activation into one oneDNN kernel:
@@ -182,7 +183,7 @@ class KerasRuntime(Runtime):
 
             self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
         self._forward = None if self.backend == "tensorflow" else backend_forward(self.model, self.backend)
-        self.frozen = self.backend == "jax"  # JAX: weights are constants of the jitted function
+        self.frozen = self.backend != "tensorflow"  # JAX, torch: weights are constants of the compiled call
         if self._forward is None:
             self._trace_frozen_graph()
 
