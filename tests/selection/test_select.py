@@ -12,7 +12,8 @@ import pytest
 from support.cli import zoo_main
 from support.realdata import CLASSES, photo_paths
 
-from zoo.bench.results import read_results
+from zoo.bench.results import append_results, read_results, stamp
+from zoo.selection.latency import KIND
 
 MODEL = "mobilenet_v1_025_224"
 pytestmark = pytest.mark.timeout(600)
@@ -59,6 +60,22 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _photo_folder(tmp_path_factory.mktemp("photos") / "train", 12)
 
 
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The candidates whose network zoo.select builds, in order (the real build, counted)."""
+    from zoo.selection import scoring
+
+    labels: list[str] = []
+    real_build = scoring.build_candidate
+
+    def counting_build(candidate, *args, **kwargs):  # type: ignore[no-untyped-def]
+        labels.append(candidate.label)
+        return real_build(candidate, *args, **kwargs)
+
+    monkeypatch.setattr("zoo.selection.run.build_candidate", counting_build)
+    return labels
+
+
 def _select(photos: Path, sizes: list[int], **options):  # type: ignore[no-untyped-def]
     import zoo
 
@@ -98,6 +115,41 @@ def test_a_second_run_reuses_stored_scores_and_timings(home: Path, photos: Path)
 
 
 @pytest.mark.slow
+def test_timing_is_the_network_built_for_scoring_labelled_and_stored_apart(
+    home: Path, photos: Path, built: list[str]
+) -> None:
+    """One build per candidate: the timed network is the scored one (backbone + pooling, not the ImageNet
+    classifier), its row is stored under its own kind, and a `zoo benchmark` row is not taken for it."""
+    from zoo.bench.machine import machine_info
+
+    full_model = {"kind": "benchmark", "model": MODEL, "image_size": 104, "runtime": "keras",
+                  "precision": "fp32", "batch_size": 1, "status": "ok", "images_per_s": 1e6}  # fmt: skip
+    append_results([stamp({**full_model, "machine": machine_info()})])
+    row = _select(photos, [104]).iloc[0]
+    assert built == [f"{MODEL}@104"]  # one build served the timing and the features
+    assert (row["status"], row["timing"], row["timed"]) == ("ok", "measured", "backbone + pooling, fp32")
+    assert row["ms_per_image"] != pytest.approx(1e-3)  # not the full-model benchmark row
+    (stored,) = [r for r in read_results(kind=KIND) if r["image_size"] == 104]
+    assert stored["timed"] == "backbone + pooling" and stored["params"] < 300_000  # no 1000-class head
+    assert row["ms_per_image"] == pytest.approx(1e3 / stored["images_per_s"])
+    assert not [r for r in read_results(kind="benchmark") if r.get("timed")]  # tables never see it
+    assert "(backbone + pooling, fp32; keras, batch 1)" in _select(photos, [104]).attrs["verdict"]
+
+
+@pytest.mark.slow
+def test_a_stored_score_and_timing_build_nothing_and_a_random_init_candidate_is_timed_too(
+    home: Path, photos: Path, built: list[str]
+) -> None:
+    first = _select(photos, [112], weights="none").iloc[0]
+    assert (first["status"], first["timing"]) == ("ok", "measured")
+    assert built == [f"{MODEL}@112"]
+    built.clear()
+    again = _select(photos, [112], weights="none").iloc[0]
+    assert built == []
+    assert (again["timing"], again["cv_accuracy"]) == ("stored", first["cv_accuracy"])
+
+
+@pytest.mark.slow
 def test_runtime_auto_times_with_the_fastest_runtime_here_and_names_it(home: Path, photos: Path) -> None:
     from zoo.choices import RUNTIMES
 
@@ -105,8 +157,9 @@ def test_runtime_auto_times_with_the_fastest_runtime_here_and_names_it(home: Pat
     row = first.iloc[0]
     assert (row["status"], row["timing"]) == ("ok", "measured")
     assert row["runtime"] in RUNTIMES  # the runtime that ran, not "auto"
-    stored = [r for r in read_results(kind="benchmark") if r["runtime"] == "auto" and r["image_size"] == 64]
+    stored = [r for r in read_results(kind=KIND) if r["runtime"] == "auto" and r["image_size"] == 64]
     assert stored[-1]["auto_choice"] == f"{row['runtime']} fp32"
+    assert stored[-1]["timed"] == "backbone + pooling"
     assert row["ms_per_image"] == pytest.approx(1e3 / stored[-1]["images_per_s"])
     again = _select(photos, [64], runtime="auto").iloc[0]
     assert (again["timing"], again["runtime"], again["ms_per_image"]) == (

@@ -41,8 +41,6 @@ def measure_model(
     keras_model = loaded.model
     height, width = input_size(keras_model, default=image_size or 224)
     macs = _macs_or_none(keras_model)
-    rng = np.random.default_rng(0)
-    calibration = rng.integers(0, 256, (CALIBRATION_IMAGES, height, width, 3)).astype(np.float32)
     common = {
         "model": loaded.name,
         "weights": loaded.weights,
@@ -52,6 +50,26 @@ def measure_model(
         "gmacs": None if macs is None else macs / 1e9,
         "gflops": None if macs is None else 2 * macs / 1e9,
     }
+    return measure_network(
+        keras_model, common, pairs=pairs, batch_sizes=batch_sizes, warmup=warmup, iters=iters
+    )
+
+
+def measure_network(
+    keras_model: Any,
+    common: dict[str, Any],
+    *,
+    pairs: Sequence[Sequence[str | None]] = (("keras", "fp32"),),
+    batch_sizes: Sequence[int] = (1,),
+    warmup: int = 3,
+    iters: int = 20,
+    share_of_peak: bool = True,
+) -> list[dict[str, Any]]:
+    """Rows for an already built `keras_model` (`common`: the figures every row carries; its "gflops",
+    when present, gives the achieved GFLOP/s and, with `share_of_peak`, the share of this machine's peak)."""
+    height, width = input_size(keras_model, default=224)
+    rng = np.random.default_rng(0)
+    calibration = rng.integers(0, 256, (CALIBRATION_IMAGES, height, width, 3)).astype(np.float32)
     built: dict[tuple[str, str | None], Any] = {}
     failed: dict[tuple[str, str | None], str] = {}
     for runtime_name, precision in pairs:
@@ -83,7 +101,7 @@ def measure_model(
                 rows.append(_row(common, runtime_name, precision, batch_size, status=failed[key]))
                 continue
             runner = runners[key]
-            figures = _figures(common["gflops"], timings[key], runner.effective_precision)
+            figures = _figures(common.get("gflops"), timings[key], runner.effective_precision, share_of_peak)
             if key in chosen:
                 figures["auto_choice"] = chosen[key]
             shown = runner.precision if runtime_name == AUTO else precision
@@ -125,12 +143,12 @@ def _guarded(key: Any, predict: Any) -> Any:
     return call
 
 
-def _figures(gflops: float | None, timing: Any, precision_ran: str) -> dict[str, Any]:
+def _figures(
+    gflops: float | None, timing: Any, precision_ran: str, share_of_peak: bool = True
+) -> dict[str, Any]:
     """A timed row's figures; its share of peak is against the peak of the precision that really ran."""
     achieved = None if gflops is None else gflops * timing.images_per_s
-    peak = peak_for(precision_ran, achieved)
-    share = None if achieved is None or not peak.gflops else achieved / peak.gflops
-    return {
+    figures = {
         "status": "ok",
         "precision_ran": precision_ran,  # what really computes: OpenVINO may run another than asked
         "images_per_s": timing.images_per_s,
@@ -138,11 +156,18 @@ def _figures(gflops: float | None, timing: Any, precision_ran: str) -> dict[str,
         "latency_p90_ms": timing.p90_ms,
         "latency_p99_ms": timing.p99_ms,
         "achieved_gflops": achieved,
+        "iters": len(timing.latencies_s),
+    }
+    if not share_of_peak:  # measuring the peak costs seconds on a machine's first use
+        return figures
+    peak = peak_for(precision_ran, achieved)
+    share = None if achieved is None or not peak.gflops else achieved / peak.gflops
+    return {
+        **figures,
         "peak_precision": peak_precision(precision_ran),
         "peak_gflops": peak.gflops,
         "peak_by": peak.how,
         "peak_share": share,
-        "iters": len(timing.latencies_s),
     }
 
 

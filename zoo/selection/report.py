@@ -29,9 +29,11 @@ def mark_pareto(rows: Sequence[Row]) -> None:
 
 
 def describe(row: Row, folds: int) -> str:
+    timed = f"{row['timed']}; " if row.get("timed") else ""  # what ran: "backbone + pooling, fp32"
     return (
         f"{row['model']} at {row['image_size']} px: {row['cv_accuracy']:.1%} ± {row['cv_std']:.1%} "
-        f"({folds}-fold CV), {row['ms_per_image']:.2f} ms/image ({row['runtime']}, batch {row['batch_size']})"
+        f"({folds}-fold CV), {row['ms_per_image']:.2f} ms/image ({timed}{row['runtime']}, "
+        f"batch {row['batch_size']})"
     )
 
 
@@ -82,7 +84,10 @@ def plot_selection(rows: Sequence[Row], path: str | Path, constraints: Constrain
                        edgecolors="black", zorder=4, label="recommended")  # fmt: skip
     if constraints.max_ms_per_image is not None:
         ax.axvline(constraints.max_ms_per_image, color="tab:red", linestyle="--", label="--max-ms-per-image")
-    ax.set_xlabel(f"ms / image on this machine ({constraints.runtime}, batch {constraints.batch_size})")
+    ax.set_xlabel(
+        "ms / image on this machine (backbone + pooling; "
+        f"{constraints.runtime}, batch {constraints.batch_size})"
+    )
     ax.set_ylabel(f"linear-head accuracy ({folds}-fold CV on your images)")
     ax.set_title(f"Backbones on your images ({len(points)} scored)")
     ax.grid(True, alpha=0.3)

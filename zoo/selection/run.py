@@ -1,8 +1,9 @@
 """`zoo.select`: score every candidate backbone on the user's images, time it here, conclude.
 
 For each candidate (a registered backbone at an input size, zoo.selection.candidates):
-1. ms/image on this machine (a stored benchmark row, else a short measurement; zoo.selection.latency);
-   a candidate over --max-ms-per-image is not scored ("too slow");
+1. ms/image on this machine of the backbone + pooling (a stored timing row, else a short measurement of
+   the network built for scoring; zoo.selection.latency); a candidate over --max-ms-per-image is not
+   scored ("too slow");
 2. the k-fold CV accuracy of a linear head on its cached features (zoo.selection.scoring), stored in the
    results store as soon as it is known (zoo.selection.store), so a re-run skips it;
 3. a candidate that fails (no weights offline, a build error) gets a row saying why; the others go on.
@@ -32,15 +33,15 @@ from zoo.selection.candidates import (
     parse_duration,
 )
 from zoo.selection.decoding import DecodedOnce
-from zoo.selection.latency import latency_of
-from zoo.selection.scoring import Score, score_candidate
+from zoo.selection.latency import Latency, measured_latency, stored_latency
+from zoo.selection.scoring import Built, Score, build_candidate, score_candidate
 
 if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = (
     "model", "image_size", "status", "cv_accuracy", "cv_std", "ms_per_image", "pareto", "recommended",
-    "meets", "timing", "runtime", "batch_size", "images", "cache_hit", "seconds", "reason",
+    "meets", "timing", "timed", "runtime", "batch_size", "images", "cache_hit", "seconds", "reason",
 )  # fmt: skip
 Progress = Callable[[int, int, str], None]  # (candidates done, total, the one starting now)
 
@@ -139,43 +140,64 @@ class _Job:
         return rows
 
     def not_run(self, candidate: Candidate, budget: float | None) -> dict[str, Any]:
-        key = store.score_key(candidate, self.fingerprint, self.weights, self.folds, self.seed)
-        if key in self.stored:  # a score from an earlier run costs nothing: still report it
+        if self.key(candidate) in self.stored:  # a score from an earlier run costs nothing: still report it
             return self.evaluate(candidate)
         return _row(candidate, self.constraints, "not run", f"--time-budget {budget:g}s spent")
 
     def evaluate(self, candidate: Candidate) -> dict[str, Any]:
-        """The candidate's row: timed, then scored unless too slow; a failure is the row's status."""
+        """The candidate's row: timed, then scored unless too slow; a failure is the row's status. The
+        network is built once, for both, and only when a stored timing or score does not answer."""
         constraints = self.constraints
         if self.weights == "imagenet" and not candidate.pulled and config.offline():
             reason = f"weights not cached and offline mode is on (`zoo pull {candidate.model}` when online)"
             return _row(candidate, constraints, "no weights", reason)
-        try:
-            latency = latency_of(candidate, constraints)
-        except Exception as exc:  # noqa: BLE001 - one candidate's failure must not stop the others
-            return _row(candidate, constraints, "failed", f"timing: {_why(exc)}")
-        timed = {"ms_per_image": latency.ms_per_image, "timing": latency.source, "runtime": latency.runtime}
+        stored_score = self.stored.get(self.key(candidate))
+        latency = stored_latency(candidate, constraints)
+        built: Built | None = None
+        if latency is None or (stored_score is None and constraints.meets(latency.ms_per_image)):
+            built_or_row = self.build(candidate, latency)
+            if isinstance(built_or_row, dict):
+                return built_or_row
+            built = built_or_row
+        if latency is None:
+            try:
+                latency = measured_latency(candidate, built, constraints)
+            except Exception as exc:  # noqa: BLE001 - one candidate's failure must not stop the others
+                return _row(candidate, constraints, "failed", f"timing: {_why(exc)}")
+        timed = _timing(latency)
         if not constraints.meets(latency.ms_per_image):
             limit = constraints.max_ms_per_image
             reason = f"{latency.ms_per_image:.1f} ms/image > --max-ms-per-image {limit:g}"
             return _row(candidate, constraints, "too slow", reason, **timed)
         try:
-            score = self.score(candidate)
-        except WeightsUnavailable as exc:
-            return _row(candidate, constraints, "no weights", _why(exc), **timed)
-        except Exception as exc:  # noqa: BLE001 - a build error, too few decodable images, ...
+            score = self.score(candidate, built)
+        except Exception as exc:  # noqa: BLE001 - too few decodable images, ...
             return _row(candidate, constraints, "failed", _why(exc), **timed)
         figures = {"cv_accuracy": score.cv_accuracy, "cv_std": score.cv_std, "images": score.images,
                    "cache_hit": score.cache_hit, "seconds": round(score.seconds, 2)}  # fmt: skip
         return _row(candidate, constraints, "ok", "", **timed, **figures)
 
-    def score(self, candidate: Candidate) -> Score:
-        key = store.score_key(candidate, self.fingerprint, self.weights, self.folds, self.seed)
+    def build(self, candidate: Candidate, latency: Latency | None) -> Built | dict[str, Any]:
+        """The candidate's network, or its row when it cannot be built (with the stored timing, if any)."""
+        timed = _timing(latency)
+        try:
+            return build_candidate(candidate, len(self.images.classes), weights=self.weights, seed=self.seed)
+        except WeightsUnavailable as exc:
+            return _row(candidate, self.constraints, "no weights", _why(exc), **timed)
+        except Exception as exc:  # noqa: BLE001 - a build error must not stop the other candidates
+            return _row(candidate, self.constraints, "failed", _why(exc), **timed)
+
+    def key(self, candidate: Candidate) -> str:
+        return store.score_key(candidate, self.fingerprint, self.weights, self.folds, self.seed)
+
+    def score(self, candidate: Candidate, built: Built | None) -> Score:
+        key = self.key(candidate)
         if key in self.stored:
             self.log(f"{candidate.label}: score stored by an earlier run (skipped)")
             return store.score_from_record(self.stored[key])
+        assert built is not None  # evaluate builds the network whenever no score is stored
         score = score_candidate(
-            candidate, self.images, weights=self.weights, folds=self.folds, seed=self.seed,
+            candidate, built, self.images, folds=self.folds, seed=self.seed,
             batch_size=self.constraints.batch_size, log=lambda m: self.log(f"{candidate.label}: {m}"),
             decode=self.decoded.batch,
         )  # fmt: skip
@@ -195,6 +217,14 @@ def _row(candidate: Candidate, constraints: Constraints, status: str, reason: st
     }
     row["meets"] = status == "ok" and constraints.meets(row.get("ms_per_image"))
     return row
+
+
+def _timing(latency: Latency | None) -> dict[str, Any]:
+    """A row's timing columns (none without a figure)."""
+    if latency is None:
+        return {}
+    return {"ms_per_image": latency.ms_per_image, "timing": latency.source, "runtime": latency.runtime,
+            "timed": latency.timed}  # fmt: skip
 
 
 def _why(exc: BaseException) -> str:

@@ -22,6 +22,8 @@ from zoo.selection.candidates import Candidate
 
 if TYPE_CHECKING:
     from zoo.data.decode import DecodedBatch, ResizePolicy
+    from zoo.registry import ModelSpec
+    from zoo.transfer.network import Network
 
     Decode = Callable[[ResizePolicy], DecodedBatch]
 
@@ -39,39 +41,55 @@ class Score:
     seconds: float
 
 
-def candidate_features(
-    candidate: Candidate,
-    data: LabelledImages,
-    *,
-    weights: str,
-    batch_size: int,
-    log: Callable[[str], None],
-    decode: Decode | None = None,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(features, labels, cache hit) of every decodable image of `data` under `candidate`'s backbone;
-    `decode(policy)` decodes `data`'s images (default: decode_batch, skipping bad images). A backbone
-    without pretrained weights is drawn from `seed`, so its score (and cache entry) repeats."""
+@dataclass
+class Built:
+    """A candidate's network, built once: scored through its features and timed through its extractor."""
+
+    network: Network
+    spec: ModelSpec
+    policy: ResizePolicy
+
+
+def build_candidate(candidate: Candidate, num_classes: int, *, weights: str, seed: int = 0) -> Built:
+    """The network `zoo finetune` builds for `candidate` (the feature extractor is raw RGB -> pooled
+    features). A backbone without pretrained weights is drawn from `seed`, so its score (and cache
+    entry) repeats."""
     import keras
 
-    from zoo.data.decode import ResizePolicy, decode_batch
+    from zoo.data.decode import ResizePolicy
     from zoo.engine.reference import spec_of
-    from zoo.transfer import features as feature_cache
     from zoo.transfer.network import build_network
     from zoo.transfer.settings import FinetuneSettings
 
     spec = spec_of(candidate.model)
     cfg = FinetuneSettings(model=spec.name, data="", weights=weights, image_size=candidate.image_size)
     keras.utils.set_random_seed(seed)
-    net = build_network(cfg, spec, candidate.image_size, len(data.classes))
-    policy = ResizePolicy.from_spec(spec, candidate.image_size)
+    net = build_network(cfg, spec, candidate.image_size, num_classes)
+    return Built(net, spec, ResizePolicy.from_spec(spec, candidate.image_size))
+
+
+def candidate_features(
+    candidate: Candidate,
+    built: Built,
+    data: LabelledImages,
+    *,
+    batch_size: int,
+    log: Callable[[str], None],
+    decode: Decode | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(features, labels, cache hit) of every decodable image of `data` under `built`'s backbone;
+    `decode(policy)` decodes `data`'s images (default: decode_batch, skipping bad images)."""
+    from zoo.data.decode import decode_batch
+    from zoo.transfer import features as feature_cache
+
+    net, policy = built.network, built.policy
 
     def compute() -> tuple[np.ndarray, list[tuple[Path, str]]]:
         decoded = decode(policy) if decode else decode_batch(data.paths, policy, on_bad_image="skip")
         return feature_cache.extract(net.extractor, decoded.images, batch_size), list(decoded.skipped)
 
     found = feature_cache.features_for(
-        list(data.paths), spec.name, net.backbone, candidate.image_size, policy, compute, log
+        list(data.paths), built.spec.name, net.backbone, candidate.image_size, policy, compute, log
     )
     label_of = dict(zip(data.paths, data.labels, strict=True))
     features = np.stack(list(found.by_path.values())).astype(np.float32)
@@ -98,9 +116,9 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, folds: int, seed: i
 
 def score_candidate(
     candidate: Candidate,
+    built: Built,
     data: LabelledImages,
     *,
-    weights: str,
     folds: int,
     seed: int,
     batch_size: int,
@@ -112,7 +130,7 @@ def score_candidate(
 
     started = time.perf_counter()
     features, labels, hit = candidate_features(
-        candidate, data, weights=weights, batch_size=batch_size, log=log, decode=decode, seed=seed
+        candidate, built, data, batch_size=batch_size, log=log, decode=decode
     )
     accuracies = cross_validate(features, labels, folds, seed)
     return Score(
