@@ -3,7 +3,7 @@ int8, no search) and fp32, per runtime, timed in one interleaved run.
 
     searched  zoo's int8 as it converts now: the layers zoo.engine.int8_search measured as costing
               agreement stay float (openvino int8, litert int8-full; onnxruntime int8 has no search)
-    plain     the same conversion with nothing held back, so nothing searched: every layer int8
+    plain     precision int8-plain: the same calibration, nothing searched, every layer int8
     fp32      the runtime's fp32
 
 Models: the real ImageNet MobileNet 0.25 @128 with its head (tests/support/realdata.py) and MobileNetV2
@@ -21,11 +21,10 @@ paired_rates (median per-round speed ratio), so load from other processes hits t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,24 +33,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests")]
 import numpy as np  # noqa: E402
 
 INT8 = {"openvino": "int8", "litert": "int8-full", "onnxruntime": "int8"}
+PLAIN_INT8 = {"openvino": "int8-plain", "litert": "int8-plain", "onnxruntime": "int8"}  # onnx: no search
 MODELS = ("mobilenet_0.25", "MobileNetV2")
 CALIBRATION_PER_CLASS = 40
-
-
-@contextlib.contextmanager
-def no_search() -> Iterator[None]:
-    """Hold no calibration images back, so the int8 paths quantize every layer (the search needs some)."""
-    from zoo.engine import int8_search, litert_int8, runtime_openvino
-
-    modules = (int8_search, litert_int8, runtime_openvino)
-    saved = [module.split_calibration for module in modules]
-    for module in modules:
-        module.split_calibration = lambda calibration: (calibration, calibration[:0])  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        for module, split in zip(modules, saved, strict=True):
-            module.split_calibration = split  # type: ignore[attr-defined]
 
 
 def build(
@@ -67,16 +51,14 @@ def build(
     calibration = photos(per_class, size, "train", offset=40)
     calls: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
     for runtime in runtimes:
-        int8 = INT8[runtime]
-        variants = {"fp32": ("fp32", contextlib.nullcontext()), "int8 plain": (int8, no_search())}
+        variants = {"fp32": "fp32", "int8 plain": PLAIN_INT8[runtime]}
         if runtime != "onnxruntime":
-            variants["int8 searched"] = (int8, contextlib.nullcontext())
-        for variant, (precision, context) in variants.items():
-            key = f"speed-{name}-{variant.replace(' ', '-')}"  # plain and searched: different cache entries
+            variants["int8 searched"] = INT8[runtime]
+        for variant, precision in variants.items():
+            key = f"speed-{name}"  # the precision tells plain and searched apart in the conversion cache
             start = time.perf_counter()
             try:
-                with context:
-                    built = make_runtime(model, runtime, precision, calibration=calibration, cache_key=key)
+                built = make_runtime(model, runtime, precision, calibration=calibration, cache_key=key)
             except Exception as exc:  # a converter failing: say so, time the others
                 print(f"  {runtime} {variant}: failed: {type(exc).__name__}: {str(exc)[:80]}", flush=True)
                 continue

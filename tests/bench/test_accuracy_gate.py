@@ -46,7 +46,8 @@ def test_every_runtime_and_precision_is_scored_against_fp32_keras(run: tuple[Pat
     rows = {(r.runtime, r.precision): r for r in frame.itertuples()}
     assert set(rows) == {(r, p) for r in RUNTIMES for p in RUNTIME_PRECISIONS[r]}
     for runtime, precision in [("keras", "fp32"), ("keras", "bf16"), ("litert", "fp32"), ("litert", "fp16"),
-                               ("litert", "int8"), ("litert", "int8-full")]:  # fmt: skip
+                               ("litert", "int8"), ("litert", "int8-full"),
+                               ("litert", "int8-plain")]:  # fmt: skip
         row = rows[(runtime, precision)]
         assert row.status == "ok", (runtime, precision, row.status)
         assert row.images == VAL * len(CLASSES)
@@ -69,8 +70,9 @@ def test_int8_rows_say_why_without_calibration_images(run: tuple[Path, Path]) ->
     labels = json.loads((run_dir / "labels.json").read_text())  # a bare model file: no training images
     model = load_model_safely(run_dir / "model.keras")
     frame = zoo.evaluate(model, val, labels=labels, runtime="all", record=False)
-    full = frame[(frame.runtime == "litert") & (frame.precision == "int8-full")].iloc[0]
-    assert full.status.startswith("skipped") and "calibrat" in full.status
+    for precision in ("int8-full", "int8-plain"):
+        row = frame[(frame.runtime == "litert") & (frame.precision == precision)].iloc[0]
+        assert row.status.startswith("skipped") and "calibrat" in row.status, (precision, row.status)
     assert frame.attrs["calibration_files"] == []
 
 

@@ -142,6 +142,28 @@ def test_a_gate_that_fails_int8_keeps_int8_out() -> None:
 
 
 @pytest.mark.slow
+def test_auto_times_plain_and_searched_int8_when_both_pass_the_gate() -> None:
+    from support.realdata import photos
+
+    model = tiny_cnn(24, seed=6)
+    fingerprint = model_fingerprint(model)
+    calibration = photos(3, 24, "train")
+    both = [
+        _gate_row("keras", "fp32", 0),
+        _gate_row("litert", "int8-full", 0.5),
+        _gate_row("litert", "int8-plain", 0),
+    ]
+    record_gate(fingerprint, both, {"model": "tiny"})
+    runtime, decision = choose(model, 2, calibration=calibration, report=lambda line: None)
+    assert set(decision.rates) == {"keras fp32", "litert int8-full", "litert int8-plain"}
+    assert f"{runtime.name} {runtime.precision}" == fastest(decision.rates)
+
+    record_gate(fingerprint, [*both[:2], _gate_row("litert", "int8-plain", 1.5)], {"model": "tiny"})
+    _, failed = choose(model, 2, calibration=calibration, report=lambda line: None)
+    assert set(failed.rates) == {"keras fp32", "litert int8-full"}  # plain lost accuracy: not a candidate
+
+
+@pytest.mark.slow
 def test_cli_predict_defaults_to_auto_and_the_second_call_measures_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,11 +28,14 @@ SIZE, MAP, CALIBRATION, SCORED = 128, 40, 8, 30  # photos per class
 #   litert int8-full  every layer int8: +1.7 / +0.0, 0.567   searched: +1.1 / +1.7, 0.800
 #   onnxruntime int8  no bias correction: +3.9 / -1.1, 0.617  bias-corrected: -0.6 / -0.6, 0.817
 # so the agreement floors fail without the search (onnxruntime: without its bias correction). Accuracy may
-# lose at most 1 point (a photo is 0.56).
+# lose at most 1 point (a photo is 0.56). int8-plain is "every layer int8": its accuracy holds, its
+# agreement is lower, so its floors only catch a broken conversion (random answers agree on ~0.01).
 BOUNDS = {  # path: (most points of top-1 / top-5 lost, least top-1 agreement with fp32)
     ("openvino", "int8"): (1.0, 0.78),
     ("litert", "int8-full"): (1.0, 0.72),
     ("onnxruntime", "int8"): (1.0, 0.78),
+    ("openvino", "int8-plain"): (1.0, 0.70),
+    ("litert", "int8-plain"): (1.0, 0.50),
 }
 
 
@@ -95,3 +98,49 @@ def test_the_litert_search_is_cached_with_its_conversion(
     assert len(report["kept_float"]) == trials[[a for _, a in trials].index(report["agreement"])][0]
     assert len(trials) <= 1 + len(int8_search.FLOAT_SHARES)
     assert sorted(config.converted_dir().glob("*int8-full*.tflite")) == [runner.path]  # converted once
+
+
+def _litert_float_compute_ops(path: Path) -> int:
+    """How many convolutions / fully connected layers of a .tflite compute in float."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    compute = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] in compute]
+    assert ops
+    return sum(dtypes[op["outputs"][0]] == np.float32 for op in ops)
+
+
+def test_litert_int8_plain_keeps_no_layer_float_and_is_cached_apart_from_the_searched_one(
+    task: dict[str, np.ndarray], classifier: keras.Model, module_home: Path
+) -> None:
+    searched = make_runtime(classifier, "litert", "int8-full", calibration=task["calibration"])
+    plain = make_runtime(classifier, "litert", "int8-plain", calibration=task["calibration"])
+    kept = json.loads(searched.path.with_name(searched.path.name + ".search.json").read_text())["kept_float"]
+    assert plain.path != searched.path and not plain.path.with_name(plain.path.name + ".search.json").exists()
+    assert _litert_float_compute_ops(plain.path) == 0
+    assert _litert_float_compute_ops(searched.path) > 0 and len(kept) > 0  # the search did keep some float
+    again = make_runtime(classifier, "litert", "int8-plain", calibration=task["calibration"])
+    assert again.path == plain.path and len(list(config.converted_dir().glob("*int8-plain*.tflite"))) == 1
+
+
+def test_openvino_int8_plain_runs_every_convolution_in_int8_and_is_cached_apart(
+    task: dict[str, np.ndarray], classifier: keras.Model, module_home: Path
+) -> None:
+    pytest.importorskip("openvino")
+    from zoo.engine.runtime_openvino import ir_folder
+
+    def float_convolutions(runner: object) -> int:
+        ops = runner._compiled.get_runtime_model().get_ops()  # type: ignore[attr-defined]
+        infos = [op.get_rt_info() for op in ops]
+        return sum(
+            info["layerType"].astype(str) == "Convolution" and info["runtimePrecision"].astype(str) == "f32"
+            for info in infos
+        )
+
+    # (the searched int8 restored no layer to float on these 48 photos: NNCF's ranking met its target)
+    plain = make_runtime(classifier, "openvino", "int8-plain", calibration=task["calibration"])
+    assert plain.effective_precision == "int8" and float_convolutions(plain) == 0
+    folders = {ir_folder(classifier, p, calibration=task["calibration"]) for p in ("int8", "int8-plain")}
+    assert len(folders) == 2

@@ -179,8 +179,9 @@ def evaluate(
             _record_gate(loaded, rows, common)
         frame = frame_of(rows, common)
     else:
-        if precision == "int8-full" and calibration.images is None:  # never the scored images
-            raise InvalidSetting(f"int8-full needs calibration images: {calibration.why_none}")
+        if runtime == "litert" and (runtime, precision) in CALIBRATED and calibration.images is None:
+            # never the scored images
+            raise InvalidSetting(f"{precision} needs calibration images: {calibration.why_none}")
         predictor, chosen = _runtime(loaded, runtime, precision, calibration.images, batch_size)
         scores = score(
             predictor.predict, data, targets, policy, batch_size=batch_size, on_bad_image=on_bad_image,

@@ -81,7 +81,8 @@ Precision = Annotated[
     one_of(PRECISIONS) | None,
     precision_option(
         f"{in_words(PRECISIONS)} (default fp32; calibrated int8: litert int8-full, openvino/onnxruntime"
-        " int8; with auto: the fastest runtime at this precision, the gate not consulted)."
+        " int8, and litert/openvino int8-plain: every layer int8, no float-layer search; with auto: the"
+        " fastest runtime at this precision, the gate not consulted)."
     ),
 ]
 # evaluate

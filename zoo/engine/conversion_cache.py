@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo import config
+from zoo.choices import CALIBRATED
 from zoo.engine.int8_search import SEARCH_VERSION
 from zoo.engine.runtime_base import (
     array_digest,
@@ -32,9 +33,6 @@ from zoo.engine.runtime_base import (
 
 if TYPE_CHECKING:
     import keras
-
-# The precisions whose conversion is calibrated: without calibration images the converter refuses them.
-CALIBRATED = {("litert", "int8-full"), ("onnxruntime", "int8"), ("openvino", "int8")}
 
 
 def converted_path(
@@ -48,14 +46,14 @@ def converted_path(
 
     The file name is the readable cache_key, the precision and a digest of everything the conversion
     depends on: the model identity (cache_key, or its config and weights), the input shape, the
-    calibration data (int8-full) and the TensorFlow version that converts.
+    calibration data (int8-full, int8-plain) and the TensorFlow version that converts.
     """
     settings = {
         "model": cache_key or model_digest(model),
         "precision": precision,
         "input_shape": list(sample_shape(model)),
         "calibration": array_digest(calibration)
-        if precision == "int8-full" and calibration is not None
+        if ("litert", precision) in CALIBRATED and calibration is not None
         else None,
         "tensorflow": distribution_version("tensorflow"),
         "search": SEARCH_VERSION if precision == "int8-full" else None,

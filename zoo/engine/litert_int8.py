@@ -41,15 +41,18 @@ def full_int8(
     calibration: np.ndarray,
     reference: Callable[[np.ndarray], np.ndarray],
     run: Callable[[bytes, np.ndarray], np.ndarray],
+    *,
+    search: bool = True,
 ) -> tuple[bytes, FloatSearch | None]:
     """The int8 flatbuffer of `saved_model` (float in and out) and the search that chose its float layers.
 
-    `reference` computes fp32 outputs (the Keras model), `run(flatbuffer, images)` a candidate's. With too
-    few calibration images to hold some back, every layer is int8 and there is no search (None).
+    `reference` computes fp32 outputs (the Keras model), `run(flatbuffer, images)` a candidate's. Without
+    `search`, or with too few calibration images to hold some back, every layer is int8, calibrated on
+    every image, and there is no search (None).
     """
     import tensorflow as tf
 
-    calibrate, holdout = split_calibration(calibration)
+    calibrate, holdout = split_calibration(calibration) if search else (calibration, calibration[:0])
 
     def converter() -> Any:
         made = tf.lite.TFLiteConverter.from_saved_model(saved_model)

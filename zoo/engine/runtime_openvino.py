@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import config
+from zoo.choices import PLAIN_INT8
 from zoo.engine.agreement import compare
 from zoo.engine.int8_search import SEARCH_VERSION, TARGET_AGREEMENT, split_calibration
 from zoo.engine.runtime_base import (
@@ -46,7 +47,9 @@ if TYPE_CHECKING:
     import keras
 
 IR_NAME = "model.xml"  # inside a cache folder; OpenVINO reads the weights from model.bin beside it
-_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: the layers NNCF left in float stay fp32
+# int8: the layers NNCF left in float stay fp32
+_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", PLAIN_INT8: "f32"}
+INT8_PRECISIONS = ("int8", PLAIN_INT8)  # NNCF-quantized: searched (float layers kept), every layer int8
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 # Layer types whose run-time precision shows whether the quantized graph really runs in int8.
 _COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "Deconvolution")
@@ -103,7 +106,7 @@ class OpenVINORuntime(Runtime):
     def _precision_that_runs(self) -> str:
         """What the compiled model computes in: int8 only where its convolutions really run quantized."""
         floating = _PRECISION_NAMES.get(self.inference_precision, self.inference_precision)
-        if self.precision != "int8":
+        if self.precision not in INT8_PRECISIONS:
             return floating
         for op in self._compiled.get_runtime_model().get_ops():
             info = op.get_rt_info()
@@ -134,8 +137,10 @@ class OpenVINORuntime(Runtime):
         ov = import_openvino()
         if precision == "bf16":
             check_native_bf16(ov.Core())
-        if precision == "int8":
-            calibration = checked_calibration(model, calibration, "the openvino runtime's precision 'int8'")
+        if precision in INT8_PRECISIONS:
+            calibration = checked_calibration(
+                model, calibration, f"the openvino runtime's precision {precision!r}"
+            )
         folder = ir_folder(model, precision, calibration=calibration, cache_key=cache_key)
 
         def convert() -> Any:
@@ -164,7 +169,8 @@ def check_native_bf16(core: Any) -> None:
 
 
 def convert_to_openvino(model: keras.Model, precision: str, *, calibration: np.ndarray | None = None) -> Any:
-    """An openvino.Model of `model`; for "int8", quantized by NNCF on `calibration` (one image a step).
+    """An openvino.Model of `model`; for "int8", quantized by NNCF on `calibration` (one image a step),
+    keeping the layers that cost agreement in float; for "int8-plain", every layer int8 (no search).
 
     Keras 3 models go through a TF SavedModel, the input OpenVINO's converter documents for TensorFlow.
     """
@@ -178,7 +184,7 @@ def convert_to_openvino(model: keras.Model, precision: str, *, calibration: np.n
             raise RuntimeUnavailable(
                 f"OpenVINO conversion failed: {first}", hint="use runtime='keras' or 'litert'"
             ) from exc
-    if precision != "int8":
+    if precision not in INT8_PRECISIONS:
         return converted
     assert calibration is not None
     try:
@@ -187,7 +193,9 @@ def convert_to_openvino(model: keras.Model, precision: str, *, calibration: np.n
         raise RuntimeUnavailable(
             "the openvino runtime's int8 needs nncf, which is not installed", hint=INSTALL_HINT
         ) from None
-    calibrate, holdout = split_calibration(calibration)
+    calibrate, holdout = (
+        split_calibration(calibration) if precision == "int8" else (calibration, calibration[:0])
+    )
     dataset = nncf.Dataset(list(calibrate), lambda sample: sample[None])
     # Full bias correction (not NNCF's fast default): measured on the real MobileNet 0.25 classifier with 60
     # training photos, val top-1 agreement with fp32 rose from 0.58 to 0.81 (mean cosine 0.87 -> 0.96),
@@ -288,9 +296,11 @@ def ir_folder(
         "runtime": "openvino",
         "precision": precision,
         "input_shape": list(sample_shape(model)),
-        "calibration": array_digest(calibration) if precision == "int8" and calibration is not None else None,
+        "calibration": array_digest(calibration)
+        if precision in INT8_PRECISIONS and calibration is not None
+        else None,
         "openvino": distribution_version("openvino"),
-        "nncf": distribution_version("nncf") if precision == "int8" else None,
+        "nncf": distribution_version("nncf") if precision in INT8_PRECISIONS else None,
         "search": SEARCH_VERSION if precision == "int8" else None,
         "tensorflow": distribution_version("tensorflow"),
     }

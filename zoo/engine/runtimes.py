@@ -28,7 +28,7 @@ import numpy as np
 
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
-from zoo.choices import PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
+from zoo.choices import PLAIN_INT8, PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
 from zoo.engine.conversion_cache import converted_path  # re-exported: the LiteRT cache's path
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
     MAX_CALIBRATION_SAMPLES,  # noqa: F401
@@ -56,8 +56,9 @@ def make_runtime(
 ) -> Runtime:
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
-    calibration: sample inputs (N, *input_shape) for precision "int8-full" (litert) and "int8"
-        (openvino), required there; never the inputs you then score.
+    calibration: sample inputs (N, *input_shape) for precision "int8-full" (litert), "int8" (openvino,
+        onnxruntime) and "int8-plain" (litert, openvino: every layer int8, no float-layer search),
+        required there; never the inputs you then score.
     cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
@@ -320,17 +321,18 @@ def convert_to_litert(
     calibration: np.ndarray | None = None,
     search_report: Path | None = None,
 ) -> bytes:
-    """A LiteRT flatbuffer of `model` at `precision` ("fp32", "fp16", "int8", "int8-full").
+    """A LiteRT flatbuffer of `model` at `precision` ("fp32", "fp16", "int8", "int8-full", "int8-plain").
 
-    "int8-full" keeps the layers that measurably cost agreement in float (zoo.engine.litert_int8); the
+    "int8-full" keeps the layers that measurably cost agreement in float (zoo.engine.litert_int8), and
+    "int8-plain" is the same calibration with every layer int8 (no search); the
     search's report goes to `search_report` (JSON) when given. Keras 3 models go through a TF SavedModel
     (model.export): TFLiteConverter.from_concrete_functions on a traced call loses the variables in TF
     2.21 and returns a model that outputs NaN.
     """
     import tensorflow as tf
 
-    if precision == "int8-full":
-        calibration = checked_calibration(model, calibration, "precision 'int8-full'", instead="int8")
+    if precision in ("int8-full", PLAIN_INT8):
+        calibration = checked_calibration(model, calibration, f"precision {precision!r}", instead="int8")
     with tempfile.TemporaryDirectory(prefix="zoo-export-") as tmp:
         export_saved_model(model, tmp)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -339,12 +341,14 @@ def convert_to_litert(
         if precision == "fp16":
             converter.target_spec.supported_types = [tf.float16]
         try:
-            if precision != "int8-full":
+            if precision not in ("int8-full", PLAIN_INT8):
                 return converter.convert()
             from zoo.engine.litert_int8 import full_int8
 
             assert calibration is not None
-            flatbuffer, search = full_int8(tmp, calibration, KerasRuntime(model).predict, run_flatbuffer)
+            flatbuffer, search = full_int8(
+                tmp, calibration, KerasRuntime(model).predict, run_flatbuffer, search=precision == "int8-full"
+            )
             if search_report is not None and search is not None:
                 atomic_write_bytes(search_report, json.dumps(search.to_dict(), indent=1).encode())
             return flatbuffer
