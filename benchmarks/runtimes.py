@@ -78,7 +78,11 @@ def predictors(
     return calls, ran
 
 
-AUTO_PRECISIONS = {"zoo auto": None, "zoo auto bf16": ("bf16",), "zoo auto int8": ("int8", "int8-full", "int8-plain")}
+AUTO_PRECISIONS = {
+    "zoo auto": None,
+    "zoo auto bf16": ("bf16",),
+    "zoo auto int8": ("int8", "int8-full", "int8-plain"),
+}
 
 
 def auto_choices(model: object, calibration: np.ndarray, size: int) -> dict[str, str]:
