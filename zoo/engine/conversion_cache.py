@@ -12,9 +12,6 @@ the TensorFlow child and its JAX or torch parent compute the same key.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +23,7 @@ from zoo.engine.int8_search import SEARCH_VERSION
 from zoo.engine.runtime_base import (
     array_digest,
     checked_calibration,
+    conversion_name,
     distribution_version,
     model_digest,
     sample_shape,
@@ -58,9 +56,7 @@ def converted_path(
         "tensorflow": distribution_version("tensorflow"),
         "search": SEARCH_VERSION if precision == "int8-full" else None,
     }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
-    return config.converted_dir() / f"{stem}-{precision}-{digest}.tflite"
+    return config.converted_dir() / f"{conversion_name(cache_key, precision, settings)}.tflite"
 
 
 def cached_conversion(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -99,6 +100,14 @@ def distribution_version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "absent"
+
+
+def conversion_name(cache_key: str | None, label: str, settings: dict[str, Any]) -> str:
+    """A converted file's name in the conversion cache: the readable cache_key (or "model"), `label`
+    (what and at which precision) and a digest of every setting the conversion depends on."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
+    return f"{stem}-{label}-{digest}"
 
 
 def array_digest(array: np.ndarray) -> str:

@@ -15,8 +15,6 @@ are zoo dependencies; when either is missing the runtime is refused (RuntimeUnav
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import sys
@@ -35,6 +33,7 @@ from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    conversion_name,
     distribution_version,
     load_cached,
     model_digest,
@@ -346,9 +345,7 @@ def onnx_path(
         "tf2onnx": distribution_version("tf2onnx"),
         "onnxruntime": distribution_version("onnxruntime"),
     }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
-    return config.converted_dir() / f"{stem}-onnx-{precision}-{digest}.onnx"
+    return config.converted_dir() / f"{conversion_name(cache_key, f'onnx-{precision}', settings)}.onnx"
 
 
 def cached(path: Path, write: Any, again: bool = False) -> Path:

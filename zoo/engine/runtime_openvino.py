@@ -11,11 +11,8 @@ IRs are cached beside the LiteRT conversions (zoo.config.converted_dir()), one f
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -36,6 +33,7 @@ from zoo.engine.runtime_base import (
     Runtime,
     array_digest,
     checked_calibration,
+    conversion_name,
     distribution_version,
     load_cached,
     model_digest,
@@ -304,9 +302,7 @@ def ir_folder(
         "search": SEARCH_VERSION if precision == "int8" else None,
         "tensorflow": distribution_version("tensorflow"),
     }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key)[:60] if cache_key else "model"
-    return config.converted_dir() / f"{stem}-openvino-{precision}-{digest}"
+    return config.converted_dir() / conversion_name(cache_key, f"openvino-{precision}", settings)
 
 
 def predict_ir(path: Path, inputs: np.ndarray) -> np.ndarray:
