@@ -5,7 +5,8 @@ For MobileNetV2 and ResNet50 (weights=None, 224x224) at batch 1 and 32, in one r
     keras predict   model.predict(x) per call (what most Keras code does)
     tf.function     a hand-written tf.function(lambda x: model(x, training=False))
     zoo <runtime> <precision>  every pair zoo.choices.RUNTIME_PRECISIONS lists, through
-                    zoo.engine.runtimes.make_runtime (keras, litert, openvino, onnxruntime)
+                    zoo.engine.runtimes.make_runtime (keras, litert, openvino, onnxruntime; onnxruntime
+                    also with spinning workers, "(spinning)", the variant auto times beside it)
     zoo auto        zoo.bench.auto's choice for this model and batch (no accuracy gate here: fp32 only),
                     measured by auto itself first; its figure is the picked path's in this run
     zoo auto bf16 / zoo auto int8   its choice among the bf16 / int8 paths (the precision named, as
@@ -49,8 +50,8 @@ def predictors(
     """Every path's call, and the precision each really ran (or why it could not be built)."""
     import tensorflow as tf
 
+    from zoo.bench.auto import build_candidate, candidates
     from zoo.choices import RUNTIME_PRECISIONS
-    from zoo.engine.runtimes import make_runtime
 
     handwritten = tf.function(lambda x: model(x, training=False))
     calls = {
@@ -58,17 +59,16 @@ def predictors(
         "tf.function": lambda x: handwritten(x).numpy(),
     }
     ran = {"keras predict": "fp32", "tf.function": "fp32"}
-    for runtime, precisions in RUNTIME_PRECISIONS.items():
-        for precision in precisions:
-            name = f"zoo {runtime} {precision}"
-            try:
-                built = make_runtime(model, runtime, precision, calibration=calibration,
-                                     cache_key=cache_key(model))  # fmt: skip
-            except Exception as exc:  # a runtime this machine or model cannot run: say why, go on
-                ran[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
-                continue
-            calls[name] = built.predict
-            ran[name] = getattr(built, "effective_precision", precision)
+    pairs = [(runtime, precision) for runtime, ps in RUNTIME_PRECISIONS.items() for precision in ps]
+    for candidate in candidates(pairs):
+        name = f"zoo {candidate.name}"
+        try:
+            built = build_candidate(model, candidate, calibration, cache_key(model))
+        except Exception as exc:  # a runtime this machine or model cannot run: say why, go on
+            ran[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
+            continue
+        calls[name] = built.predict
+        ran[name] = getattr(built, "effective_precision", candidate.precision)
     if peers:
         from _peers import build_peers
 
@@ -98,7 +98,7 @@ def auto_choices(model: object, calibration: np.ndarray, size: int) -> dict[str,
         except Exception as exc:  # e.g. no installed runtime has that precision
             chosen[name] = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:80]}"
             continue
-        chosen[name] = f"zoo {decision.runtime} {decision.precision}"
+        chosen[name] = f"zoo {decision.candidate.name}"
     return chosen
 
 

@@ -26,6 +26,9 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "openvino": ("fp32", "bf16", "int8", "int8-plain"),  # int8: NNCF post-training quantization, calibrated
     "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
+# Runtimes whose worker threads may spin between pieces of work (make_runtime's `spinning`): off by
+# default, and `--runtime auto` and `--runtime all` time both.
+SPINNING_RUNTIMES: frozenset[str] = frozenset({"onnxruntime"})
 # Not runtimes themselves: `auto` picks the fastest runtime x precision measured for a model, batch and
 # machine (zoo.bench.auto); `all` runs every installed runtime x precision (evaluate, benchmark).
 AUTO = "auto"

@@ -14,7 +14,7 @@ from support.cli import zoo_main
 from support.models import tiny_cnn
 from support.realdata import photo_paths
 
-from zoo.bench.auto import CLOSE_CALL, candidate_pairs, choose, fastest, is_close_call
+from zoo.bench.auto import candidate_pairs, candidates, choose, fastest
 from zoo.bench.gate import GATE_MAX_DROP, auto_dir, read_gate, record_gate, verdict
 from zoo.choices import RUNTIME_PRECISIONS
 from zoo.engine.fingerprint import model_fingerprint
@@ -22,7 +22,8 @@ from zoo.engine.installed import runtime_pairs
 
 
 def _names(pairs: list[tuple[str, str]]) -> set[str]:
-    return {f"{runtime} {precision}" for runtime, precision in pairs}
+    """The candidates' names: each pair, and an onnxruntime pair's spinning variant beside it."""
+    return {candidate.name for candidate in candidates(pairs)}
 
 
 def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
@@ -36,12 +37,12 @@ def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
     }
 
 
-def test_a_lead_under_the_close_call_margin_is_measured_longer() -> None:
-    assert CLOSE_CALL == 0.05
-    assert is_close_call({"keras fp32": 100.0, "openvino fp32": 96.0})
-    assert is_close_call({"keras fp32": 100.0, "openvino fp32": 104.0, "litert fp32": 50.0})
-    assert not is_close_call({"keras fp32": 100.0, "openvino fp32": 90.0})
-    assert not is_close_call({"keras fp32": 100.0})
+def test_an_onnxruntime_pair_is_two_candidates_spinning_or_not() -> None:
+    pairs = [("keras", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "int8")]
+    assert [c.name for c in candidates(pairs)] == [
+        "keras fp32", "onnxruntime fp32", "onnxruntime fp32 (spinning)", "onnxruntime int8",
+        "onnxruntime int8 (spinning)", "openvino int8",
+    ]  # fmt: skip
     assert fastest({"keras fp32": 100.0, "openvino fp32": 104.0}) == "openvino fp32"
 
 
@@ -89,8 +90,8 @@ def test_off_tensorflow_conversions_are_candidates_while_tensorflow_is_installed
 def test_a_decision_is_kept_per_back_end() -> None:
     # the same model, batch and candidates: a choice measured on TensorFlow is not reused on JAX or torch
     code = (
-        "from zoo.bench.auto import decision_key\n"
-        "print(decision_key('0' * 64, 8, (96, 96, 3), [('keras', 'fp32'), ('litert', 'fp32')]))"
+        "from zoo.bench.auto import Candidate as C, decision_key\n"
+        "print(decision_key('0' * 64, 8, (96, 96, 3), [C('keras', 'fp32'), C('litert', 'fp32')]))"
     )
     keys = set()
     for backend in ("tensorflow", "jax", "torch", "tensorflow"):
@@ -107,7 +108,8 @@ def test_auto_measures_once_then_reuses_its_cache() -> None:
     runtime, decision = choose(model, 4, report=lines.append)
     assert decision.measured and decision.path.parent == auto_dir()
     assert set(decision.rates) == _names(runtime_pairs(precisions=("fp32",)))
-    assert max(decision.rates, key=decision.rates.get) == f"{runtime.name} {runtime.precision}"
+    assert "onnxruntime fp32 (spinning)" in decision.rates
+    assert max(decision.rates, key=decision.rates.get) == runtime.label == decision.candidate.name
     stored = json.loads(decision.path.read_text())
     # fp32-only mode runs real fp32 everywhere (OpenVINO with an explicit f32 hint, not its silent bf16)
     assert set(stored["precision_ran_by_candidate"].values()) == {"fp32"}
@@ -118,11 +120,29 @@ def test_auto_measures_once_then_reuses_its_cache() -> None:
     assert not second.measured and (again.name, again.precision) == (runtime.name, runtime.precision)
     assert (decision.path.read_bytes(), decision.path.stat().st_mtime_ns) == before  # nothing re-measured
     assert "from" in second.line() and "measured" in decision.line()
-    assert decision.line().startswith(f"auto: {runtime.name} fp32 (measured ")
+    assert decision.line().startswith(f"auto: {runtime.label} (measured ")
     # another batch size is another key: measured anew
     _, other = choose(model, 1, report=lines.append)
     assert other.measured and other.path != decision.path
     assert len(list(auto_dir().glob("[0-9a-f]*.json"))) == 2
+
+
+def test_the_cached_choice_rebuilds_the_same_onnxruntime_session_spinning_or_not() -> None:
+    model = tiny_cnn(24, seed=7)
+    _, decision = choose(model, 2, precisions=("fp32",), report=lambda line: None)
+    record = json.loads(decision.path.read_text())
+    assert record["spinning"] == decision.spinning
+    for spinning in (True, False, True):  # whatever was measured: the cache says which session to build
+        record.update(runtime="onnxruntime", precision="fp32", spinning=spinning)
+        decision.path.write_text(json.dumps(record))
+        runtime, cached = choose(model, 2, precisions=("fp32",), report=lambda line: None)
+        allow = runtime._session.get_session_options().get_session_config_entry(
+            "session.intra_op.allow_spinning"
+        )  # fmt: skip
+        assert not cached.measured and cached.spinning is spinning
+        assert allow == ("1" if spinning else "0")
+        assert runtime.label == cached.candidate.name == "onnxruntime fp32" + " (spinning)" * spinning
+        assert cached.line().startswith(f"auto: {runtime.label} (")
 
 
 @pytest.mark.slow

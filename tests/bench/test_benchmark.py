@@ -99,3 +99,14 @@ def test_cli_json_rows_report_unsupported_combinations(tiny_model: Path) -> None
     assert fp16["status"].startswith("unsupported: ") and "fp16" in fp16["status"]
     assert fp16["images_per_s"] is None
     assert [r["precision"] for r in read_results(kind="benchmark")] == ["fp32"]  # only measured rows
+
+
+def test_runtime_all_times_an_onnxruntime_session_spinning_beside_each_onnxruntime_pair() -> None:
+    from zoo.bench.benchmark import benchmark_pairs
+    from zoo.engine.installed import runtime_pairs
+
+    pairs = benchmark_pairs(["all", "onnxruntime"], ["fp32"])
+    expected = [(r, "fp32", "spinning") for r, _ in runtime_pairs(precisions=["fp32"]) if r == "onnxruntime"]
+    assert [pair for pair in pairs if len(pair) == 3] == expected and expected
+    assert pairs.index(expected[0]) == pairs.index(("onnxruntime", "fp32")) + 1
+    assert benchmark_pairs(["onnxruntime"], None) == [("onnxruntime", "fp32")]  # named: zoo's default session

@@ -45,11 +45,17 @@ def test_benchmark_runtime_all_times_every_installed_pair_against_its_own_peak(t
     model = tmp_path / "tiny.keras"
     tiny_cnn(32, 4, padding="same", seed=6).save(model)
     frame = benchmark(str(model), runtimes=["all", "auto"], batch_sizes=[2], iters=2, warmup=1)
-    rows = {(r.runtime, r.precision): r for r in frame.itertuples() if r.runtime != "auto"}
-    assert set(rows) == set(runtime_pairs())
+    rows = {
+        (r.runtime, r.precision, r.variant if isinstance(r.variant, str) else ""): r
+        for r in frame.itertuples()
+        if r.runtime != "auto"
+    }
+    spinning = {(r, p, "spinning") for r, p in runtime_pairs() if r == "onnxruntime"}
+    assert set(rows) == {(r, p, "") for r, p in runtime_pairs()} | spinning and spinning
+    assert rows[("onnxruntime", "fp32", "spinning")].status == "ok"  # spinning, beside the other session
     ok = [r for r in frame.itertuples() if r.status == "ok"]
     assert len(ok) >= len(runtime_pairs(precisions=("fp32",)))
-    assert rows[("keras", "fp16")].status.startswith("unsupported: ")  # fp16 on a CPU: why, not a figure
+    assert rows[("keras", "fp16", "")].status.startswith("unsupported: ")  # fp16 on a CPU: why, not a figure
     peaks = measure_peaks()
     for row in ok:
         assert row.peak_precision == peak_precision(row.precision_ran)
@@ -57,7 +63,8 @@ def test_benchmark_runtime_all_times_every_installed_pair_against_its_own_peak(t
         assert row.peak_share == pytest.approx(row.achieved_gflops / row.peak_gflops)
         assert 0 < row.peak_share <= 1.0
     (auto,) = [r for r in frame.itertuples() if r.runtime == "auto"]
-    assert auto.status == "ok" and auto.auto_choice == f"{auto.auto_choice.split()[0]} {auto.precision}"
+    chosen = auto.auto_choice.removesuffix(" (spinning)")
+    assert auto.status == "ok" and chosen == f"{auto.auto_choice.split()[0]} {auto.precision}"
     assert auto.precision == "fp32"  # no accuracy gate for this model: fp32 only
 
 

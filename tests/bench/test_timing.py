@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -65,13 +66,22 @@ def test_interleaved_timing_takes_one_call_of_each_per_round() -> None:
     assert all(t.batch_size == 2 for t in timings.values())
 
 
-def test_rotated_rounds_start_one_call_later_each_time() -> None:
-    from zoo.bench.timing import time_interleaved
+def test_rotated_rounds_put_each_call_in_each_place_and_after_each_other_call_alike() -> None:
+    from zoo.bench.timing import round_orders, time_interleaved
 
     order: list[str] = []
     calls = {name: (lambda batch, name=name: order.append(name) or batch) for name in ("a", "b", "c")}
     time_interleaved(calls, np.zeros((1, 1)), warmup=0, iters=4, rotate=True)
-    assert "".join(order) == "abc" + "bca" + "cab" + "abc"
+    # 4 rounds asked for, 6 run: whole turns of 3 places; then the same orders backwards
+    assert "".join(order) == "abc" + "bca" + "cab" + "cba" + "acb" + "bac"
+    for count in (2, 4, 5, 6):
+        names = [str(i) for i in range(count)]
+        rows = round_orders(names)
+        assert len(rows) == (count if count % 2 == 0 else 2 * count)
+        places = {(row.index(name), name) for row in rows[:count] for name in row}
+        assert len(places) == count * count  # each name in each place once in the first turn
+        follows = Counter((row[i], row[i + 1]) for row in rows for i in range(count - 1))
+        assert len(follows) == count * (count - 1) and len(set(follows.values())) == 1
 
 
 def test_paired_rates_follow_the_per_round_ratio_not_each_paths_own_median() -> None:

@@ -194,6 +194,24 @@ def test_the_session_uses_onnxruntimes_own_thread_pool_without_spinning_unless_t
     assert session_settings(OnnxRuntime(path, "fp32", num_threads=1)) == (1, "0")
 
 
+def test_a_spinning_session_is_asked_for_and_named_and_computes_the_same() -> None:
+    model = tiny_cnn(16, 3)
+    quiet = make_runtime(model, "onnxruntime", "fp32")
+    spinning = make_runtime(model, "onnxruntime", "fp32", spinning=True)
+    assert spinning.path == quiet.path  # one conversion: spinning is a session setting, not another file
+    assert session_settings(quiet)[1] == "0" and session_settings(spinning)[1] == "1"
+    assert (quiet.label, spinning.label) == ("onnxruntime fp32", "onnxruntime fp32 (spinning)")
+    assert "(spinning)" in repr(spinning)
+    images = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(quiet.predict(images), spinning.predict(images))
+
+
+@pytest.mark.parametrize("runtime", ["keras", "litert", "openvino"])
+def test_spinning_is_refused_for_a_runtime_without_it(runtime: str) -> None:
+    with pytest.raises(RuntimeUnavailable, match=f"the {runtime} runtime has none"):
+        make_runtime(tiny_cnn(16, 3), runtime, "fp32", spinning=True)
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to restrict the process to one")
 def test_a_restricted_cpu_affinity_sets_the_thread_count_explicitly() -> None:
     path = make_runtime(tiny_cnn(16, 3), "onnxruntime", "fp32").path

@@ -6,12 +6,14 @@
 Candidates are the installed runtimes (zoo.engine.installed) at the precisions that passed this model's
 accuracy gate (zoo.bench.gate, written by `zoo evaluate MODEL DATA --runtime all`), or at fp32 only when
 no gate was run; naming precisions explicitly picks the fastest runtime among those instead (the caller
-has chosen the precision). Every candidate is built (a converter that fails skips that candidate, with
-the reason) and timed on a few batches, interleaved in rotating order; the fastest by the median of
-per-round speed ratios wins (zoo.bench.timing.paired_rates), and a close call is measured longer. The
-decision is cached as JSON in ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch
-size, the input shape, the candidates and the versions of their libraries, so the next call with the
-same key measures nothing.
+has chosen the precision). A runtime with a spinning variant (zoo.choices.SPINNING_RUNTIMES: an
+onnxruntime session whose workers spin, faster on a quiet machine, slower on a busy one) is two
+candidates, `onnxruntime fp32` and `onnxruntime fp32 (spinning)`. Every candidate is built (a converter
+that fails skips that candidate, with the reason) and timed on a few batches, interleaved in rotating
+order; the fastest by paired per-round speed ratios wins, the close ones timed longer until one leads
+beyond doubt (zoo.bench.contest). The decision is cached as JSON in ZOO_HOME/auto/, keyed by the
+machine, the model's fingerprint, the batch size, the input shape, the candidates and the versions of
+their libraries, so the next call with the same key measures nothing and builds the same variant.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ import numpy as np
 
 from zoo import config
 from zoo.atomic import atomic_write_text
+from zoo.bench.contest import race
 from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
-from zoo.bench.timing import paired_rates, time_interleaved
-from zoo.choices import CALIBRATED
+from zoo.choices import CALIBRATED, SPINNING_RUNTIMES
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
 from zoo.engine.runtime_base import sample_shape
@@ -43,19 +45,33 @@ if TYPE_CHECKING:
 
     from zoo.engine.runtime_base import Runtime
 
-WARMUP = 1  # untimed calls per candidate (after its build)
-ITERS = 5  # timed rounds at least, one call of every candidate each, in rotating order
-# ...and rounds until this many seconds have passed: on a busy machine 3 rounds of a fast model at batch 1
-# (a few ms a call) picked a runtime 30% slower than the best
-MIN_TIME_S = 2.0
-# A close call (the leader less than CLOSE_CALL faster than the runner-up, load-corrected) is measured
-# EXTRA_TIME_S longer, once: on a busy machine 2 s picked keras fp32 over a faster openvino fp32.
-CLOSE_CALL = 0.05
-EXTRA_TIME_S = 2.0
 REFERENCE = ("keras", "fp32")
 NO_CALIBRATION = "needs calibration images, and none were given"
 FREE_SIZE = 224  # the measuring batch's size along an axis the model leaves free
 Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A runtime at a precision, its onnxruntime session spinning or not."""
+
+    runtime: str
+    precision: str
+    spinning: bool = False
+
+    @property
+    def name(self) -> str:
+        """`onnxruntime fp32 (spinning)`: as Runtime.label names the built runtime."""
+        return f"{self.runtime} {self.precision}" + (" (spinning)" if self.spinning else "")
+
+
+def candidates(pairs: Sequence[tuple[str, str]]) -> list[Candidate]:
+    """Each pair, and beside it its spinning variant for a runtime that has one."""
+    return [
+        Candidate(runtime, precision, spinning)
+        for runtime, precision in pairs
+        for spinning in ((False, True) if runtime in SPINNING_RUNTIMES else (False,))
+    ]
 
 
 @dataclass
@@ -71,16 +87,22 @@ class Decision:
     path: Path
     measured: bool = True
     measured_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    spinning: bool = False  # the onnxruntime session's workers spin (Candidate.spinning)
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(self.runtime, self.precision, self.spinning)
 
     @property
     def choice(self) -> str:
+        """`onnxruntime fp32 (spinning)`, `openvino fp32, ran bf16`."""
         ran = "" if self.precision_ran == self.precision else f", ran {self.precision_ran}"
-        return f"{self.runtime} {self.precision}{ran}"
+        return f"{self.candidate.name}{ran}"
 
     def line(self) -> str:
         """`auto: openvino fp32 (measured 1.8x keras fp32; cached in ...)`."""
         reference = self.rates.get(" ".join(REFERENCE))
-        rate = self.rates[f"{self.runtime} {self.precision}"]
+        rate = self.rates[self.candidate.name]
         speed = f"{rate / reference:.2f}x keras fp32" if reference else f"{rate:,.1f} images/s"
         if self.measured:
             return f"auto: {self.choice} (measured {speed}; cached in {self.path})"
@@ -154,61 +176,44 @@ def choose(
             hint="pip install zoo-hub[openvino], or choose another precision",
         )
     shape = tuple(FREE_SIZE if d is None else d for d in sample_shape(model))
-    key = decision_key(fingerprint, batch_size, shape, pairs)
+    contestants = candidates(pairs)
+    key = decision_key(fingerprint, batch_size, shape, contestants)
     path = auto_dir() / f"{key[:32]}.json"
     key_name = cache_key or f"model-{fingerprint[:16]}"
     cached = _read(path, key)
     if cached is not None:
         try:
-            return _build(model, cached.runtime, cached.precision, calibration, key_name), cached
+            return build_candidate(model, cached.candidate, calibration, key_name), cached
         except ZooError as exc:  # e.g. the conversion cache was cleared and the converter now fails
             why = f"the cached choice {cached.choice} cannot be built ({exc.message})"
             report(f"auto: {why}; measuring again")
     built: dict[str, Runtime] = {}
-    for runtime, precision in pairs:
-        name = f"{runtime} {precision}"
+    for candidate in contestants:
+        name = candidate.name
         try:
-            built[name] = _build(model, runtime, precision, calibration, key_name)
+            built[name] = build_candidate(model, candidate, calibration, key_name)
         except Exception as exc:  # a converter failing on this model: skip it, the others go on
             skipped[name] = _reason(exc)
             report(f"auto: skipped {name}: {skipped[name]}")
     if not built:
         raise RuntimeUnavailable(
-            f"none of the {len(pairs)} candidate runtimes could be built for this model",
+            f"none of the {len(contestants)} candidate runtimes could be built for this model",
             hint="; ".join(f"{n}: {why}" for n, why in skipped.items()),
         )
     rng = np.random.default_rng(0)
     batch = rng.uniform(0, 255, (batch_size, *shape)).astype(np.float32)  # speed does not depend on pixels
-    rates = measure({n: r.predict for n, r in built.items()}, batch)
-    winner = built[fastest(rates)]
+    rates, fastest_name = race({n: r.predict for n, r in built.items()}, batch)
+    winner, chosen = built[fastest_name], next(c for c in contestants if c.name == fastest_name)
     decision = Decision(
-        winner.name, winner.precision, winner.effective_precision, rates, skipped, candidates_from, path
-    )
+        chosen.runtime, chosen.precision, winner.effective_precision, rates, skipped, candidates_from, path,
+        spinning=chosen.spinning,
+    )  # fmt: skip
     _write(path, key, decision, {n: r.effective_precision for n, r in built.items()})
     return winner, decision
 
 
-def measure(calls: dict[str, Callable[[np.ndarray], Any]], batch: np.ndarray) -> dict[str, float]:
-    """Load-corrected images/s of each call (zoo.bench.timing.paired_rates), measured interleaved for at
-    least MIN_TIME_S, and EXTRA_TIME_S more when the two fastest are within CLOSE_CALL of each other."""
-    timings = time_interleaved(calls, batch, warmup=WARMUP, iters=ITERS, min_time_s=MIN_TIME_S, rotate=True)
-    rates = paired_rates(timings)
-    if not is_close_call(rates):
-        return rates
-    more = time_interleaved(calls, batch, warmup=0, iters=ITERS, min_time_s=EXTRA_TIME_S, rotate=True)
-    return paired_rates({name: timings[name].joined(more[name]) for name in timings})
-
-
 def fastest(rates: dict[str, float]) -> str:
     return max(rates, key=rates.__getitem__)
-
-
-def is_close_call(rates: dict[str, float], margin: float = CLOSE_CALL) -> bool:
-    """Is the fastest less than `margin` faster than the runner-up?"""
-    if len(rates) < 2:
-        return False
-    first, second = sorted(rates.values(), reverse=True)[:2]
-    return first < second * (1 + margin)
 
 
 def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple[list[tuple[str, str]], str]:
@@ -225,27 +230,31 @@ def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple
 
 
 def decision_key(
-    fingerprint: str, batch_size: int, shape: Sequence[int], pairs: Sequence[tuple[str, str]]
+    fingerprint: str, batch_size: int, shape: Sequence[int], contestants: Sequence[Candidate]
 ) -> str:
     """sha256 of everything a decision depends on."""
     versions = library_versions()
-    distributions = sorted({d for runtime, _ in pairs for d in RUNTIME_DISTRIBUTIONS[runtime]})
+    distributions = sorted({d for c in contestants for d in RUNTIME_DISTRIBUTIONS[c.runtime]})
     settings = {
         "backend": config.keras_backend(),  # the keras runtime is another engine on each back-end
         "machine": machine_info(),
         "model": fingerprint,
         "batch_size": batch_size,
         "input_shape": list(shape),
-        "candidates": [list(pair) for pair in pairs],
+        "candidates": [c.name for c in contestants],
         "versions": {"zoo": versions["zoo"], **{d: versions.get(d, "absent") for d in distributions}},
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
-def _build(model: Any, runtime: str, precision: str, calibration: Any, cache_key: str) -> Runtime:
+def build_candidate(model: Any, candidate: Candidate, calibration: Any, cache_key: str) -> Runtime:
+    """`candidate` built for `model` (zoo.engine.runtimes.make_runtime; `cache_key` names its conversions)."""
     from zoo.engine.runtimes import make_runtime
 
-    return make_runtime(model, runtime, precision, calibration=calibration, cache_key=cache_key)
+    return make_runtime(
+        model, candidate.runtime, candidate.precision, calibration=calibration, cache_key=cache_key,
+        spinning=candidate.spinning,
+    )  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -260,6 +269,7 @@ def _write(path: Path, key: str, decision: Decision, ran: dict[str, str]) -> Non
         "runtime": decision.runtime,
         "precision": decision.precision,
         "precision_ran": decision.precision_ran,
+        "spinning": decision.spinning,
         "images_per_s": decision.rates,
         "precision_ran_by_candidate": ran,
         "skipped": decision.skipped,
@@ -281,7 +291,7 @@ def _read(path: Path, key: str) -> Decision | None:
         return Decision(
             record["runtime"], record["precision"], record["precision_ran"], record["images_per_s"],
             record.get("skipped", {}), record.get("candidates_from", ""), path, measured=False,
-            measured_at=record.get("measured_at", "?"),
+            measured_at=record.get("measured_at", "?"), spinning=bool(record.get("spinning", False)),
         )  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # absent or unreadable: measure

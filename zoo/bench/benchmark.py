@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from zoo import config
 from zoo.bench.results import append_results, stamp
 from zoo.bench.worker import run_worker
-from zoo.choices import ALL, AUTO, PRECISIONS, RUNTIMES, WEIGHT_CHOICES, image_size_problem
+from zoo.choices import ALL, AUTO, PRECISIONS, RUNTIMES, SPINNING_RUNTIMES, WEIGHT_CHOICES, image_size_problem
 from zoo.engine.reference import resolve
 from zoo.errors import InvalidSetting
 
@@ -20,10 +20,10 @@ OUT_SUFFIXES = (".csv", ".json")
 
 # Column order of the returned table (rows may lack figures: a failed row has only its status).
 COLUMNS = (
-    "model", "runtime", "precision", "batch_size", "backend", "image_size", "status", "precision_ran",
-    "auto_choice", "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "peak_rss_mb",
-    "params", "gmacs", "gflops", "achieved_gflops", "peak_precision", "peak_gflops", "peak_by", "peak_share",
-    "weights", "weights_sha256", "iters",
+    "model", "runtime", "precision", "variant", "batch_size", "backend", "image_size", "status",
+    "precision_ran", "auto_choice", "images_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
+    "peak_rss_mb", "params", "gmacs", "gflops", "achieved_gflops", "peak_precision", "peak_gflops", "peak_by",
+    "peak_share", "weights", "weights_sha256", "iters",
 )  # fmt: skip
 
 
@@ -99,23 +99,27 @@ def _rows_of(job: dict[str, Any], outcome: Any) -> list[dict[str, Any]]:
         return [{**row, **ran} for row in output["rows"]]
     reason = outcome.failure or f"failed: {output.get('error', 'no rows')}"
     return [
-        {"model": job["model"], "runtime": r, "precision": p, "batch_size": b, "status": reason}
-        for r, p in job["pairs"]
+        {"model": job["model"], "runtime": pair[0], "precision": pair[1], "batch_size": b, "status": reason}
+        | ({"variant": pair[2]} if len(pair) > 2 else {})
+        for pair in job["pairs"]
         for b in job["batch_sizes"]
     ]
 
 
 def benchmark_pairs(
     runtimes: Sequence[str], precisions: Sequence[str] | None
-) -> list[tuple[str, str | None]]:
-    """The (runtime, precision) rows to time: "all" expands to every installed runtime's precisions, a
-    named runtime takes each precision (fp32 by default), "auto" one row per precision (None: any)."""
+) -> list[tuple[str | None, ...]]:
+    """The (runtime, precision) rows to time: "all" expands to every installed runtime's precisions (and
+    (runtime, precision, "spinning") beside each pair of a runtime that spins or not, as auto times
+    both), a named runtime takes each precision (fp32 by default), "auto" one row per precision (None:
+    any)."""
     from zoo.engine.installed import runtime_pairs
 
-    pairs: list[tuple[str, str | None]] = []
+    pairs: list[tuple[str | None, ...]] = []
     for runtime in runtimes:
         if runtime == ALL:
-            pairs.extend(runtime_pairs(precisions=precisions))
+            for pair in runtime_pairs(precisions=precisions):
+                pairs.extend([pair, (*pair, "spinning")] if pair[0] in SPINNING_RUNTIMES else [pair])
         elif runtime == AUTO:
             pairs.extend((AUTO, p) for p in (precisions or [None]))
         else:

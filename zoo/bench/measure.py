@@ -35,7 +35,8 @@ def measure_model(
 ) -> list[dict[str, Any]]:
     """Rows of measured figures for `model` (a registry name, .keras file or run directory).
 
-    `pairs`: (runtime, precision) to time; ("auto", None or a precision) is zoo.bench.auto's choice.
+    `pairs`: (runtime, precision) to time, or (runtime, precision, "spinning") for an onnxruntime session
+    whose workers spin; ("auto", None or a precision) is zoo.bench.auto's choice.
     """
     loaded = load(model, weights=weights, image_size=image_size)
     keras_model = loaded.model
@@ -70,24 +71,24 @@ def measure_network(
     height, width = input_size(keras_model, default=224)
     rng = np.random.default_rng(0)
     calibration = rng.integers(0, 256, (CALIBRATION_IMAGES, height, width, 3)).astype(np.float32)
-    built: dict[tuple[str, str | None], Any] = {}
-    failed: dict[tuple[str, str | None], str] = {}
-    for runtime_name, precision in pairs:
-        if runtime_name == AUTO:
+    built: dict[tuple[str | None, ...], Any] = {}
+    failed: dict[tuple[str | None, ...], str] = {}
+    keys = [tuple(pair) for pair in pairs]  # (runtime, precision[, variant])
+    for key in keys:
+        if key[0] == AUTO:
             continue  # chosen per batch size below
         try:
-            runner = _make_runtime(keras_model, runtime_name, precision, calibration)
-            built[(runtime_name, precision)] = runner
+            built[key] = _make_runtime(keras_model, key, calibration)
         except (ZooError, ValueError, NotImplementedError) as exc:
-            failed[(runtime_name, precision)] = f"unsupported: {exc}"
+            failed[key] = f"unsupported: {exc}"
         except Exception as exc:  # a converter's own error: this row says why, the others go on
-            failed[(runtime_name, precision)] = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
+            failed[key] = f"failed: {type(exc).__name__}: {exc}".splitlines()[0]
     rows = []
     for batch_size in batch_sizes:
         batch = rng.integers(0, 256, (batch_size, height, width, 3)).astype(np.float32)
         runners = dict(built)
-        chosen: dict[tuple[str, str | None], str] = {}
-        for runtime_name, precision in pairs:
+        chosen: dict[tuple[str | None, ...], str] = {}
+        for runtime_name, precision, *_ in keys:
             if runtime_name == AUTO:
                 runner, choice = _auto(keras_model, batch_size, precision, calibration)
                 if runner is None:
@@ -95,17 +96,17 @@ def measure_network(
                 else:
                     runners[(AUTO, precision)], chosen[(AUTO, precision)] = runner, choice
         timings = _timed(runners, batch, warmup, iters, failed)
-        for runtime_name, precision in pairs:
-            key = (runtime_name, precision)
+        for key in keys:
+            runtime_name, precision, variant = key[0], key[1], {"variant": key[2]} if len(key) > 2 else {}
             if key not in timings:
-                rows.append(_row(common, runtime_name, precision, batch_size, status=failed[key]))
+                rows.append(_row(common, runtime_name, precision, batch_size, status=failed[key], **variant))
                 continue
             runner = runners[key]
             figures = _figures(common.get("gflops"), timings[key], runner.effective_precision, share_of_peak)
             if key in chosen:
                 figures["auto_choice"] = chosen[key]
             shown = runner.precision if runtime_name == AUTO else precision
-            rows.append(_row(common, runtime_name, shown, batch_size, **figures))
+            rows.append(_row(common, runtime_name, shown, batch_size, **figures, **variant))
     return rows
 
 
@@ -180,13 +181,18 @@ def _auto(model: Any, batch_size: int, precision: str | None, calibration: np.nd
         runner = chooser(model, batch_size)
     except ZooError as exc:
         return None, f"unsupported: {exc}"
-    return runner, f"{runner.name} {runner.precision}"
+    return runner, runner.label
 
 
-def _make_runtime(model: Any, runtime: str, precision: str | None, calibration: np.ndarray) -> Any:
+def _make_runtime(model: Any, key: tuple[str | None, ...], calibration: np.ndarray) -> Any:
+    """The runtime of a row's (runtime, precision[, "spinning"])."""
     from zoo.engine.runtimes import make_runtime
 
-    return make_runtime(model, runtime=runtime, precision=precision or "fp32", calibration=calibration)
+    runtime, precision = str(key[0]), key[1] or "fp32"
+    spinning = key[2:] == ("spinning",)
+    return make_runtime(
+        model, runtime=runtime, precision=precision, calibration=calibration, spinning=spinning
+    )
 
 
 def _macs_or_none(model: Any) -> int | None:

@@ -90,9 +90,10 @@ def time_interleaved(
     other processes hits them alike; each call warms up `warmup` times first.
 
     Each gets at least `iters` timed calls; `min_time_s` keeps the rounds going until that much wall
-    time has passed. `total_s` of each Timing is the wall time of all the rounds. `rotate` starts each
-    round one call later than the one before, so no call always follows the same other one (a runtime
-    whose threads keep spinning after its call slows whatever runs next).
+    time has passed. `total_s` of each Timing is the wall time of all the rounds. `rotate` orders the
+    rounds as a balanced Latin square (`round_orders`): every call runs in every place of a round, and
+    right after every other call, equally often (a runtime whose threads keep spinning after its call
+    slows whatever runs next), and the rounds end on a whole turn of places.
     """
     if iters < 1:
         raise InvalidSetting(f"iters must be at least 1, got {iters}")
@@ -104,9 +105,9 @@ def time_interleaved(
     start = clock()
     rounds = 0
     names = list(calls)
-    while rounds < iters or clock() - start < min_time_s:
-        shift = rounds % len(names) if rotate else 0
-        for name in names[shift:] + names[:shift]:
+    orders = round_orders(names) if rotate else [names]
+    while rounds < iters or clock() - start < min_time_s or rounds % len(names) and rotate:
+        for name in orders[rounds % len(orders)]:
             predict = calls[name]
             t0 = clock()
             on_host(predict(batch))
@@ -115,6 +116,17 @@ def time_interleaved(
     total = clock() - start
     size = int(batch.shape[0])
     return {name: Timing(size, tuple(values), total) for name, values in latencies.items()}
+
+
+def round_orders(names: list[str]) -> list[list[str]]:
+    """Orders of `names` for successive rounds, a balanced Latin square (Williams' design): each name is
+    in each place once in the first len(names) rounds, and follows each other name equally often (once
+    in those rounds for an even count, once in twice as many for an odd count, whose second half runs
+    the first half's orders backwards)."""
+    n = len(names)
+    first = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]
+    rows = [[names[(i + shift) % n] for i in first] for shift in range(n)]
+    return rows if n % 2 == 0 else rows + [row[::-1] for row in rows]
 
 
 def paired_rates(timings: Mapping[str, Timing]) -> dict[str, float]:

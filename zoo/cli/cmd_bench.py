@@ -43,7 +43,7 @@ app = typer.Typer()
 
 # Columns the terminal shows for a benchmark (--json and --out carry every column).
 BENCH_VIEW = {
-    "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec",
+    "model": "model", "backend": "back-end", "runtime": "runtime", "precision": "prec", "variant": "variant",
     "precision_ran": "ran", "auto_choice": "auto chose", "batch_size": "batch", "status": "status",
     "images_per_s": "img/s", "latency_p50_ms": "p50 ms", "latency_p90_ms": "p90 ms",
     "latency_p99_ms": "p99 ms", "peak_rss_mb": "RSS MB", "params": "params", "gmacs": "GMACs",

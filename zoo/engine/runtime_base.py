@@ -40,6 +40,14 @@ class Runtime(ABC):
     name: str
     precision: str
     input_shape: tuple[int | None, ...]  # one sample's shape (no batch axis); None where any size goes
+    # How this runtime was set up beyond its precision, e.g. "spinning" (an onnxruntime session whose
+    # workers spin); "" for the runtime's default
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        """`onnxruntime fp32`, or `onnxruntime fp32 (spinning)` for a variant: how auto and tables name it."""
+        return f"{self.name} {self.precision}" + (f" ({self.variant})" if self.variant else "")
 
     @property
     def effective_precision(self) -> str:
@@ -70,7 +78,7 @@ class Runtime(ABC):
             raise InvalidSetting(f"{self!r} takes batches of shape (N, {shown}); got {batch.shape}")
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.precision}>"
+        return f"<{type(self).__name__} {self.label}>"
 
 
 def shape_fits(expected: tuple[int | None, ...], sample: tuple[int, ...]) -> bool:

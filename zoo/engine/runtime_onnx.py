@@ -58,23 +58,31 @@ FLOAT_OUTPUT_OPS = ("Softmax", "Reshape", "Squeeze", "Flatten", "Transpose", "Id
 LOGIT_OPS = ("Conv", "MatMul", "Gemm")
 # How zoo quantizes to int8 (quantize_int8): part of the int8 cache key, so a changed recipe converts again.
 INT8_RECIPE = "qdq-per-channel-minmax-head-float-bias-corrected"
+ALLOW_SPINNING = "session.intra_op.allow_spinning"  # ORT's session config entry, "1" (its default) or "0"
+SPINNING = "spinning"  # the runtime's variant name (Runtime.variant) when its workers spin
 
 
 class OnnxRuntime(Runtime):
-    """An .onnx file run by an onnxruntime InferenceSession on the CPU (every CPU this process may use).
+    """An .onnx file run by an onnxruntime InferenceSession on the CPU (every CPU this process may use),
+    its worker threads spinning between pieces of work only when `spinning` (session_options says why
+    that is off unless asked).
 
     onnxruntime's session.run may be called from several threads at once, so no lock is needed.
     """
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, precision: str, *, num_threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, precision: str, *, num_threads: int | None = None, spinning: bool = False
+    ) -> None:
         onnxruntime = import_onnxruntime()
         self.path = Path(path)
         self.precision = precision
+        self.variant = SPINNING if spinning else ""
+        options = session_options(num_threads, spinning=spinning)
         try:
             self._session = onnxruntime.InferenceSession(
-                str(self.path), sess_options=session_options(num_threads), providers=["CPUExecutionProvider"]
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime's InvalidGraph, Fail, NotImplemented...
             raise RuntimeUnavailable(
@@ -96,6 +104,7 @@ class OnnxRuntime(Runtime):
         calibration: np.ndarray | None = None,
         cache_key: str | None = None,
         num_threads: int | None = None,
+        spinning: bool = False,
     ) -> OnnxRuntime:
         """Load the cached conversion of `model` at `precision`, converting (and caching) first when it is
         missing or unreadable."""
@@ -110,7 +119,9 @@ class OnnxRuntime(Runtime):
         def load(path: Path, make: Any) -> OnnxRuntime:
             make()
             return load_cached(
-                path, lambda: cls(path, precision, num_threads=num_threads), partial(make, True)
+                path,
+                lambda: cls(path, precision, num_threads=num_threads, spinning=spinning),
+                partial(make, True),
             )
 
         if precision == "fp32":
@@ -132,24 +143,30 @@ class OnnxRuntime(Runtime):
         return np.asarray(self._session.run(None, {self._input_name: batch})[0], dtype=np.float32)
 
 
-def session_options(num_threads: int | None = None) -> Any:
+def session_options(num_threads: int | None = None, *, spinning: bool = False) -> Any:
     """onnxruntime's SessionOptions as zoo runs a session: ORT's own thread pool unless told otherwise, and
-    worker threads that sleep rather than spin between pieces of work.
+    worker threads that sleep rather than spin between pieces of work unless `spinning`.
 
     Threads: ORT's default (intra_op_num_threads 0) starts one thread per physical core and pins them
     (measured: 2 unpinned threads, what zoo set before, ran MobileNetV2 batch 1 at 0.83-0.91x of a
     default session on a lightly loaded 2-core machine). ORT's default ignores a restricted CPU affinity
     (taskset, a cpuset), so then, or when `num_threads` is given, the count is set explicitly. Spinning
     off: on a machine shared with other work a spinning worker takes the core another thread needs
-    (ResNet50 batch 1 under load: 1.4-1.7x the images/s of ORT's spinning default; no loss measured on a
-    quiet machine).
+    (ResNet50 batch 1 under load: 1.4-1.7x the images/s of ORT's spinning default).
+
+    Spinning (ORT's own default) wins on a quiet machine when calls are short: MobileNetV2 batch 1 ran
+    1.38x faster spinning, batch 32 within 4%. Off is the default for a session asked for by name because
+    its worst case is the milder one (at most that 1.38x on small quiet batches, against 1.4-1.7x lost
+    under load when spinning), and because a spinning pool keeps burning the cores after every call,
+    which a server idle between requests or a job sharing the machine pays for. `--runtime auto` times
+    both sessions on the machine at hand and keeps the faster (zoo.bench.auto).
     """
     onnxruntime = import_onnxruntime()
     options = onnxruntime.SessionOptions()
     usable = len(os.sched_getaffinity(0))
     if num_threads or usable < (os.cpu_count() or usable):
         options.intra_op_num_threads = num_threads or usable
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry(ALLOW_SPINNING, "1" if spinning else "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initializers etc. would go to stderr
     return options

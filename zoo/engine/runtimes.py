@@ -28,7 +28,7 @@ import numpy as np
 
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
-from zoo.choices import PLAIN_INT8, PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES
+from zoo.choices import PLAIN_INT8, PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES, SPINNING_RUNTIMES
 from zoo.engine.conversion_cache import converted_path  # re-exported: the LiteRT cache's path
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
     MAX_CALIBRATION_SAMPLES,  # noqa: F401
@@ -53,6 +53,7 @@ def make_runtime(
     calibration: np.ndarray | None = None,
     cache_key: str | None = None,
     num_threads: int | None = None,
+    spinning: bool = False,
 ) -> Runtime:
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
@@ -63,8 +64,15 @@ def make_runtime(
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
     num_threads: LiteRT interpreter / OpenVINO inference threads (default: every CPU this process may run on).
+    spinning: onnxruntime only: its worker threads spin between pieces of work (ORT's own default; zoo's
+        is off, zoo.engine.runtime_onnx.session_options says why); `--runtime auto` times both.
     """
     check_choice(runtime, precision)
+    if spinning and runtime not in SPINNING_RUNTIMES:
+        raise RuntimeUnavailable(
+            f"spinning is an onnxruntime session setting; the {runtime} runtime has none",
+            hint="leave spinning off, or use runtime='onnxruntime'",
+        )
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
@@ -75,7 +83,8 @@ def make_runtime(
         from zoo.engine.tf_convert import runtime_via_tensorflow
 
         def load(path: Path) -> Runtime:
-            return _runtime_class(runtime)(path, precision, num_threads=num_threads)
+            spin = {"spinning": spinning} if spinning else {}
+            return _runtime_class(runtime)(path, precision, num_threads=num_threads, **spin)
 
         return runtime_via_tensorflow(
             model, runtime, precision, load, calibration=calibration, cache_key=cache_key
@@ -84,8 +93,9 @@ def make_runtime(
         from zoo.engine.runtime_onnx import OnnxRuntime
 
         return OnnxRuntime.from_model(
-            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
-        )
+            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads,
+            spinning=spinning,
+        )  # fmt: skip
     if runtime == "openvino":
         from zoo.engine.runtime_openvino import OpenVINORuntime
 
