@@ -165,7 +165,7 @@ def main() -> int:
         calls, ran = predictors(model, calibration, args.peers)
         setup_s = time.perf_counter() - started
         print(f"\n{model_name}: {gflop_per_image:.2f} GFLOP/image; runtimes built in {setup_s:.0f} s")
-        print(f"{'path':<26}{'ran':>24}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'of':>6}"
+        print(f"{'path':<32}{'ran':>24}{'batch':>6}{'images/s':>10}{'GFLOP/s':>9}{'% peak':>8}{'of':>6}"
               f"{'vs zoo fp32':>12}")  # fmt: skip
         for size in args.batches:
             picked = auto_choices(model, calibration, size)
@@ -184,7 +184,7 @@ def main() -> int:
                 peak = peak_for(family(ran_here[name]), achieved)
                 share = f"{100 * achieved / peak.gflops:>7.0f}%" if peak.gflops else f"{'n/a':>8}"
                 print(
-                    f"{name:<26}{ran_here[name][:24]:>24}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
+                    f"{name:<32}{ran_here[name][:24]:>24}{size:>6}{rate[name]:>10.1f}{achieved:>9.1f}"
                     f"{share}{peak.precision:>6}{rate[name] / rate['zoo keras fp32']:>11.2f}x"
                 )
             fastest = max((n for n in timings if n.startswith("zoo")), key=rate.__getitem__)
