@@ -44,9 +44,10 @@ CALIBRATED = frozenset(
 PLAIN_INT8 = "int8-plain"
 # OpenVINO int8 whose float parts (the layers left float, and the ops between the quantized ones) compute in
 # bfloat16: the same quantized IR as the precision named here, compiled with INFERENCE_PRECISION_HINT bf16,
-# what OpenVINO's CPU plugin does by default on a CPU with native bf16. Measured (docs/runtimes.md): the
-# OpenVINO peer's int8 ran this way and was faster than zoo's int8 with fp32 float parts. Refused where the
-# CPU has no native bf16, like "bf16". Compile-time only, so no exported file has it.
+# what OpenVINO's CPU plugin does by default on a CPU with native bf16 (the OpenVINO peer's int8 ran this
+# way when it led zoo's ResNet50 batch-32 int8 cell; docs/runtimes.md). Whether it keeps accuracy is the
+# gate's to find, whether it is faster auto's. Refused where the CPU has no native bf16, like "bf16".
+# Compile-time only, so no exported file has it.
 INT8_BF16: dict[str, str] = {"int8+bf16": "int8", "int8-plain+bf16": PLAIN_INT8}
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")

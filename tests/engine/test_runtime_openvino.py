@@ -149,7 +149,7 @@ def test_int8_with_bf16_float_parts_compiles_the_cached_int8_ir_and_reports_int8
     outputs, int8_outputs = mixed.predict(val_photos), int8.predict(val_photos)
     report(precision, reference, outputs)
     assert np.abs(outputs - int8_outputs).max() > 1e-4  # its float parts did not quietly run in fp32
-    # measured on these photos: int8+bf16 agreement 0.79 mean cosine 0.95; int8-plain+bf16 0.71 / 0.94
+    # measured on these 48 photos: top-1 agreement 0.79 for both (int8 alone 0.85), min cosine 0.77 / 0.75
     agreement = compare(reference, outputs)
     assert agreement.top1_agreement >= 0.6 and agreement.mean_cosine >= 0.9
     for wrong in wrong_outputs(reference).values():
