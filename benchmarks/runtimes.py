@@ -81,7 +81,7 @@ def predictors(
 AUTO_PRECISIONS = {
     "zoo auto": None,
     "zoo auto bf16": ("bf16",),
-    "zoo auto int8": ("int8", "int8-full", "int8-plain"),
+    "zoo auto int8": ("int8", "int8-full", "int8-plain", "int8+bf16", "int8-plain+bf16"),
 }
 
 

@@ -15,7 +15,7 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 
 # ------------------------------------------------------------------------------ inference runtimes
 Runtime = Literal["keras", "litert", "openvino", "onnxruntime"]
-Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full", "int8-plain"]
+Precision = Literal["fp32", "bf16", "fp16", "int8", "int8-full", "int8-plain", "int8+bf16", "int8-plain+bf16"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Which precision each runtime can run (keras: a frozen tf.function graph; litert: the LiteRT
@@ -23,7 +23,8 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
     "keras": ("fp32", "bf16", "fp16"),
     "litert": ("fp32", "fp16", "int8", "int8-full", "int8-plain"),
-    "openvino": ("fp32", "bf16", "int8", "int8-plain"),  # int8: NNCF post-training quantization, calibrated
+    # int8: NNCF post-training quantization, calibrated; +bf16: its float parts computed in bfloat16
+    "openvino": ("fp32", "bf16", "int8", "int8-plain", "int8+bf16", "int8-plain+bf16"),
     "onnxruntime": ("fp32", "int8"),  # tf2onnx + onnxruntime; int8: static quantization, calibrated
 }
 # Runtimes whose worker threads may spin between pieces of work (make_runtime's `spinning`): off by
@@ -37,13 +38,20 @@ RUNTIME_CHOICES: tuple[str, ...] = (*RUNTIMES, AUTO)
 # Runtime x precision pairs that quantize from calibration images (never the images they then score).
 CALIBRATED = frozenset(
     {("litert", "int8-full"), ("litert", "int8-plain"), ("openvino", "int8"), ("openvino", "int8-plain"),
-     ("onnxruntime", "int8")}
+     ("openvino", "int8+bf16"), ("openvino", "int8-plain+bf16"), ("onnxruntime", "int8")}
 )  # fmt: skip
 # Calibrated int8 with every layer int8: the float-layer search (zoo.engine.int8_search) skipped. The
 # searched int8 (litert int8-full, openvino int8) keeps layers float that cost speed (measured: LiteRT 0.52x
 # plain at batch 1 on MobileNet 0.25), and its agreement target says nothing of accuracy, so the accuracy
 # gate scores both and `--runtime auto` times both among those that passed.
 PLAIN_INT8 = "int8-plain"
+# OpenVINO int8 whose float parts (the layers left float, and the ops between the quantized ones) compute in
+# bfloat16: the same quantized IR as the precision named here, compiled with INFERENCE_PRECISION_HINT bf16,
+# what OpenVINO's CPU plugin does by default on a CPU with native bf16 (the OpenVINO peer's int8 ran this
+# way when it led zoo's ResNet50 batch-32 int8 cell; docs/runtimes.md). Whether it keeps accuracy is the
+# gate's to find, whether it is faster auto's. Refused where the CPU has no native bf16, like "bf16".
+# Compile-time only, so no exported file has it.
+INT8_BF16: dict[str, str] = {"int8+bf16": "int8", "int8-plain+bf16": PLAIN_INT8}
 # The precisions a fine-tuning run can train in (mixed precision policies).
 TRAIN_PRECISIONS = ("fp32", "bf16")
 
@@ -72,7 +80,19 @@ SCHEDULES = ("constant", "cosine")  # stage 2's learning rate
 EXTRA_VIEWS = ("flip", "crop")
 
 # ------------------------------------------------------------------------------------------ outputs
-EXPORT_FORMATS = ("keras", "savedmodel", "litert", "litert-int8", "onnx", "openvino", "openvino-int8")
+# <runtime>-int8: the searched int8 (layers that cost agreement kept float; litert-int8 without calibration
+# images: dynamic-range int8); <runtime>-int8-plain: the plain calibrated int8, every layer int8. No bf16
+# format: bf16 (and OpenVINO's int8+bf16) is how a runtime computes, chosen when the file is compiled.
+EXPORT_FORMATS = (
+    "keras", "savedmodel", "litert", "litert-int8", "litert-int8-plain", "onnx", "openvino", "openvino-int8",
+    "openvino-int8-plain",
+)  # fmt: skip
+# The export formats that always calibrate, and the runtime x precision each writes.
+CALIBRATED_EXPORTS: dict[str, tuple[str, str]] = {
+    "litert-int8-plain": ("litert", PLAIN_INT8),
+    "openvino-int8": ("openvino", "int8"),
+    "openvino-int8-plain": ("openvino", PLAIN_INT8),
+}
 LIST_FORMATS = ("table", "md", "csv", "json")
 TABLE_FORMATS = (*LIST_FORMATS, "html")
 # Published tables `zoo table` can join with measured figures (timm: results-imagenet.csv, for the timm

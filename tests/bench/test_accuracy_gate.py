@@ -54,6 +54,14 @@ def test_every_runtime_and_precision_is_scored_against_fp32_keras(run: tuple[Pat
         assert 0 <= row.top1 <= row.top5 <= 1 and 0 <= row.agreement <= 1
         print(f"{runtime:8} {precision:9} top1 {row.top1:.3f} top5 {row.top5:.3f} agree {row.agreement:.3f}"
               f" d1 {row.delta_top1 * 100:+.1f} d5 {row.delta_top5 * 100:+.1f}")  # fmt: skip
+    if _native_bf16():  # OpenVINO int8 with bf16 float parts: scored like the others, reported as it ran
+        for precision in ("int8+bf16", "int8-plain+bf16"):
+            row = rows[("openvino", precision)]
+            assert row.status == "ok" and row.precision_ran == "int8+bf16", (precision, row.status)
+            assert 0 <= row.top1 <= row.top5 <= 1 and 0 <= row.agreement <= 1
+            assert row.delta_top1 == row.top1 - reference_top1(rows)
+            print(f"openvino {precision} top1 {row.top1:.3f} top5 {row.top5:.3f} agree {row.agreement:.3f}"
+                  f" d1 {row.delta_top1 * 100:+.1f} d5 {row.delta_top5 * 100:+.1f}")  # fmt: skip
     reference = rows[("keras", "fp32")]
     assert reference.agreement == 1 and reference.delta_top1 == 0 and reference.delta_top5 == 0
     assert rows[("litert", "fp32")].agreement == 1  # the same function: the same top-1 everywhere
@@ -65,13 +73,28 @@ def test_every_runtime_and_precision_is_scored_against_fp32_keras(run: tuple[Pat
     assert all("/train/" in str(p) for p in calibration)
 
 
+def _native_bf16() -> bool:
+    try:
+        import openvino
+    except ImportError:
+        return False
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def reference_top1(rows: dict) -> float:
+    return rows[("keras", "fp32")].top1
+
+
 def test_int8_rows_say_why_without_calibration_images(run: tuple[Path, Path]) -> None:
     run_dir, val = run
     labels = json.loads((run_dir / "labels.json").read_text())  # a bare model file: no training images
     model = load_model_safely(run_dir / "model.keras")
     frame = zoo.evaluate(model, val, labels=labels, runtime="all", record=False)
-    for precision in ("int8-full", "int8-plain"):
-        row = frame[(frame.runtime == "litert") & (frame.precision == precision)].iloc[0]
+    calibrated = [("litert", "int8-full"), ("litert", "int8-plain")]
+    if _native_bf16():
+        calibrated += [("openvino", "int8+bf16"), ("openvino", "int8-plain+bf16")]
+    for runtime, precision in calibrated:
+        row = frame[(frame.runtime == runtime) & (frame.precision == precision)].iloc[0]
         assert row.status.startswith("skipped") and "calibrat" in row.status, (precision, row.status)
     assert frame.attrs["calibration_files"] == []
 
@@ -89,7 +112,7 @@ def test_cli_evaluate_all_prints_every_row_and_auto_then_picks_only_what_passed(
     run_dir, val = run
     code, out, err = zoo_main(capsys, "evaluate", str(run_dir), str(val), "--runtime", "all")
     assert code == 0, err
-    for word in ("int8-full", "bf16", "fp16", "agree", "Δtop-1"):
+    for word in ("int8-full", "bf16", "fp16", "agree", "Δtop-1", "int8-plain+bf16"):
         assert word in out
     # the rows are kept as this model's accuracy gate, which `--runtime auto` (the default) picks within
     (gate,) = (Path(os.environ["ZOO_HOME"]) / "auto").glob("gate-*.json")

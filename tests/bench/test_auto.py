@@ -184,6 +184,36 @@ def test_auto_times_plain_and_searched_int8_when_both_pass_the_gate() -> None:
 
 
 @pytest.mark.slow
+def test_auto_times_openvino_int8_with_bf16_float_parts_only_where_the_gate_passed_it() -> None:
+    from support.realdata import photos
+
+    ov = pytest.importorskip("openvino")
+    model = tiny_cnn(24, seed=7)
+    fingerprint = model_fingerprint(model)
+    calibration = photos(3, 24, "train")
+    rows = [
+        _gate_row("keras", "fp32", 0),
+        _gate_row("openvino", "int8-plain", 0),
+        _gate_row("openvino", "int8-plain+bf16", 0.5),
+        _gate_row("openvino", "int8+bf16", 1.5),  # lost accuracy: never a candidate
+    ]
+    record_gate(fingerprint, rows, {"model": "tiny"})
+    assert candidate_pairs(fingerprint, None)[0] == [
+        ("keras", "fp32"), ("openvino", "int8-plain"), ("openvino", "int8-plain+bf16")
+    ]  # fmt: skip
+    messages: list[str] = []
+    runtime, decision = choose(model, 2, calibration=calibration, report=messages.append)
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert set(decision.rates) == {"keras fp32", "openvino int8-plain", "openvino int8-plain+bf16"}
+        with open(decision.path) as record:
+            assert json.load(record)["precision_ran_by_candidate"]["openvino int8-plain+bf16"] == "int8+bf16"
+    else:  # refused where the CPU has no native bf16: skipped with the reason, the others timed
+        assert "no native bfloat16" in decision.skipped["openvino int8-plain+bf16"], messages
+        assert set(decision.rates) == {"keras fp32", "openvino int8-plain"}
+    assert f"{runtime.name} {runtime.precision}" == fastest(decision.rates)
+
+
+@pytest.mark.slow
 def test_cli_predict_defaults_to_auto_and_the_second_call_measures_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,12 +19,12 @@ import pytest
 from support.models import tiny_cnn
 from support.realdata import photo_paths, photos, pretrained_features, wrong_outputs
 
-from zoo.choices import EXPORT_FORMATS
+from zoo.choices import CALIBRATED_EXPORTS, EXPORT_FORMATS
 from zoo.cli.app import main
 from zoo.data.decode import ResizePolicy, decode_batch
 from zoo.data.folders import load_labelled, stratified_split
 from zoo.engine import _export, export
-from zoo.engine._export import require_agreement
+from zoo.engine._export import INT8_FORMATS, require_agreement
 from zoo.engine.agreement import compare
 from zoo.engine.runtimes import convert_to_litert
 from zoo.errors import ExportCheckFailed, InvalidSetting, ZooError
@@ -94,8 +94,9 @@ def test_every_format_reproduces_real_features_on_real_photos(
     out = tmp_path / {"savedmodel": "saved"}.get(
         format, "model.xml" if "openvino" in format else f"model.{format}"
     )
-    # openvino-int8 is always calibrated: on training photos, never the check photos
-    calibration = photos(per_class=2, size=SIZE, split="train") if format == "openvino-int8" else None
+    # openvino-int8 and the plain int8 formats are always calibrated: on training photos, not the check ones
+    always = format in CALIBRATED_EXPORTS
+    calibration = photos(per_class=2, size=SIZE, split="train") if always else None
     result = export(features, out, format, check_inputs=check_photos, calibration=calibration)
 
     assert result.path == out and result.format == format and out.exists()
@@ -108,7 +109,7 @@ def test_every_format_reproduces_real_features_on_real_photos(
     got = reload_outputs(out, format, fresh)
     across = cosines(expected, np.roll(expected, 1, axis=0))  # how alike two different photos' features are
     assert across.max() < 0.8  # the photos really differ, so the comparisons below mean something
-    if format in ("litert-int8", "openvino-int8"):
+    if format in INT8_FORMATS:
         assert result.agreement.min_cosine >= 0.9 and cosines(got, expected).min() >= 0.9
         assert not np.allclose(got, expected, atol=1e-6)  # really quantized
     else:

@@ -80,3 +80,61 @@ def test_openvino_int8_export_that_drops_accuracy_writes_nothing(
     assert code == 1, err
     assert "nothing written" in " ".join(err.split())
     assert list(tmp_path.iterdir()) == []  # neither the .xml nor its .bin, nor a staging file
+
+
+# ------------------------------------------------------------------ the plain int8 formats (no search)
+PLAIN_FORMATS = {"litert-int8-plain": ("litert", ".tflite"), "openvino-int8-plain": ("openvino", ".xml")}
+
+
+def _reload(path: Path, images: np.ndarray) -> np.ndarray:
+    from zoo.engine.runtime_openvino import predict_ir
+    from zoo.engine.runtimes import LiteRTRuntime
+
+    if path.suffix == ".xml":
+        return predict_ir(path, images)
+    return LiteRTRuntime(path, "exported").predict(images)
+
+
+@pytest.mark.parametrize("format", list(PLAIN_FORMATS))
+def test_a_plain_int8_export_is_the_file_the_int8_plain_runtime_runs_not_the_searched_one(
+    format: str, run: tuple[Path, Path], tmp_path: Path, module_home: Path
+) -> None:
+    from zoo.engine import export
+    from zoo.engine.bundle import load_model_safely
+    from zoo.engine.runtimes import make_runtime
+
+    run_dir, _ = run
+    runtime, suffix = PLAIN_FORMATS[format]
+    calibration = photos(TRAIN, SIZE, "train")
+    scored = photos(VAL, SIZE, "val")
+    out = tmp_path / f"model{suffix}"
+    result = export(run_dir, out, format=format, calibration=calibration, check_on="val", max_drop=100)
+    assert result.path == out and out.is_file() and result.accuracy is not None
+    model = load_model_safely(run_dir / "model.keras")
+    exported = _reload(out, scored)
+    plain = make_runtime(model, runtime, "int8-plain", calibration=calibration).predict(scored)
+    searched_precision = "int8" if runtime == "openvino" else "int8-full"
+    searched = make_runtime(model, runtime, searched_precision, calibration=calibration).predict(scored)
+    # the same quantization as the runtime's int8-plain (deterministic), which the searched int8 is not
+    np.testing.assert_allclose(exported, plain, atol=1e-6)
+    assert np.abs(exported - searched).max() > 1e-3
+    print(format, "max |exported - searched|:", float(np.abs(exported - searched).max()))
+
+
+@pytest.mark.parametrize("format", list(PLAIN_FORMATS))
+def test_a_plain_int8_export_goes_through_the_gate_and_calibrates_without_one(
+    format: str, run: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir, val = run
+    out = tmp_path / f"model{PLAIN_FORMATS[format][1]}"
+    code, _, err = zoo_main(capsys, "export", str(run_dir), "--format", format, "--out", str(out),
+                            "--check-on", "val", "--max-drop", "-1")  # fmt: skip
+    assert code == 1, err
+    err = " ".join(err.split())
+    assert "nothing written" in err and f"the {format} export" in err
+    assert list(tmp_path.iterdir()) == []
+    # without a gate it is calibrated all the same (on --calibrate-on here), reloaded and checked
+    code, stdout, err = zoo_main(capsys, "export", str(run_dir), "--format", format, "--out", str(out),
+                                 "--calibrate-on", str(val))  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == str(out) and "checked on 4 inputs" in " ".join(err.split())

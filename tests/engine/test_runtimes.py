@@ -247,6 +247,7 @@ def test_a_batch_of_the_wrong_shape_is_refused_with_the_expected_shape() -> None
         ("keras", "fp16", "no fast half-precision CPU kernels"),
         ("keras", "int8", "keras runtime has no int8"),
         ("litert", "bf16", "litert runtime has no bf16"),
+        ("litert", "int8+bf16", r"litert runtime has no int8\+bf16"),
         ("onnx", "fp32", "unknown runtime 'onnx'"),
         ("keras", "fp8", "unknown precision 'fp8'"),
     ],

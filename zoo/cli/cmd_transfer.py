@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from zoo.choices import (
+    CALIBRATED_EXPORTS,
     CLASS_WEIGHTS,
     EXPORT_FORMATS,
     ON_BAD_IMAGE,
@@ -315,7 +316,13 @@ def export_command(
         ..., "--out", "-o", help="Output file (.keras, .tflite, .onnx, .xml) or folder."
     ),
     export_format: ExportFormat = typer.Option(
-        ExportFormat("keras"), "--format", "-f", help="Target format."
+        ExportFormat("keras"),
+        "--format",
+        "-f",
+        help="Target format. litert-int8 / openvino-int8: int8 with the layers that cost agreement kept "
+        "float (litert-int8 without --check-on: dynamic-range int8); litert-int8-plain / "
+        "openvino-int8-plain: every layer int8, calibrated. No bf16 format: bf16 (and openvino int8+bf16) "
+        "is chosen when the file is compiled (zoo predict --runtime openvino --precision int8+bf16).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (agreement included) as JSON."),
@@ -333,8 +340,8 @@ def export_command(
         "--calibrate-on",
         exists=True,
         file_okay=False,
-        help="Folder of typical images int8 calibrates on (litert-int8 with --check-on, openvino-int8 "
-        "always; default: the run's training images).",
+        help="Folder of typical images int8 calibrates on (litert-int8 with --check-on, openvino-int8 and "
+        "the -int8-plain formats always; default: the run's training images).",
     ),
 ) -> None:
     """Export a fine-tuned run. Each export is reloaded by its own runtime and checked against the
@@ -355,8 +362,11 @@ def export_command(
 
     if check_on is not None and check_on != "val" and not Path(check_on).is_dir():
         usage_error(f"no such folder: {check_on}", "--check-on")
-    if calibrate_on is not None and check_on is None and export_format.value != "openvino-int8":
-        usage_error("--calibrate-on applies with --check-on, or to --format openvino-int8", "--calibrate-on")
+    if calibrate_on is not None and check_on is None and export_format.value not in CALIBRATED_EXPORTS:
+        usage_error(
+            f"--calibrate-on applies with --check-on, or to --format {' / '.join(CALIBRATED_EXPORTS)}",
+            "--calibrate-on",
+        )
     result = export(
         run_dir, out, format=export_format.value, overwrite=overwrite, check_on=check_on,
         calibrate_on=calibrate_on, max_drop=max_drop,

@@ -81,8 +81,9 @@ Precision = Annotated[
     one_of(PRECISIONS) | None,
     precision_option(
         f"{in_words(PRECISIONS)} (default fp32; calibrated int8: litert int8-full, openvino/onnxruntime"
-        " int8, and litert/openvino int8-plain: every layer int8, no float-layer search; with auto: the"
-        " fastest runtime at this precision, the gate not consulted)."
+        " int8, and litert/openvino int8-plain: every layer int8, no float-layer search; openvino"
+        " int8+bf16 / int8-plain+bf16: that int8 with its float parts in bf16, on a CPU with native bf16;"
+        " with auto: the fastest runtime at this precision, the gate not consulted)."
     ),
 ]
 # evaluate

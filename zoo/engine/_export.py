@@ -1,6 +1,6 @@
 """Export a model or a run directory to another format, checked against the original before it is done.
 
-    export(model_or_run_dir, out, format="keras"|"savedmodel"|"litert"|"litert-int8"|"onnx"|"openvino")
+    export(model_or_run_dir, out, format="keras"|"savedmodel"|"litert"|"litert-int8"|"onnx"|"openvino"|...)
 
 Each export is written to a temporary path next to `out`, loaded back with the format's own runtime
 (Keras with safe_mode, tf.saved_model, LiteRT, onnxruntime, OpenVINO), run on a few inputs and compared
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.choices import EXPORT_FORMATS
+from zoo.choices import CALIBRATED_EXPORTS, EXPORT_FORMATS, PLAIN_INT8
 from zoo.engine.agreement import Agreement, compare
 from zoo.engine.backend import check_convertible, converts_in_child
 from zoo.engine.runtime_onnx import OnnxRuntime, convert_to_onnx
@@ -54,7 +54,7 @@ DEFAULT_CHECK_SIZE = 224
 # order differs); int8 is a lossy format, so it is held to a cosine bound instead of a value bound.
 FLOAT_MAX_REL = 1e-4
 INT8_MIN_COSINE = 0.9
-INT8_FORMATS = ("litert-int8", "openvino-int8")
+INT8_FORMATS = ("litert-int8", "litert-int8-plain", "openvino-int8", "openvino-int8-plain")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,10 @@ def export(
         int8 .tflite; fully int8 when `calibration` is given), "onnx" (through tf2onnx), "openvino" (an
         fp32 OpenVINO IR: `out` names the .xml, its weights go to the .bin beside it), "openvino-int8"
         (that IR quantized by NNCF, calibrated on `calibration`, else `calibrate_on`, else a run
-        directory's training images; never on the `check_on` images).
+        directory's training images; never on the `check_on` images). litert-int8 and openvino-int8 keep
+        the layers that cost agreement float (the float-layer search); "litert-int8-plain" and
+        "openvino-int8-plain" are the plain calibrated int8, every layer int8, always calibrated as
+        openvino-int8 is. bf16 is no format: it is how a runtime computes, chosen when a file is compiled.
     calibration: typical model inputs (N, H, W, C); calibrates litert-int8 and serves as check inputs.
     check_inputs: the inputs the export is checked on (default: calibration[:4], else seeded random
         pixels in 0-255, the range of zoo's raw-input models).
@@ -162,8 +165,8 @@ def export(
         gate = prepare_gate(loaded, check_on, calibrate_on if calibration is None else None)
         if calibration is None and format in INT8_FORMATS:
             calibration = gate.calibration.images
-    if calibration is None and format == "openvino-int8":
-        calibration = _calibration_for(loaded, calibrate_on, gate)
+    if calibration is None and format in CALIBRATED_EXPORTS:
+        calibration = _calibration_for(loaded, calibrate_on, gate, format)
     inputs, checked_on = _check_inputs(model, bundle, calibration, check_inputs)
     reference = KerasRuntime(model).predict(inputs)
 
@@ -213,19 +216,20 @@ def _check_inputs(
     return noise, "random inputs"
 
 
-def _calibration_for(loaded: Any, calibrate_on: str | Path | None, gate: Any) -> np.ndarray:
-    """An int8 export's calibration images: the gate's (none of them checked), else `calibrate_on`, else
-    the run's training images; InvalidSetting when there are none."""
+def _calibration_for(loaded: Any, calibrate_on: str | Path | None, gate: Any, format: str) -> np.ndarray:
+    """A calibrated export's calibration images: the gate's (none of them checked), else `calibrate_on`,
+    else the run's training images; InvalidSetting when there are none."""
     from zoo.engine.calibration import required_calibration
     from zoo.engine.reference import input_size
 
     if gate is not None:
         raise InvalidSetting(
-            f"openvino-int8 needs calibration images: {gate.calibration.why_none}",
+            f"{format} needs calibration images: {gate.calibration.why_none}",
             hint="pass `calibrate_on=DIR`: typical images, not those checked",
         )
     policy = loaded.resize_policy(input_size(loaded.model), crop_pct=1.0)
-    images = required_calibration("openvino", "int8", policy, calibrate_on=calibrate_on, bundle=loaded.bundle)
+    runtime, precision = CALIBRATED_EXPORTS[format]
+    images = required_calibration(runtime, precision, policy, calibrate_on=calibrate_on, bundle=loaded.bundle)
     assert images is not None
     return images
 
@@ -259,9 +263,11 @@ def _suffix_for(format: str) -> str:
         "savedmodel": "",
         "litert": ".tflite",
         "litert-int8": ".tflite",
+        "litert-int8-plain": ".tflite",
         "onnx": ".onnx",
         "openvino": ".xml",
         "openvino-int8": ".xml",
+        "openvino-int8-plain": ".xml",
     }[format]
 
 
@@ -312,6 +318,10 @@ def _write_litert_int8(model: Any, path: Path, calibration: np.ndarray | None) -
     path.write_bytes(convert_to_litert(model, precision, calibration=calibration))
 
 
+def _write_litert_int8_plain(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+    path.write_bytes(convert_to_litert(model, PLAIN_INT8, calibration=calibration))
+
+
 def _load_litert(path: Path, inputs: np.ndarray) -> np.ndarray:
     return LiteRTRuntime(path, "exported").predict(inputs)
 
@@ -330,12 +340,15 @@ def _write_openvino(model: Any, path: Path, calibration: np.ndarray | None) -> N
     save_ir(convert_to_openvino(model, "fp32"), path)
 
 
-def _write_openvino_int8(model: Any, path: Path, calibration: np.ndarray | None) -> None:
-    from zoo.engine.runtime_base import checked_calibration
-    from zoo.engine.runtime_openvino import convert_to_openvino, save_ir
+def _openvino_int8_writer(precision: str) -> Callable[[Any, Path, Any], None]:
+    def write(model: Any, path: Path, calibration: np.ndarray | None) -> None:
+        from zoo.engine.runtime_base import checked_calibration
+        from zoo.engine.runtime_openvino import convert_to_openvino, save_ir
 
-    calibration = checked_calibration(model, calibration, "the openvino-int8 export")
-    save_ir(convert_to_openvino(model, "int8", calibration=calibration), path)
+        calibration = checked_calibration(model, calibration, f"the openvino {precision} export")
+        save_ir(convert_to_openvino(model, precision, calibration=calibration), path)
+
+    return write
 
 
 def _load_openvino(path: Path, inputs: np.ndarray) -> np.ndarray:
@@ -349,7 +362,9 @@ _FORMATS: dict[str, tuple[Callable[[Any, Path, Any], None], Callable[[Path, np.n
     "savedmodel": (_write_savedmodel, _load_savedmodel),
     "litert": (_write_litert, _load_litert),
     "litert-int8": (_write_litert_int8, _load_litert),
+    "litert-int8-plain": (_write_litert_int8_plain, _load_litert),
     "onnx": (_write_onnx, _load_onnx),
     "openvino": (_write_openvino, _load_openvino),
-    "openvino-int8": (_write_openvino_int8, _load_openvino),
+    "openvino-int8": (_openvino_int8_writer("int8"), _load_openvino),
+    "openvino-int8-plain": (_openvino_int8_writer(PLAIN_INT8), _load_openvino),
 }

@@ -3,6 +3,7 @@
     make_runtime(model, "openvino", "fp32")   IR compiled with INFERENCE_PRECISION_HINT f32
     make_runtime(model, "openvino", "bf16")   the same IR computed in bfloat16 (refused without native bf16)
     make_runtime(model, "openvino", "int8")   NNCF post-training quantization, calibrated on `calibration`
+    make_runtime(model, "openvino", "int8+bf16")  the same int8 IR, its float parts computed in bfloat16
 
 The hint is always explicit: on a CPU with bf16 the plugin otherwise computes an fp32 model in bf16 and
 nobody is told. `runtime.effective_precision` is what the compiled model says it runs, never the request.
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from contextlib import redirect_stdout
 from functools import partial
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo import config
-from zoo.choices import PLAIN_INT8
+from zoo.choices import INT8_BF16, PLAIN_INT8
 from zoo.engine.agreement import compare
 from zoo.engine.int8_search import SEARCH_VERSION, TARGET_AGREEMENT, split_calibration
 from zoo.engine.runtime_base import (
@@ -45,9 +47,10 @@ if TYPE_CHECKING:
     import keras
 
 IR_NAME = "model.xml"  # inside a cache folder; OpenVINO reads the weights from model.bin beside it
-# int8: the layers NNCF left in float stay fp32
-_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", PLAIN_INT8: "f32"}
-INT8_PRECISIONS = ("int8", PLAIN_INT8)  # NNCF-quantized: searched (float layers kept), every layer int8
+# int8: the layers NNCF left in float stay fp32; int8+bf16 (INT8_BF16): they compute in bf16
+_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", PLAIN_INT8: "f32", **dict.fromkeys(INT8_BF16, "bf16")}
+# NNCF-quantized: searched (float layers kept), every layer int8, and those with bf16 float parts
+INT8_PRECISIONS = ("int8", PLAIN_INT8, *INT8_BF16)
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 # Layer types whose run-time precision shows whether the quantized graph really runs in int8.
 _COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "Deconvolution")
@@ -80,8 +83,8 @@ class OpenVINORuntime(Runtime):
         self.path = Path(path)
         self.precision = precision
         core = ov.Core()
-        if precision == "bf16":
-            check_native_bf16(core)
+        if _HINTS.get(precision) == "bf16":
+            check_native_bf16(core, precision)
         settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS.get(precision, "f32")}
         if num_threads:
             settings["INFERENCE_NUM_THREADS"] = num_threads
@@ -110,7 +113,8 @@ class OpenVINORuntime(Runtime):
             info = op.get_rt_info()
             layer, runs_in = info["layerType"].astype(str), info["runtimePrecision"].astype(str)
             if layer in _COMPUTE_LAYERS and runs_in in ("u8", "i8"):
-                return "int8"
+                # what OpenVINO's peer is reported as too: int8 with its float parts in bf16
+                return "int8" if floating == "fp32" else f"int8+{floating}"
         return floating
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -133,16 +137,18 @@ class OpenVINORuntime(Runtime):
     ) -> OpenVINORuntime:
         """Load the cached IR for these settings, converting (and caching) it first when missing."""
         ov = import_openvino()
-        if precision == "bf16":
-            check_native_bf16(ov.Core())
+        if _HINTS.get(precision) == "bf16":
+            check_native_bf16(ov.Core(), precision)
         if precision in INT8_PRECISIONS:
             calibration = checked_calibration(
                 model, calibration, f"the openvino runtime's precision {precision!r}"
             )
-        folder = ir_folder(model, precision, calibration=calibration, cache_key=cache_key)
+        # int8+bf16 compiles the int8 IR with another hint: one conversion (and one NNCF run) for both
+        converted_as = ir_precision(precision)
+        folder = ir_folder(model, converted_as, calibration=calibration, cache_key=cache_key)
 
         def convert() -> Any:
-            return convert_to_openvino(model, precision, calibration=calibration)
+            return convert_to_openvino(model, converted_as, calibration=calibration)
 
         path = ensure_ir(folder, convert)
         return load_cached(
@@ -152,15 +158,30 @@ class OpenVINORuntime(Runtime):
         )
 
 
-def check_native_bf16(core: Any) -> None:
-    """Refuse bf16 where the CPU would only emulate it (no AVX512_BF16 / AMX): it would be slower."""
-    capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    if "BF16" not in capabilities:
-        raise RuntimeUnavailable(
-            "precision 'bf16' is refused: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so "
-            "OpenVINO would only emulate it",
-            hint="use precision='fp32' or 'int8'",
-        )
+def check_native_bf16(core: Any, precision: str = "bf16") -> None:
+    """Refuse bf16 (or int8 with bf16 float parts) where the CPU would only emulate it (no AVX512_BF16 /
+    AMX): it would be slower."""
+    refusal = bf16_refusal(precision, core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    if refusal is not None:
+        raise refusal
+
+
+def bf16_refusal(precision: str, capabilities: Sequence[str]) -> RuntimeUnavailable | None:
+    """Why `precision` (bf16 compute) is refused on a CPU plugin with these OPTIMIZATION_CAPABILITIES, or
+    None when the CPU has native bf16."""
+    if "BF16" in capabilities:
+        return None
+    instead = "'fp32' or 'int8'" if precision == "bf16" else repr(INT8_BF16[precision])
+    return RuntimeUnavailable(
+        f"precision {precision!r} is refused: this CPU has no native bfloat16 (no AVX512_BF16 or AMX), so "
+        "OpenVINO would only emulate it",
+        hint=f"use precision={instead}",
+    )
+
+
+def ir_precision(precision: str) -> str:
+    """The precision whose IR `precision` compiles: int8+bf16 runs the int8 IR (INT8_BF16)."""
+    return INT8_BF16.get(precision, precision)
 
 
 # ------------------------------------------------------------------------------------------ conversion
@@ -171,7 +192,9 @@ def convert_to_openvino(model: keras.Model, precision: str, *, calibration: np.n
     keeping the layers that cost agreement in float; for "int8-plain", every layer int8 (no search).
 
     Keras 3 models go through a TF SavedModel, the input OpenVINO's converter documents for TensorFlow.
+    int8+bf16 converts as int8 (bf16 is a compile-time hint, not in the IR).
     """
+    precision = ir_precision(precision)
     ov = import_openvino()
     with tempfile.TemporaryDirectory(prefix="zoo-openvino-") as tmp:
         model.export(tmp, format="tf_saved_model", verbose=False)
@@ -288,7 +311,9 @@ def ir_folder(
     cache_key: str | None = None,
 ) -> Path:
     """converted_dir()/<cache_key>-openvino-<precision>-<digest>/, the digest of everything the IR
-    depends on: the model identity, precision, input shape, calibration (int8) and converter versions."""
+    depends on: the model identity, precision, input shape, calibration (int8) and converter versions.
+    int8+bf16 shares the int8 IR's folder (ir_precision)."""
+    precision = ir_precision(precision)
     settings = {
         "model": cache_key or model_digest(model),
         "runtime": "openvino",

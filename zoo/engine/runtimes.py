@@ -58,8 +58,9 @@ def make_runtime(
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
     calibration: sample inputs (N, *input_shape) for precision "int8-full" (litert), "int8" (openvino,
-        onnxruntime) and "int8-plain" (litert, openvino: every layer int8, no float-layer search),
-        required there; never the inputs you then score.
+        onnxruntime), "int8-plain" (litert, openvino: every layer int8, no float-layer search) and
+        "int8+bf16" / "int8-plain+bf16" (openvino: those int8 IRs with bf16 float parts), required there;
+        never the inputs you then score.
     cache_key: identifies the model for the LiteRT conversion cache, e.g. "<name>-<weights sha256>";
         precision, input shape, calibration and TensorFlow version are added to it here. Without it
         the key is a hash of the model's config and weights.
