@@ -34,7 +34,7 @@ from zoo.bench.machine import library_versions, machine_info
 from zoo.bench.timing import paired_rates, time_interleaved
 from zoo.choices import CALIBRATED
 from zoo.engine.fingerprint import model_fingerprint
-from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
+from zoo.engine.installed import runtime_distributions, runtime_pairs
 from zoo.engine.runtime_base import sample_shape
 from zoo.errors import InvalidSetting, RuntimeUnavailable, ZooError
 
@@ -225,13 +225,21 @@ def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple
 
 
 def decision_key(
-    fingerprint: str, batch_size: int, shape: Sequence[int], pairs: Sequence[tuple[str, str]]
+    fingerprint: str,
+    batch_size: int,
+    shape: Sequence[int],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    backend: str | None = None,
+    versions: dict[str, str] | None = None,
 ) -> str:
-    """sha256 of everything a decision depends on."""
-    versions = library_versions()
-    distributions = sorted({d for runtime, _ in pairs for d in RUNTIME_DISTRIBUTIONS[runtime]})
+    """sha256 of everything a decision depends on, the versions of the candidates' libraries (default: as
+    installed; the keras runtime's include the back-end's own, e.g. jax and jaxlib) among them."""
+    backend = backend or config.keras_backend()
+    versions = versions or library_versions()
+    distributions = sorted({d for runtime, _ in pairs for d in runtime_distributions(runtime, backend)})
     settings = {
-        "backend": config.keras_backend(),  # the keras runtime is another engine on each back-end
+        "backend": backend,  # the keras runtime is another engine on each back-end
         "machine": machine_info(),
         "model": fingerprint,
         "batch_size": batch_size,
