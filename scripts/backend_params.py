@@ -21,13 +21,15 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def count_here(names: list[str]) -> dict[str, Any]:
-    """In this process (its back-end): {name: parameter count, or "error: ..."}."""
+    """In this process (its back-end): {name: parameter count, or "error: ..."}. Each result is also printed
+    as one JSON line as soon as it is known, so a run cut short by its timeout still reports what finished."""
+    from zoo import config
+
+    config.prepare_keras_backend()  # before Keras imports JAX: its persistent compilation cache is on
     import keras
 
-    from zoo import config
     from zoo.registry import load_registry
 
-    config.prepare_keras_backend()
     registry = load_registry()
     counts: dict[str, Any] = {}
     for name in names:
@@ -38,16 +40,27 @@ def count_here(names: list[str]) -> dict[str, Any]:
         except Exception as exc:  # one architecture that fails on a back-end is a reported row
             counts[name] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
         keras.backend.clear_session()
+        print(json.dumps({name: counts[name]}), flush=True)
     return counts
 
 
 def count_in_child(backend: str, names: list[str], timeout_s: float) -> dict[str, Any]:
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, __file__, "--child", "--models", ",".join(names)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
-    if done.returncode != 0:
-        return {name: f"error: child exited {done.returncode}: {done.stderr[-200:]}" for name in names}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+        stdout, failure = done.stdout, f"child exited {done.returncode}: {done.stderr[-200:]}"
+    except subprocess.TimeoutExpired as timeout:
+        stdout, failure = _text(timeout.stdout), f"not reached within --timeout {timeout_s:g} s"
+    counts: dict[str, Any] = {}
+    for line in stdout.splitlines():  # the child's one line per architecture, then the whole dict
+        if line.startswith("{"):
+            counts.update(json.loads(line))
+    return {name: counts.get(name, f"error: {failure}") for name in names}
+
+
+def _text(output: bytes | str | None) -> str:
+    return output.decode() if isinstance(output, bytes) else output or ""
 
 
 def keras_application_names() -> list[str]:

@@ -14,8 +14,9 @@ from support.cli import zoo_main
 from support.models import tiny_cnn
 from support.realdata import photo_paths
 
-from zoo.bench.auto import candidate_pairs, candidates, choose, fastest
+from zoo.bench.auto import Candidate, candidate_pairs, candidates, choose, decision_key, fastest
 from zoo.bench.gate import GATE_MAX_DROP, auto_dir, read_gate, record_gate, verdict
+from zoo.bench.machine import library_versions
 from zoo.choices import RUNTIME_PRECISIONS
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import runtime_pairs
@@ -294,3 +295,21 @@ def test_predict_auto_calibrates_its_int8_candidates_on_calibrate_on_only(tmp_pa
     given = AutoChooser(report=lambda line: None)
     zoo.predict(model, photos, runtime=given, labels=labels, batch_size=2, calibrate_on=calibrate_on)
     assert given.decision is not None and "litert int8-full" in given.decision.rates
+
+
+@pytest.mark.parametrize(("backend", "library"), [("jax", "jax"), ("jax", "jaxlib"), ("torch", "torch")])
+def test_a_decision_is_kept_per_version_of_the_back_ends_library(backend: str, library: str) -> None:
+    # an upgraded jax, jaxlib or torch makes the keras runtime another engine: measured anew, not reused
+    pairs = [Candidate("keras", "fp32"), Candidate("litert", "fp32")]
+    installed = library_versions()
+    assert installed[library] != "absent"  # read from the installed metadata, without importing it
+
+    def key(backend: str, **changed: str) -> str:
+        return decision_key(
+            "0" * 64, 8, (96, 96, 3), pairs, backend=backend, versions={**installed, **changed}
+        )
+
+    assert key(backend) == key(backend) != key(backend, **{library: installed[library] + ".post1"})
+    # ...and another back-end's library does not decide this one's choice
+    other = "tensorflow"
+    assert key(other) == key(other, **{library: installed[library] + ".post1"})

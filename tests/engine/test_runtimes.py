@@ -182,6 +182,18 @@ def test_keras_bf16_computes_in_bfloat16_and_returns_float32(
     assert agreement.max_abs > 0 and agreement.min_cosine >= 0.97
 
 
+def test_keras_bf16_clones_a_model_with_ops_in_its_graph() -> None:
+    # MobileNetV3's hard-swish is `x + 3.0` etc.: keras.ops nodes, not layers, that take no dtype policy
+    model = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), classes=3)
+    operations = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    assert operations
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    runtime = make_runtime(model, "keras", "bf16")
+    assert {layer.compute_dtype for layer in runtime.model.layers if layer.weights} == {"bfloat16"}
+    agreement = runtime.agreement(make_runtime(model, "keras", "fp32"), images)
+    assert agreement.max_abs > 0 and agreement.min_cosine >= 0.99
+
+
 def batch_norms(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
 

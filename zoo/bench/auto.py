@@ -36,7 +36,7 @@ from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
 from zoo.choices import CALIBRATED, SPINNING_RUNTIMES
 from zoo.engine.fingerprint import model_fingerprint
-from zoo.engine.installed import RUNTIME_DISTRIBUTIONS, runtime_pairs
+from zoo.engine.installed import runtime_distributions, runtime_pairs
 from zoo.engine.runtime_base import sample_shape
 from zoo.errors import InvalidSetting, RuntimeUnavailable, ZooError
 
@@ -230,13 +230,21 @@ def candidate_pairs(fingerprint: str, precisions: Sequence[str] | None) -> tuple
 
 
 def decision_key(
-    fingerprint: str, batch_size: int, shape: Sequence[int], contestants: Sequence[Candidate]
+    fingerprint: str,
+    batch_size: int,
+    shape: Sequence[int],
+    contestants: Sequence[Candidate],
+    *,
+    backend: str | None = None,
+    versions: dict[str, str] | None = None,
 ) -> str:
-    """sha256 of everything a decision depends on."""
-    versions = library_versions()
-    distributions = sorted({d for c in contestants for d in RUNTIME_DISTRIBUTIONS[c.runtime]})
+    """sha256 of everything a decision depends on, the versions of the candidates' libraries (default: as
+    installed; the keras runtime's include the back-end's own, e.g. jax and jaxlib) among them."""
+    backend = backend or config.keras_backend()
+    versions = versions or library_versions()
+    distributions = sorted({d for c in contestants for d in runtime_distributions(c.runtime, backend)})
     settings = {
-        "backend": config.keras_backend(),  # the keras runtime is another engine on each back-end
+        "backend": backend,  # the keras runtime is another engine on each back-end
         "machine": machine_info(),
         "model": fingerprint,
         "batch_size": batch_size,

@@ -35,7 +35,7 @@ def machine_info() -> dict[str, object]:
 
 _DECIDING_LIBRARIES = (
     "tensorflow", "keras", "keras-hub", "numpy", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino",
-    "nncf",
+    "nncf", "jax", "jaxlib", "torch",
 )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from zoo.atomic import atomic_write_text
 from zoo.bench.gate import auto_dir
 from zoo.bench.machine import library_versions, machine_info
 from zoo.bench.timing import time_calls
+from zoo.engine.installed import BACKEND_DISTRIBUTIONS
 
 PEAK_PRECISIONS = ("fp32", "bf16", "int8")
 SIZE = 1024  # square matmuls: 2 GFLOP each, large enough to keep every core's units busy
@@ -97,8 +98,8 @@ def _store(peaks: dict[str, Peak]) -> None:
 
 def _machine_key() -> str:
     versions = library_versions()
-    relevant = {d: versions[d] for d in ("tensorflow", "openvino", "numpy")}
-    backend = config.keras_backend()  # the fp32/bf16 matmuls run on it
+    backend = config.keras_backend()  # the fp32/bf16 matmuls run on it: its library's version counts
+    relevant = {d: versions[d] for d in ("tensorflow", "openvino", "numpy", *BACKEND_DISTRIBUTIONS[backend])}
     text = json.dumps({"machine": machine_info(), "versions": relevant, "backend": backend}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -60,7 +60,12 @@ def converted_path(
 
 
 def cached_conversion(
-    model: keras.Model, runtime: str, precision: str, *, calibration: np.ndarray | None, cache_key: str
+    model: keras.Model,
+    runtime: str,
+    precision: str,
+    *,
+    calibration: np.ndarray | None,
+    cache_key: str | None,
 ) -> Path | None:
     """The cached file that make_runtime(model, runtime, precision, calibration=..., cache_key=...) runs
     for "litert", "onnxruntime" or "openvino" (keyed exactly as there), or None when it is not there yet

@@ -4,12 +4,39 @@ source (the feature cache and the LiteRT conversion cache key on them)."""
 from __future__ import annotations
 
 import hashlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import keras
+
+
+@contextmanager
+def tensorflow_kept_out() -> Iterator[None]:
+    """Keras' serializer imports TensorFlow when it is installed, only to ask whether an object is a
+    tf.TensorShape (none of a JAX or torch model's are): while serializing, Keras is told TensorFlow is
+    absent, so a JAX or torch process never imports it (after torch, that import crashes)."""
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if "tensorflow" in sys.modules or lazy._available is not None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
+def model_config(model: keras.Model) -> dict[str, Any]:
+    """model.get_config(), without importing TensorFlow into a JAX or torch process."""
+    with tensorflow_kept_out():
+        return model.get_config()
 
 
 def update_with_weights(digest: Any, model: keras.Model) -> None:
@@ -51,7 +78,7 @@ def model_fingerprint(model: keras.Model) -> str:
         return aliases.get(value, value) if isinstance(value, str) else value
 
     digest = hashlib.sha256()
-    digest.update(json.dumps(canonical(model.get_config()), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(canonical(model_config(model)), sort_keys=True, default=str).encode())
     for variable in model.weights:
         value = np.ascontiguousarray(variable.numpy())
         digest.update(f"{value.dtype}:{value.shape}".encode())

@@ -29,18 +29,33 @@ RUNTIME_PACKAGES: dict[str, tuple[str, ...]] = {
     "openvino": ("tensorflow", "openvino"),
     "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
 }
-# The distributions (pip names) whose versions decide a runtime's speed: part of zoo.bench.auto's cache key.
+# The distributions (pip names) whose versions decide a runtime's speed: part of zoo.bench.auto's cache key
+# (the keras runtime's also holds the active back-end's own: runtime_distributions).
 RUNTIME_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "keras": ("tensorflow", "keras"),
+    "keras": ("keras",),
     "litert": ("tensorflow", "ai-edge-litert"),
     "openvino": ("tensorflow", "openvino", "nncf"),
     "onnxruntime": ("tensorflow", "tf2onnx", "onnxruntime"),
+}
+
+# Each Keras back-end's own library, as distributions: the keras runtime's speed is theirs.
+BACKEND_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("tensorflow",),
+    "jax": ("jax", "jaxlib"),
+    "torch": ("torch",),
 }
 
 # Builds the runtime to run `model` at `batch_size` (e.g. zoo.bench.auto's measured choice), calibrated int8
 # candidates calibrating on the images given (None: those candidates are left out): what the engine's
 # predict and embed take in place of a runtime name, so the engine never imports the bench.
 RuntimeChooser = Callable[["keras.Model", int, "np.ndarray | None"], "Runtime"]
+
+
+def runtime_distributions(runtime: str, backend: str | None = None) -> tuple[str, ...]:
+    """The distributions whose versions decide `runtime`'s speed on Keras back-end `backend` (default: the
+    active one): for the keras runtime, the back-end's library too (a JAX upgrade changes its speed)."""
+    own = BACKEND_DISTRIBUTIONS[backend or config.keras_backend()] if runtime == "keras" else ()
+    return (*RUNTIME_DISTRIBUTIONS[runtime], *own)
 
 
 def is_installed(runtime: str) -> bool:

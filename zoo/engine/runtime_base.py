@@ -20,7 +20,7 @@ import numpy as np
 
 from zoo.atomic import atomic_write_bytes
 from zoo.engine.agreement import Agreement, compare
-from zoo.engine.fingerprint import update_with_weights
+from zoo.engine.fingerprint import model_config, update_with_weights
 from zoo.errors import InvalidSetting, RuntimeUnavailable
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def sample_shape(model: Any) -> tuple[int | None, ...]:
 def model_digest(model: keras.Model) -> str:
     """sha256 of a model's architecture (its config) and every weight value."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(model_config(model), sort_keys=True, default=str).encode())
     update_with_weights(digest, model)
     return digest.hexdigest()
 

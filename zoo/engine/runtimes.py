@@ -191,9 +191,11 @@ class KerasRuntime(Runtime):
         if precision == "fp32":
             self.model = model
         else:
+            from zoo.engine.fingerprint import tensorflow_kept_out
             from zoo.engine.folding import fold_batch_norms
 
-            self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
+            with tensorflow_kept_out():  # cloning reads layer configs: on torch, importing TF would crash
+                self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
         self._forward = None if self.backend == "tensorflow" else backend_forward(self.model, self.backend)
         self.frozen = self.backend != "tensorflow"  # JAX, torch: weights are constants of the compiled call
         if self._forward is None:
@@ -246,7 +248,9 @@ def clone_with_policy(model: keras.Model, policy: str) -> keras.Model:
     import keras
 
     def rebuild(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if isinstance(layer, keras.layers.InputLayer):
+        # an op in the graph (MobileNetV3's `x + 3.0` is a keras.ops Add, no Layer) has no policy: it
+        # computes in its inputs' dtype
+        if isinstance(layer, keras.layers.InputLayer) or not isinstance(layer, keras.layers.Layer):
             return layer.__class__.from_config(layer.get_config())
         layer_config = layer.get_config()
         layer_config["dtype"] = keras.DTypePolicy(policy)

@@ -21,14 +21,14 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from zoo import errors
+from zoo.engine.fingerprint import tensorflow_kept_out
 
 if TYPE_CHECKING:
     import keras
@@ -50,11 +50,12 @@ def runtime_via_tensorflow(
     a TensorFlow child into that cache; the runtime's own library runs it here. A cached file its runtime
     cannot read is converted again by the child."""
     from zoo.engine.conversion_cache import cached_conversion
-    from zoo.engine.runtime_base import load_cached, model_digest
+    from zoo.engine.runtime_base import load_cached
 
-    # the child keys the cache on the key given: the digest of this very model, not of its rebuilt copy
-    with _tensorflow_kept_out():  # model_digest serializes the model's config
-        key = cache_key or model_digest(model)
+    # Without a cache_key the child keys on the digest of its rebuilt copy, as TensorFlow itself would:
+    # the same config and weights give the same digest on every back-end, so a conversion made on
+    # TensorFlow is found here and this one is found there. (Passing this model's digest as the cache_key
+    # named the file after it, "<digest>-fp32-...", where TensorFlow names it "model-fp32-...".)
 
     def convert() -> Path:
         with tempfile.TemporaryDirectory(prefix="zoo-convert-") as tmp:
@@ -64,12 +65,12 @@ def runtime_via_tensorflow(
                 "model": _save_model(model, job_dir),
                 "runtime": runtime,
                 "precision": precision,
-                "cache_key": key,
+                "cache_key": cache_key,
                 "calibration": _save_array(calibration, job_dir / "calibration.npy"),
             }
             return Path(_run_child(job, job_dir)["path"])
 
-    found = cached_conversion(model, runtime, precision, calibration=calibration, cache_key=key)
+    found = cached_conversion(model, runtime, precision, calibration=calibration, cache_key=cache_key)
     if found is None:
         return load(convert())
     return load_cached(found, lambda: load(found), convert)
@@ -99,27 +100,9 @@ def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **optio
 
 def _save_model(model: keras.Model, job_dir: Path) -> str:
     path = job_dir / "model.keras"
-    with _tensorflow_kept_out():
+    with tensorflow_kept_out():
         model.save(path)
     return str(path)
-
-
-@contextmanager
-def _tensorflow_kept_out() -> Iterator[None]:
-    """Keras' serializer imports TensorFlow when it is installed, only to ask whether an object is a
-    tf.TensorShape (none of a JAX or torch model's are): while serializing, Keras is told TensorFlow is
-    absent, so this process never imports it (after torch, that import crashes)."""
-    from keras.src.utils import module_utils
-
-    lazy = module_utils.tensorflow
-    if "tensorflow" in sys.modules or lazy._available is not None:
-        yield
-        return
-    lazy._available = False
-    try:
-        yield
-    finally:
-        lazy._available = None
 
 
 def _save_array(array: np.ndarray | None, path: Path) -> str | None:
