@@ -68,7 +68,9 @@ def relative(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_features_agree_across_back_ends_on_real_photos(probes: dict[str, Path]) -> None:
-    features = {backend: np.load(folder / "features.npy") for backend, folder in probes.items()}
+    # the back-ends computing the same model: Keras' own forward on each (zoo's fast paths are checked
+    # against it below; TensorFlow's frozen graph folds BatchNorm by itself, which moves it ~1e-5)
+    features = {backend: np.load(folder / "plain.npy") for backend, folder in probes.items()}
     reference = features["tensorflow"]
     assert reference.shape == (12, 256) and np.std(reference, axis=0).mean() > 0.05  # photos differ
     for backend in ("jax", "torch"):
