@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,9 +51,15 @@ def traced_shapes(runtime: object) -> list[list[int]]:
 def untraceable_model_outputs() -> dict:
     """Four calls of the keras runtime on a model whose output depends on Python state (a call counter):
     a trace would freeze the count, so the runtime must keep eager calls for it."""
-    import keras
-
     from zoo.engine.runtimes import KerasRuntime
+
+    return counted_calls(lambda model: KerasRuntime(model), dense=False)
+
+
+def counted_calls(make: Callable[[Any], Any], dense: bool) -> dict:
+    """The first output of four calls of `make(model)` on a model that adds its call count to its input
+    (after a Dense layer when `dense`), and the batch shapes a frozen trace ran."""
+    import keras
 
     class CallCounter(keras.layers.Layer):
         def __init__(self, **kwargs: object) -> None:
@@ -63,17 +71,23 @@ def untraceable_model_outputs() -> dict:
             return inputs + float(self.calls)
 
     inputs = keras.Input((4,))
-    runtime = KerasRuntime(keras.Model(inputs, CallCounter()(inputs)))
+    hidden = keras.layers.Dense(4)(inputs) if dense else inputs
+    runtime = make(keras.Model(inputs, CallCounter()(hidden)))
     batch = np.zeros((2, 4), np.float32)
     outputs = [float(runtime.predict(batch)[0, 0]) for _ in range(4)]  # the second call traces
     return {"outputs": outputs, "traced_shapes": traced_shapes(runtime)}
 
 
-def main(argv: list[str]) -> int:
+def run(probe: Callable[[dict, Path], dict], argv: list[str]) -> int:
+    """A probe's command line: JOB_JSON OUT_DIR; the probe's facts go to OUT_DIR/probe.json."""
     job, out = json.loads(Path(argv[0]).read_text(encoding="utf-8")), Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps(probe(job, out)), encoding="utf-8")
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run(probe, argv)
 
 
 if __name__ == "__main__":

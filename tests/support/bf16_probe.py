@@ -11,12 +11,11 @@ the trace tolerance, and the outputs of a bf16 model a trace gets wrong (a call 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from support.backend_probe import traced_shapes
+from support.backend_probe import counted_calls, run, traced_shapes
 
 
 def probe(job: dict, out: Path) -> dict:
@@ -54,33 +53,10 @@ def probe(job: dict, out: Path) -> dict:
 def untraceable_bf16_outputs() -> dict:
     """Four calls of the bf16 keras runtime on a model whose output counts its calls: a frozen trace
     would repeat one count, far beyond bf16 round-off, so the runtime must keep eager calls."""
-    import keras
-
     from zoo.engine.runtimes import make_runtime
 
-    class CallCounter(keras.layers.Layer):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)
-            self.calls = 0
-
-        def call(self, inputs: object) -> object:
-            self.calls += 1
-            return inputs + float(self.calls)
-
-    inputs = keras.Input((4,))
-    outputs = CallCounter()(keras.layers.Dense(4)(inputs))
-    runtime = make_runtime(keras.Model(inputs, outputs), "keras", "bf16")
-    batch = np.zeros((2, 4), np.float32)
-    counts = [float(runtime.predict(batch)[0, 0]) for _ in range(4)]
-    return {"outputs": counts, "traced_shapes": traced_shapes(runtime)}
-
-
-def main(argv: list[str]) -> int:
-    job, out = json.loads(Path(argv[0]).read_text(encoding="utf-8")), Path(argv[1])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "probe.json").write_text(json.dumps(probe(job, out)), encoding="utf-8")
-    return 0
+    return counted_calls(lambda model: make_runtime(model, "keras", "bf16"), dense=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(probe, sys.argv[1:]))
