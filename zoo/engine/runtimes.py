@@ -181,8 +181,10 @@ class KerasRuntime(Runtime):
             self.model = model
         else:
             from zoo.engine.folding import fold_batch_norms
+            from zoo.engine.tf_convert import tensorflow_kept_out
 
-            self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
+            with tensorflow_kept_out():  # cloning reads configs: Keras' serializer would import TensorFlow
+                self.model = clone_with_policy(fold_batch_norms(model), _POLICIES[precision])
         self._forward = None if self.backend == "tensorflow" else backend_forward(self.model, self.backend)
         self.frozen = self.backend != "tensorflow"  # JAX, torch: weights are constants of the compiled call
         if self._forward is None:

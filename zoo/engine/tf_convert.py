@@ -53,7 +53,7 @@ def runtime_via_tensorflow(
     from zoo.engine.runtime_base import load_cached, model_digest
 
     # the child keys the cache on the key given: the digest of this very model, not of its rebuilt copy
-    with _tensorflow_kept_out():  # model_digest serializes the model's config
+    with tensorflow_kept_out():  # model_digest serializes the model's config
         key = cache_key or model_digest(model)
 
     def convert() -> Path:
@@ -99,13 +99,13 @@ def export_via_tensorflow(model_or_run_dir: Any, out: Path, format: str, **optio
 
 def _save_model(model: keras.Model, job_dir: Path) -> str:
     path = job_dir / "model.keras"
-    with _tensorflow_kept_out():
+    with tensorflow_kept_out():
         model.save(path)
     return str(path)
 
 
 @contextmanager
-def _tensorflow_kept_out() -> Iterator[None]:
+def tensorflow_kept_out() -> Iterator[None]:
     """Keras' serializer imports TensorFlow when it is installed, only to ask whether an object is a
     tf.TensorShape (none of a JAX or torch model's are): while serializing, Keras is told TensorFlow is
     absent, so this process never imports it (after torch, that import crashes)."""
