@@ -16,10 +16,11 @@ zoo.engine.runtimes.KerasRuntime).
            MobileNetV2 on 2 busy cores and ran slower than the frozen trace.
 
 Both run a copy of the model with each BatchNormalization folded into the convolution before it
-(zoo.engine.folding), as TensorFlow's graph optimiser does for the frozen graph: 1.3-1.6x faster on JAX. The
-fold changes the float32 rounding, not the model: on the real MobileNet fixture and 36 real photos the folded
-JAX and torch paths sit 7.5e-6 and 7.3e-6 (of the features' scale) from the float64 answer, TensorFlow's
-frozen graph 9.3e-6, Keras' own predict 5.4e-6 to 8.3e-6 (benchmarks/backends_float64.py, docs/backends.md).
+(zoo.engine.folding), as TensorFlow's graph optimiser does for the frozen graph (measured 1.03-1.34x the
+unfolded path at batch 32, mixed at batch 1 on a busy machine: docs/benchmarks.md). The fold changes the
+float32 rounding, not the model: on the real MobileNet fixture and 36 real photos the folded JAX and torch
+paths sit 7.5e-6 and 7.3e-6 (of the features' scale) from the float64 answer, TensorFlow's frozen graph
+9.3e-6, Keras' own predict 5.4e-6 to 8.3e-6 (benchmarks/backends_float64.py, docs/backends.md).
 A fold is checked once against the model as built on a real batch (FOLD_TOLERANCE) and dropped if it
 disagrees: JAX on its first call (one extra compilation, of the unfolded call), torch with the trace.
 
