@@ -6,9 +6,11 @@ per back-end and model (Keras fixes its back-end once per process) times, interl
 (zoo.bench.timing.time_interleaved, each round starting one path later):
     predict  model.predict(x, batch_size=len(x)) (what most Keras code does)
     zoo      zoo.engine.runtimes.make_runtime(model, "keras", "fp32"): TensorFlow's frozen graph, a jitted
-             stateless call on JAX, a traced and frozen call in torch.inference_mode() on PyTorch
-    folded   with --folded, on JAX and PyTorch: zoo's path on a copy with BatchNormalization folded into
-             the convolutions (zoo.engine.folding), which TensorFlow's frozen graph does by itself
+             stateless call on JAX, a traced and frozen call in torch.inference_mode() on PyTorch; on JAX
+             and PyTorch of a copy with BatchNormalization folded into the convolutions (zoo.engine.folding),
+             as TensorFlow's graph optimiser does for the frozen graph
+    unfolded with --unfolded, on JAX and PyTorch: zoo's forward pass on the model as built, no fold
+             (zoo.engine.backend.backend_forward(model, backend, fold=False), called directly)
     litert / openvino  in the TensorFlow child (the conversions run there): make_runtime(model, "litert" or
              "openvino", "fp32"); --no-converted leaves them out
 Throughput is batch / median call; every output is on the host before the clock stops. Warm-up calls stay
@@ -19,7 +21,7 @@ speed-up over predict per back-end (paired: both timed in the same rounds) and, 
 fastest back-end's zoo path and its margin (back-ends run one after another, so that margin is not paired).
 
     .venv/bin/python benchmarks/backends.py                       # 5 rounds, every model, ~20 min on 2 cores
-    .venv/bin/python benchmarks/backends.py --models MobileNetV2 --rounds 3 --folded
+    .venv/bin/python benchmarks/backends.py --models MobileNetV2 --rounds 3 --unfolded
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ BACKENDS = ("tensorflow", "jax", "torch")
 CONVERTED = ("litert", "openvino")
 
 
-def build_paths(model: Any, folded: bool, converted: bool) -> tuple[dict[str, Callable], dict[str, float]]:
+def build_paths(model: Any, unfolded: bool, converted: bool) -> tuple[dict[str, Callable], dict[str, float]]:
     """Each path's call on this back-end, and the seconds it took to build."""
     import keras
 
-    from zoo.engine.folding import fold_batch_norms
+    from zoo.engine.backend import backend_forward
     from zoo.engine.runtimes import make_runtime
 
     backend = keras.config.backend()
@@ -54,8 +56,8 @@ def build_paths(model: Any, folded: bool, converted: bool) -> tuple[dict[str, Ca
         "predict": lambda: lambda x: model.predict(x, batch_size=len(x), verbose=0),
         "zoo": lambda: make_runtime(model, "keras", "fp32").predict,
     }
-    if folded and backend != "tensorflow":
-        makers["folded"] = lambda: make_runtime(fold_batch_norms(model), "keras", "fp32").predict
+    if unfolded and backend != "tensorflow":
+        makers["unfolded"] = lambda: backend_forward(model, backend, fold=False)
     if converted and backend == "tensorflow":
         for runtime in CONVERTED:
             makers[runtime] = lambda runtime=runtime: make_runtime(model, runtime, "fp32").predict
@@ -67,7 +69,7 @@ def build_paths(model: Any, folded: bool, converted: bool) -> tuple[dict[str, Ca
     return calls, build_s
 
 
-def measure_here(model_name: str, batches: list[int], rounds: int, folded: bool, converted: bool) -> dict:
+def measure_here(model_name: str, batches: list[int], rounds: int, unfolded: bool, converted: bool) -> dict:
     """In this process (its back-end): {batch: {path: {"images_per_s", "start_s"}}}."""
     import keras
 
@@ -79,7 +81,7 @@ def measure_here(model_name: str, batches: list[int], rounds: int, folded: bool,
         prefix="zoo-bench-backends-"
     )  # conversions: not the user's cache
     model = getattr(keras.applications, model_name)(weights=None)
-    calls, build_s = build_paths(model, folded, converted)
+    calls, build_s = build_paths(model, unfolded, converted)
     rng = np.random.default_rng(0)
     figures: dict[str, dict[str, dict[str, float]]] = {}
     for index, batch in enumerate(batches):
@@ -101,7 +103,7 @@ def measure_in_child(backend: str, model_name: str, args: argparse.Namespace) ->
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, __file__, "--child", "--models", model_name, "--rounds", str(args.rounds)]
     command += (
-        ["--batches", args.batches] + ["--folded"] * args.folded + ["--no-converted"] * args.no_converted
+        ["--batches", args.batches] + ["--unfolded"] * args.unfolded + ["--no-converted"] * args.no_converted
     )
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -144,13 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--folded", action="store_true", help="also time zoo's path on a BN-folded copy")
+    parser.add_argument(
+        "--unfolded", action="store_true", help="also time zoo's JAX/torch path without BatchNorm folding"
+    )
     parser.add_argument("--no-converted", action="store_true", help="leave out LiteRT and OpenVINO")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     models, batches = args.models.split(","), [int(b) for b in args.batches.split(",")]
     if args.child:
-        print(json.dumps(measure_here(models[0], batches, args.rounds, args.folded, not args.no_converted)))
+        print(json.dumps(measure_here(models[0], batches, args.rounds, args.unfolded, not args.no_converted)))
         return 0
     results = {
         model_name: {

@@ -2,10 +2,13 @@
 process): `KERAS_BACKEND=jax python -m support.backend_probe JOB.json OUT_DIR`.
 
 JOB: {"photos": a .npy of raw RGB photos, "weights": the pretrained MobileNet 0.25 224 no-top file}.
-OUT_DIR gets features.npy (zoo's keras runtime), plain.npy (Keras' own model.predict), after_plain.npy (the
-runtime again after model.predict), one.npy (the first photo alone) and probe.json (back-end, whether
-zoo's path imported TensorFlow; on torch, the batch shapes the runtime runs as frozen TorchScript, and what
-it does with a model a trace cannot capture).
+OUT_DIR gets features.npy (zoo's keras runtime: BatchNormalization folded on JAX and torch), plain.npy
+(Keras' own model.predict), after_plain.npy (the runtime again after model.predict), one.npy (the first
+photo alone), on TensorFlow float64.npy (the same model computed in float64: the exact answer; on JAX and
+torch Keras' BatchNormalization under a float64 policy is 1e-7 off numpy's float64, float32 round-off, so
+only TensorFlow gives it) and probe.json (back-end, whether zoo's path imported TensorFlow; on JAX and
+torch, whether the runtime runs the folded copy and what it does with a wrong fold; on torch, the batch
+shapes the runtime runs as frozen TorchScript, and what it does with a model a trace cannot capture).
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ def probe(job: dict, out: Path) -> dict:
     np.save(out / "after_plain.npy", runtime.predict(photos))  # Keras' JAX predict donates its buffers
     np.save(out / "one.npy", runtime.predict(photos[:1]))
     facts = {"backend": keras.config.backend(), "tensorflow_imported": zoo_imported_tensorflow}
+    if keras.config.backend() == "tensorflow":
+        from zoo.engine.runtimes import clone_with_policy
+
+        np.save(
+            out / "float64.npy",
+            clone_with_policy(model, "float64").predict(photos.astype(np.float64), verbose=0),
+        )
+    else:
+        facts["folded"] = runtime._forward.folded  # zoo.engine.backend.JaxForward / TorchForward
+        facts["wrong_fold"] = wrong_fold(model, photos, out)
     if keras.config.backend() == "torch":
         facts["traced_shapes"] = traced_shapes(runtime)
         facts["untraceable"] = untraceable_model_outputs()
@@ -76,6 +89,26 @@ def counted_calls(make: Callable[[Any], Any], dense: bool) -> dict:
     batch = np.zeros((2, 4), np.float32)
     outputs = [float(runtime.predict(batch)[0, 0]) for _ in range(4)]  # the second call traces
     return {"outputs": outputs, "traced_shapes": traced_shapes(runtime)}
+
+
+def wrong_fold(model: object, photos: np.ndarray, out: Path) -> dict:
+    """The forward pass given a folded copy whose last depthwise convolution has a wrong bias (as a fold
+    that misplaced a channel's shift would): it must keep the model as built. Saves wrong_fold.npy."""
+    import keras
+
+    from zoo.engine.backend import JaxForward, TorchForward
+    from zoo.engine.folding import fold_batch_norms
+
+    folded = fold_batch_norms(model)
+    conv = [layer for layer in folded._flatten_layers() if isinstance(layer, keras.layers.DepthwiseConv2D)][
+        -1
+    ]
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel, bias + 0.1])
+    make = JaxForward if keras.config.backend() == "jax" else TorchForward
+    forward = make(model, folded)
+    forward(photos), np.save(out / "wrong_fold.npy", forward(photos))  # torch: checked with the trace
+    return {"folded": forward.folded}
 
 
 def run(probe: Callable[[dict, Path], dict], argv: list[str]) -> int:

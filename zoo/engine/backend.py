@@ -15,9 +15,14 @@ zoo.engine.runtimes.KerasRuntime).
            a C++ compiler at run time (CI's fresh machine may have none), took 23-92 s to compile
            MobileNetV2 on 2 busy cores and ran slower than the frozen trace.
 
-BatchNormalization is not folded into the convolutions here (TensorFlow's graph optimiser does that for the
-frozen graph): on the real MobileNet fixture folding moved features by 1.1e-5 of their scale, past the 1e-5
-parity bound, although it made JAX 1.3-1.6x faster (benchmarks/backends.py --folded shows it).
+Both run a copy of the model with each BatchNormalization folded into the convolution before it
+(zoo.engine.folding), as TensorFlow's graph optimiser does for the frozen graph (measured 1.03-1.34x the
+unfolded path at batch 32, mixed at batch 1 on a busy machine: docs/benchmarks.md). The fold changes the
+float32 rounding, not the model: on the real MobileNet fixture and 36 real photos the folded JAX and torch
+paths sit 7.5e-6 and 7.3e-6 (of the features' scale) from the float64 answer, TensorFlow's frozen graph
+9.3e-6, Keras' own predict 5.4e-6 to 8.3e-6 (benchmarks/backends_float64.py, docs/backends.md).
+A fold is checked once against the model as built on a real batch (FOLD_TOLERANCE) and dropped if it
+disagrees: JAX on its first call (one extra compilation, of the unfolded call), torch with the trace.
 
 Each returns `forward(batch: float32 ndarray) -> float32 ndarray on the host`, so a timing that stops after
 it has waited for the result (np.asarray on a JAX array blocks until it is computed).
@@ -41,9 +46,32 @@ if TYPE_CHECKING:
 Forward = Callable[[np.ndarray], np.ndarray]
 
 
-def backend_forward(model: keras.Model, backend: str) -> Forward:
-    """The forward pass of `model` for `backend` ("jax" or "torch"); it keeps its own copy of the weights."""
-    return _jax_forward(model) if backend == "jax" else _torch_forward(model)
+def backend_forward(model: keras.Model, backend: str, fold: bool = True) -> Forward:
+    """The forward pass of `model` for `backend` ("jax" or "torch"); it keeps its own copy of the weights.
+    With `fold`, it runs a BatchNormalization-folded copy once that agrees with `model` on a batch."""
+    folded = _folded_copy(model) if fold else None
+    return JaxForward(model, folded) if backend == "jax" else TorchForward(model, folded)
+
+
+# Relative to the largest output. Measured on the real fixture: folded and unfolded float32 paths each sit
+# within 1e-5 of the float64 answer, so they differ by up to ~2e-5 (1.0e-5 on JAX); deeper networks round
+# more. A wrong fold (a channel's scale or shift misplaced) moves outputs by 1e-2 and more.
+FOLD_TOLERANCE = 1e-4
+
+
+def _folded_copy(model: keras.Model) -> keras.Model | None:
+    from zoo.engine.fingerprint import tensorflow_kept_out
+    from zoo.engine.folding import fold_batch_norms
+
+    with tensorflow_kept_out():  # cloning reads layer configs, and Keras' serializer would import TensorFlow
+        folded = fold_batch_norms(model)
+    return None if folded is model else folded
+
+
+def agrees(outputs: np.ndarray, reference: np.ndarray, tolerance: float) -> bool:
+    """Is max|outputs - reference| within `tolerance` of reference's largest magnitude?"""
+    scale = max(float(np.max(np.abs(reference))), float(np.finfo(np.float32).tiny))
+    return bool(np.max(np.abs(outputs - reference)) <= tolerance * scale)
 
 
 def has_accelerator(backend: str) -> bool:
@@ -95,7 +123,31 @@ def _single(outputs: Any) -> Any:
     return outputs[0] if isinstance(outputs, list | tuple) else outputs
 
 
-def _jax_forward(model: keras.Model) -> Forward:
+class JaxForward:
+    """The jitted call of the folded copy once it agreed with the model as built on the first batch (or of
+    the model as built, where there is no fold or it disagreed); one check at a time (a lock)."""
+
+    def __init__(self, model: keras.Model, folded: keras.Model | None) -> None:
+        self.call = _jax_jitted(model)
+        self._folded = None if folded is None else _jax_jitted(folded)
+        self.folded: bool | None = None if folded is None else False  # None: nothing to fold
+        self.tolerance = max(FOLD_TOLERANCE, trace_tolerance(model))
+        self._lock = threading.Lock()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if self._folded is not None:
+            with self._lock:
+                if self._folded is not None:
+                    candidate, self._folded = self._folded, None
+                    unfolded, outputs = self.call(batch), candidate(batch)
+                    self.folded = agrees(outputs, unfolded, self.tolerance)
+                    if self.folded:
+                        self.call = candidate
+                    return outputs if self.folded else unfolded
+        return self.call(batch)
+
+
+def _jax_jitted(model: keras.Model) -> Forward:
     import jax
     import jax.numpy as jnp
 
@@ -111,18 +163,18 @@ def _jax_forward(model: keras.Model) -> Forward:
     return lambda batch: np.asarray(compiled(batch))
 
 
-def _torch_forward(model: keras.Model) -> Forward:
-    return TorchForward(model)
-
-
 class TorchForward:
     """The model's inference call, traced and frozen for a batch shape on its second call (a shape seen
     once, as in a one-off prediction, never pays for a trace), eager where a trace fails or disagrees with
-    it; one trace at a time (a lock), calls otherwise concurrent."""
+    it; one trace at a time (a lock), calls otherwise concurrent. The trace is of the folded copy where
+    there is one and it agrees with the eager call of the model as built (a fold that disagrees once is
+    never tried again)."""
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, folded: keras.Model | None = None) -> None:
         self.call = _torch_module(model)
         self.tolerance = trace_tolerance(model)
+        self._folded = None if folded is None else _torch_module(folded)
+        self.folded: bool | None = None if folded is None else False  # True once a folded trace agreed
         self.graphs: dict[tuple[int, ...], Any] = {}  # batch shape -> frozen TorchScript, or self.call
         self._seen: set[tuple[int, ...]] = set()
         self._lock = threading.Lock()
@@ -134,11 +186,27 @@ class TorchForward:
         shape = tuple(inputs.shape)
         with self._lock:
             if shape in self._seen and shape not in self.graphs:
-                self.graphs[shape], outputs = _checked_trace(self.call, inputs, self.tolerance)
+                self.graphs[shape], outputs = self._trace(inputs)
                 return outputs
             self._seen.add(shape)
         with torch.inference_mode():
             return self.graphs.get(shape, self.call)(inputs).float().numpy()
+
+    def _trace(self, inputs: Any) -> tuple[Any, np.ndarray]:
+        """(the graph to run for the shape of `inputs`, its outputs for `inputs`)."""
+        import torch
+
+        with torch.no_grad():
+            eager = self.call(inputs).float().numpy()
+        if self._folded is not None:
+            frozen, outputs = _checked_trace(self._folded, inputs, eager, max(FOLD_TOLERANCE, self.tolerance))
+            if frozen is not None:
+                self.folded = True
+                return frozen, outputs
+            if not self.folded:
+                self._folded = None
+        frozen, outputs = _checked_trace(self.call, inputs, eager, self.tolerance)
+        return (self.call, eager) if frozen is None else (frozen, outputs)
 
 
 # How far a frozen trace may differ from the eager call, relative to the largest output: the round-off of
@@ -159,23 +227,21 @@ def trace_tolerance(model: keras.Model) -> float:
     return max(TRACE_TOLERANCE.get(dtype, TRACE_TOLERANCE["float32"]) for dtype in dtypes(model))
 
 
-def _checked_trace(call: Any, inputs: Any, tolerance: float) -> tuple[Any, np.ndarray]:
-    """(`call` traced and frozen for the shape of `inputs`, or `call` itself where the trace disagrees
-    with it on `inputs` beyond `tolerance` (relative to the largest output) or cannot be made; the
-    outputs for `inputs`)."""
+def _checked_trace(
+    call: Any, inputs: Any, reference: np.ndarray, tolerance: float
+) -> tuple[Any | None, np.ndarray]:
+    """(`call` traced and frozen for the shape of `inputs`, or None where it cannot be made or its outputs
+    for `inputs` are not within `tolerance` of `reference`; those outputs, or `reference`)."""
     import torch
 
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's deprecation, TracerWarnings on Keras' shape checks
-        eager = call(inputs).float().numpy()
         try:
             frozen = torch.jit.freeze(torch.jit.trace(call, inputs, check_trace=False))
             traced = frozen(inputs).float().numpy()
         except Exception:  # an op or value-dependent branch tracing refuses: eager calls still work
-            return call, eager
-    scale = max(float(np.max(np.abs(eager))), float(np.finfo(np.float32).tiny))
-    agrees = float(np.max(np.abs(traced - eager))) <= tolerance * scale
-    return (frozen if agrees else call), eager
+            return None, reference
+    return (frozen, traced) if agrees(traced, reference, tolerance) else (None, reference)
 
 
 def _torch_module(model: keras.Model) -> Any:
