@@ -194,6 +194,18 @@ def test_measured_page_draws_each_machines_plot(live):
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
 
+def test_measured_page_tells_a_runtimes_variants_and_back_ends_apart(live):
+    # onnxruntime with spinning workers is its own row in `zoo benchmark --runtime all`: the page says so
+    _, _, body = get(live.url + "/measured.html")
+    page = body.decode()
+    header = re.search(r"<caption>benchmark</caption><thead><tr>(.*?)</tr>", page).group(1)
+    columns = re.findall(r"<th>([^<]*)</th>", header)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", page) if "onnxruntime" in r)
+    cells = dict(zip(columns, re.findall(r"<td[^>]*>([^<]*)</td>", row), strict=True))
+    assert cells["variant"] == "spinning" and cells["backend"] == "jax" and cells["runtime"] == "onnxruntime"
+    assert cells["images_per_s"] == "400.5"
+
+
 def test_rendering_imports_no_back_end(home):
     import subprocess
     import sys

@@ -19,8 +19,10 @@ _SUMMARY = (  # header, key, formatter
 _BENCHMARK = (
     "time",
     "model",
+    "backend",
     "runtime",
     "precision",
+    "variant",  # e.g. onnxruntime's "spinning": two rows of one runtime and precision told apart
     "batch_size",
     "images_per_s",
     "latency_p50_ms",
