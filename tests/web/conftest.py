@@ -64,7 +64,8 @@ def home(isolated_homes: Path) -> Path:
         benchmark(FIXTURE_MODEL, 812.5, here),
         evaluation(FIXTURE_MODEL, 0.5, here),
         benchmark("resnet50", 20.25, OTHER_MACHINE),
-        benchmark(FIXTURE_MODEL, 400.5, here) | {"runtime": "onnxruntime", "variant": "spinning", "backend": "jax"},
+        benchmark(FIXTURE_MODEL, 400.5, here)
+        | {"runtime": "onnxruntime", "variant": "spinning", "backend": "jax"},  # noqa: E501
         benchmark("long-gone-model", 99.0, here),
         {"kind": "benchmark", "model": ["not", "a", "name"]},
         {"kind": "benchmark", "model": "mobilenet", "images_per_s": "fast", "machine": here},
