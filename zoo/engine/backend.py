@@ -16,8 +16,9 @@ zoo.engine.runtimes.KerasRuntime).
            MobileNetV2 on 2 busy cores and ran slower than the frozen trace.
 
 Both run a copy of the model with each BatchNormalization folded into the convolution before it
-(zoo.engine.folding), as TensorFlow's graph optimiser does for the frozen graph (measured 1.03-1.34x the
-unfolded path at batch 32, mixed at batch 1 on a busy machine: docs/benchmarks.md). The fold changes the
+(zoo.engine.folding), as TensorFlow's graph optimiser does for the frozen graph (on an idle machine
+1.00-1.11x the unfolded path on PyTorch, 0.86-1.05x on JAX, within that run's spread: docs/benchmarks.md;
+kept because it costs no accuracy and TensorFlow's path does the same). The fold changes the
 float32 rounding, not the model: on the real MobileNet fixture and 36 real photos the folded JAX and torch
 paths sit 7.5e-6 and 7.3e-6 (of the features' scale) from the float64 answer, TensorFlow's frozen graph
 9.3e-6, Keras' own predict 5.4e-6 to 8.3e-6 (benchmarks/backends_float64.py, docs/backends.md).
