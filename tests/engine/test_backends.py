@@ -13,14 +13,13 @@ fixes its back-end once per process. The figures are printed (pytest -s).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO
+from support import REPO, child_env
 from support.realdata import photos
 
 from zoo.choices import BACKENDS
@@ -38,14 +37,6 @@ PARAM_MODELS = ("mobilenet_v3_small", "nasnet_mobile")
 KERAS_REFUSES = {("nasnet_mobile", "torch"): "NASNetMobile is not available with the torch backend"}
 
 
-def child_env(backend: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-    }
-
-
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) -> dict[str, Path]:
     """Each back-end's outputs, computed in parallel child processes; {backend: its output folder}."""
@@ -56,7 +47,7 @@ def probes(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) -> d
     children = {
         backend: subprocess.Popen(
             [sys.executable, "-m", "support.backend_probe", str(job), str(root / backend)],
-            env=child_env(backend),
+            env=child_env(KERAS_BACKEND=backend),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -143,7 +134,9 @@ def test_torch_runs_a_frozen_trace_for_a_repeated_batch_shape_and_eager_where_a_
 def test_architectures_build_with_the_registry_parameter_count_on_every_back_end() -> None:
     script = REPO / "scripts" / "backend_params.py"
     command = [sys.executable, str(script), "--models", ",".join(PARAM_MODELS), "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=800, env=child_env(""))
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=800, env=child_env(KERAS_BACKEND="")
+    )
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     print("\n" + json.dumps(rows, indent=1))
     for name, row in rows.items():

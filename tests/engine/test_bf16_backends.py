@@ -7,14 +7,13 @@ trace that is wrong). Each back-end in its own child process (support/bf16_probe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO
+from support import child_env
 from support.realdata import photos
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -33,11 +32,7 @@ def probes(tmp_path_factory: pytest.TempPathFactory, fixture_weights: Path) -> d
     job = root / "job.json"
     job.write_text(json.dumps({"photos": str(root / "photos.npy"), "weights": str(fixture_weights)}))
     for backend in BACKENDS:  # one after the other: two cold builds at once starve a 2-core machine
-        env = {
-            **os.environ,
-            "KERAS_BACKEND": backend,
-            "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-        }
+        env = child_env(KERAS_BACKEND=backend)
         command = [sys.executable, "-m", "support.bf16_probe", str(job), str(root / backend)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{backend}: {done.stderr[-3000:]}"

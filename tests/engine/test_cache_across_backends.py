@@ -7,13 +7,12 @@ is found by a torch process without starting a TensorFlow child. Each back-end i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import child_env
 from support.realdata import CLASSIFIER_FILE, shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -22,13 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 def probe(backend: str, home: Path, job: dict, job_file: Path) -> dict:
     """support.fingerprint_probe on `backend`, its answer."""
     job_file.write_text(json.dumps(job), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ZOO_HOME": str(home),
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-    }
+    env = child_env(ZOO_HOME=str(home), KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, "-m", "support.fingerprint_probe", str(job_file)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]

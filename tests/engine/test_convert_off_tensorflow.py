@@ -10,14 +10,13 @@ child reaches the caller as the same error.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO
+from support import child_env
 from support.cli import run_zoo
 from support.realdata import copy_photos, photos
 
@@ -57,11 +56,7 @@ def probe(backend: str, home: Path, job: dict, out: Path) -> dict:
     """support.convert_probe in a `backend` child: its outputs are in `out`, its probe.json returned."""
     job_file = out.parent / f"{out.name}.json"
     job_file.write_text(json.dumps(job), encoding="utf-8")
-    env = {
-        **os.environ,
-        **env_for(home, backend),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-    }
+    env = child_env(**env_for(home, backend))
     command = [sys.executable, "-m", "support.convert_probe", str(job_file), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -146,11 +141,7 @@ def test_a_refusal_in_the_tensorflow_child_reaches_the_caller_as_the_same_error(
         "'int8-full')\nexcept RuntimeUnavailable as error:\n"
         "    print(error.exit_code, error, '|', error.hint)"
     )
-    env = {
-        **os.environ,
-        **env_for(home, "jax"),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-    }
+    env = child_env(**env_for(home, "jax"))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("2 precision 'int8-full' needs calibration images |"), done.stdout

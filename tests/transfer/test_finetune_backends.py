@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO
+from support import child_env
 from support.cli import ZOO, run_zoo
 from support.realdata import copy_photos, photo_paths, photos
 from support.runs import kill_in_stage_2
@@ -94,15 +94,11 @@ def test_a_run_trained_on_any_back_end_predicts_the_same_on_every_back_end(
     job.write_text(
         json.dumps({"photos": str(tmp_path / "photos.npy"), "runs": {b: str(r) for b, r in runs.items()}})
     )
-    child_env = {
-        **os.environ,
-        **env_for(home, ""),
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-    }
+    probe_env = child_env(**env_for(home, ""))
     for backend in BACKENDS:
         done = subprocess.run(
             [sys.executable, "-m", "support.bundle_probe", str(job), str(tmp_path / backend)],
-            env={**child_env, "KERAS_BACKEND": backend},
+            env={**probe_env, "KERAS_BACKEND": backend},
             capture_output=True,
             text=True,
             timeout=600,
