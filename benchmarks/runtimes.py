@@ -19,7 +19,7 @@ several rounds, each round starting one path later, so none always runs right af
 spinning threads) so that load from other processes hits them alike; each figure is the median call.
 Every call's output is forced to the host before the clock stops. FLOPs per image are 2 x the
 multiply-accumulates zoo.bench.flops counts from the Keras graph; "% peak" is against zoo.bench.peak's
-matmul peak in the precision the path really ran (fp32, bf16 or int8), so it stays under 100%.
+peak (fastest matmul or convolution) in the precision the path really ran, so it stays under 100%.
 With --peers, the closing table gives for each (model, batch, precision) zoo auto / the best peer.
 
     .venv/bin/python benchmarks/runtimes.py --peers            # 7 rounds

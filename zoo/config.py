@@ -5,7 +5,7 @@ Layout under ZOO_HOME (default ~/.cache/zoo):
     features/     backbone-feature cache, by content key
     converted/    LiteRT, OpenVINO and ONNX conversions, by model + weights + settings
     jax-cache/    JAX's persistent compilation cache (on the JAX back-end)
-    auto/         --runtime auto's measured decisions, accuracy-gate verdicts, matmul peaks (JSON)
+    auto/         --runtime auto's measured decisions, accuracy-gate verdicts, measured peaks (JSON)
     registry.d/   user registry entries (e.g. written by `zoo register`)
     results.jsonl measured benchmark and evaluation results
 """

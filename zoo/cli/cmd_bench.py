@@ -141,7 +141,8 @@ def benchmark_cmd(
     """Measure images/s, latency p50/p90/p99, peak RSS, GMACs and the share of this machine's peak.
 
     Each model runs in its own process (one per back-end); every timing waits for the result on the host.
-    The share of peak is against this machine's matmul peak in the precision that really ran (column `vs`).
+    The share of peak is against this machine's peak (the fastest matmul or convolution measured) in the
+    precision that really ran (column `vs`).
 
     Example: zoo benchmark mobilenet_v2 resnet50 --batch-size 1,32 --runtime keras,litert
 
