@@ -20,7 +20,10 @@ spinning threads) so that load from other processes hits them alike; each figure
 Every call's output is forced to the host before the clock stops. FLOPs per image are 2 x the
 multiply-accumulates zoo.bench.flops counts from the Keras graph; "% peak" is against zoo.bench.peak's
 peak (fastest matmul or convolution) in the precision the path really ran, so it stays under 100%.
-With --peers, the closing table gives for each (model, batch, precision) zoo auto / the best peer.
+With --peers, the closing table gives for each (model, batch, precision) zoo auto / the best peer, in the
+crowd and head to head: auto's path and that precision's peers timed alone, interleaved (three times the
+rounds), since in the crowd every path runs right after others whose threads still spin, which costs a
+two-thread path more than a one-thread peer (LiteRT's default).
 
     .venv/bin/python benchmarks/runtimes.py --peers            # 7 rounds
     .venv/bin/python benchmarks/runtimes.py --quick            # 3 rounds
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -113,20 +117,44 @@ def family(ran: str) -> str:
     return peak_precision(ran.split()[0].split("+")[0])  # "int8+bf16": OpenVINO's int8 with bf16 between
 
 
-def best_peer_ratios(model_name: str, size: int, rate: dict[str, float], ran: dict[str, str]) -> list[str]:
-    """For each precision: zoo auto's images/s over the fastest peer's that ran in that precision."""
+def head_to_head(
+    calls: dict[str, Callable[[np.ndarray], np.ndarray]],
+    picked: dict[str, str],
+    batch: np.ndarray,
+    rounds: int,
+    names: list[str],
+) -> dict[str, float]:
+    """images/s of `names` alone, interleaved ('zoo auto ...' runs the path it picked). In the crowd every
+    path runs right after others whose threads still spin (TensorFlow's, onnxruntime's); a user's process
+    runs one runtime."""
+    from zoo.bench.timing import time_interleaved
+
+    chosen = {name: calls[picked.get(name, name)] for name in names}
+    timed = time_interleaved(chosen, batch, warmup=2, iters=rounds, rotate=True)
+    return {name: timing.images_per_s for name, timing in timed.items()}
+
+
+def best_peer_ratios(
+    model_name: str, rate: dict[str, float], ran: dict[str, str], head_to_head: Callable[[list[str]], dict]
+) -> list[str]:
+    """For each precision: zoo auto's images/s over the fastest peer's that ran in that precision, in the
+    crowd (every path interleaved) and head to head (auto's path and those peers alone, interleaved)."""
     lines = []
     for precision, auto in (("fp32", "zoo auto"), ("bf16", "zoo auto bf16"), ("int8", "zoo auto int8")):
         peers = {n: r for n, r in rate.items() if n.startswith("peer") and family(ran[n]) == precision}
         mine = rate.get(auto) if auto in rate and family(ran[auto]) == precision else None
         if not peers or mine is None:
             why = "no peer ran it" if not peers else f"{auto} did not run {precision}"
-            lines.append(f"{model_name:<12}{size:>6}  {precision:<5} {'n/a':>7}   ({why})")
+            lines.append(f"{model_name:<12}  {precision:<5} {'n/a':>7} {'n/a':>7}   ({why})")
             continue
         best = max(peers, key=peers.__getitem__)
+        alone = head_to_head([auto, *peers])
+        best_alone = max(peers, key=alone.__getitem__)
+        crowd_ratio, alone_ratio = mine / peers[best], alone[auto] / alone[best_alone]
         lines.append(
-            f"{model_name:<12}{size:>6}  {precision:<5} {mine / peers[best]:>6.2f}x   "
-            f"({auto} {mine:.1f} img/s [{ran[auto]}] vs {best} {peers[best]:.1f} img/s [{ran[best]}])"
+            f"{model_name:<12}  {precision:<5} {crowd_ratio:>6.2f}x {alone_ratio:>6.2f}x"
+            f"   ({auto} {mine:.1f} img/s [{ran[auto]}] vs {best} {peers[best]:.1f} img/s [{ran[best]}];"
+            f" head to head {alone[auto]:.1f} vs {best_alone} {alone[best_alone]:.1f})"
         )
     return lines
 
@@ -153,7 +181,7 @@ def main() -> int:
     shown = ", ".join(
         f"{p} {v.gflops:.0f} ({v.how})" if v.gflops else f"{p} {v.how}" for p, v in peaks.items()
     )
-    print(f"matmul peaks, GFLOP/s: {shown}; {os.cpu_count()} CPUs, {rounds} rounds, median call")
+    print(f"peaks, GFLOP/s: {shown}; {os.cpu_count()} CPUs, {rounds} rounds, median call")
     rng = np.random.default_rng(0)
     summary: list[str] = []
     ratios: list[str] = []
@@ -194,12 +222,14 @@ def main() -> int:
                 f"{rate[fastest] / rate['zoo keras fp32']:.2f}x zoo keras fp32"
             )
             if args.peers:
-                ratios.extend(best_peer_ratios(model_name, size, rate, ran_here))
+                alone = partial(head_to_head, calls, picked, batch, 3 * rounds)
+                lines = best_peer_ratios(model_name, rate, ran_here, alone)
+                ratios.extend(f"{line[:12]}{size:>6}{line[12:]}" for line in lines)
     print("\nratios (targets: fp32 / tf.function >= 0.95; fastest >= 2.5x on ResNet50)")
     print("\n".join(summary))
     if ratios:
-        print("\nzoo auto / best peer, per precision that ran (target >= 1.0x)")
-        print(f"{'model':<12}{'batch':>6}  {'prec':<5} {'ratio':>7}")
+        print("\nzoo auto / best peer, per precision that ran (target >= 1.0x): in the crowd, and alone")
+        print(f"{'model':<12}{'batch':>6}  {'prec':<5} {'crowd':>7} {'alone':>7}")
         print("\n".join(ratios))
     return 0
 
