@@ -21,9 +21,9 @@ Every call's output is forced to the host before the clock stops. FLOPs per imag
 multiply-accumulates zoo.bench.flops counts from the Keras graph; "% peak" is against zoo.bench.peak's
 peak (fastest matmul or convolution) in the precision the path really ran, so it stays under 100%.
 With --peers, the closing table gives for each (model, batch, precision) zoo auto / the best peer, in the
-crowd and head to head: auto's path and that precision's peers timed alone, interleaved (three times the
-rounds), since in the crowd every path runs right after others whose threads still spin, which costs a
-two-thread path more than a one-thread peer (LiteRT's default).
+crowd and alone: auto's path and that precision's peers, each timed in blocks of back-to-back calls
+(head_to_head), since in the crowd every path runs right after others whose threads still spin, which
+costs a two-thread path more than a one-thread peer (LiteRT's default).
 
     .venv/bin/python benchmarks/runtimes.py --peers            # 7 rounds
     .venv/bin/python benchmarks/runtimes.py --quick            # 3 rounds
@@ -124,14 +124,23 @@ def head_to_head(
     rounds: int,
     names: list[str],
 ) -> dict[str, float]:
-    """images/s of `names` alone, interleaved ('zoo auto ...' runs the path it picked). In the crowd every
-    path runs right after others whose threads still spin (TensorFlow's, onnxruntime's); a user's process
-    runs one runtime."""
-    from zoo.bench.timing import time_interleaved
+    """images/s of `names` alone, in blocks: each round runs each path BLOCK times back to back (after two
+    untimed calls), the paths' order rotating from round to round, as a user's process runs one runtime.
+    ('zoo auto ...' runs the path it picked.) Call by call interleaving would put every path right
+    after another whose threads still spin (onnxruntime's spinning workers, TensorFlow's pool), which
+    costs a two-thread path more than a one-thread peer such as LiteRT's default interpreter."""
+    from zoo.bench.timing import round_orders, time_calls
 
     chosen = {name: calls[picked.get(name, name)] for name in names}
-    timed = time_interleaved(chosen, batch, warmup=2, iters=rounds, rotate=True)
-    return {name: timing.images_per_s for name, timing in timed.items()}
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    orders = round_orders(names)
+    for turn in range(max(rounds, len(orders))):
+        for name in orders[turn % len(orders)]:
+            latencies[name].extend(time_calls(chosen[name], batch, warmup=2, iters=BLOCK).latencies_s)
+    return {name: len(batch) / float(np.median(values)) for name, values in latencies.items()}
+
+
+BLOCK = 5
 
 
 def best_peer_ratios(
@@ -222,7 +231,7 @@ def main() -> int:
                 f"{rate[fastest] / rate['zoo keras fp32']:.2f}x zoo keras fp32"
             )
             if args.peers:
-                alone = partial(head_to_head, calls, picked, batch, 3 * rounds)
+                alone = partial(head_to_head, calls, picked, batch, rounds)
                 lines = best_peer_ratios(model_name, rate, ran_here, alone)
                 ratios.extend(f"{line[:12]}{size:>6}{line[12:]}" for line in lines)
     print("\nratios (targets: fp32 / tf.function >= 0.95; fastest >= 2.5x on ResNet50)")
