@@ -144,24 +144,28 @@ BLOCK = 5
 
 
 def best_peer_ratios(
-    model_name: str, rate: dict[str, float], ran: dict[str, str], head_to_head: Callable[[list[str]], dict]
+    model_name: str,
+    size: int,
+    rate: dict[str, float],
+    ran: dict[str, str],
+    time_alone: Callable[[list[str]], dict[str, float]],
 ) -> list[str]:
     """For each precision: zoo auto's images/s over the fastest peer's that ran in that precision, in the
-    crowd (every path interleaved) and head to head (auto's path and those peers alone, interleaved)."""
+    crowd (every path interleaved) and alone (auto's path and those peers, `time_alone`: head_to_head)."""
     lines = []
     for precision, auto in (("fp32", "zoo auto"), ("bf16", "zoo auto bf16"), ("int8", "zoo auto int8")):
         peers = {n: r for n, r in rate.items() if n.startswith("peer") and family(ran[n]) == precision}
         mine = rate.get(auto) if auto in rate and family(ran[auto]) == precision else None
         if not peers or mine is None:
             why = "no peer ran it" if not peers else f"{auto} did not run {precision}"
-            lines.append(f"{model_name:<12}  {precision:<5} {'n/a':>7} {'n/a':>7}   ({why})")
+            lines.append(f"{model_name:<12}{size:>6}  {precision:<5} {'n/a':>7} {'n/a':>7}   ({why})")
             continue
         best = max(peers, key=peers.__getitem__)
-        alone = head_to_head([auto, *peers])
+        alone = time_alone([auto, *peers])
         best_alone = max(peers, key=alone.__getitem__)
         crowd_ratio, alone_ratio = mine / peers[best], alone[auto] / alone[best_alone]
         lines.append(
-            f"{model_name:<12}  {precision:<5} {crowd_ratio:>6.2f}x {alone_ratio:>6.2f}x"
+            f"{model_name:<12}{size:>6}  {precision:<5} {crowd_ratio:>6.2f}x {alone_ratio:>6.2f}x"
             f"   ({auto} {mine:.1f} img/s [{ran[auto]}] vs {best} {peers[best]:.1f} img/s [{ran[best]}];"
             f" head to head {alone[auto]:.1f} vs {best_alone} {alone[best_alone]:.1f})"
         )
@@ -232,8 +236,7 @@ def main() -> int:
             )
             if args.peers:
                 alone = partial(head_to_head, calls, picked, batch, rounds)
-                lines = best_peer_ratios(model_name, rate, ran_here, alone)
-                ratios.extend(f"{line[:12]}{size:>6}{line[12:]}" for line in lines)
+                ratios.extend(best_peer_ratios(model_name, size, rate, ran_here, alone))
     print("\nratios (targets: fp32 / tf.function >= 0.95; fastest >= 2.5x on ResNet50)")
     print("\n".join(summary))
     if ratios:

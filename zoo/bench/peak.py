@@ -13,8 +13,8 @@ here and the fastest counts:
 
 The convolutions are there because oneDNN's direct convolution kernels beat its matmul on some CPUs: on
 this project's 2-core AMD EPYC, OpenVINO ran ResNet50 at 203 fp32 GFLOP/s while the best matmul reached
-187, so a matmul-only peak let a real row read 109%. The 3x3 stacks reached 216-226 (bf16 439-460,
-int8 839-899).
+187, so a matmul-only peak let a real row read 109%. The 3x3 stacks reached 216-237 (bf16 439-475,
+int8 839-944).
 
 `Peak.how` names the engine and kernel that reached it, or why the precision was not measured (or that
 it was only emulated). Measured once per process and kept per machine in ZOO_HOME/auto/peaks.json; a row
