@@ -96,3 +96,43 @@ def test_paired_rates_follow_the_per_round_ratio_not_each_paths_own_median() -> 
     assert timings["a"].images_per_s > timings["b"].images_per_s
     rates = paired_rates(timings)
     assert rates["b"] / rates["a"] == pytest.approx(10 / 9)
+
+
+def test_blocks_time_back_to_back_calls_after_an_untimed_one_and_keep_rounds_paired() -> None:
+    from zoo.bench.timing import time_interleaved
+
+    # a call is 30 ms slower right after the other one (what another runtime's spinning workers cost it)
+    order: list[str] = []
+
+    def call(name: str, ms: float):
+        def predict(batch: np.ndarray) -> np.ndarray:
+            after_other = bool(order) and order[-1] != name
+            order.append(name)
+            time.sleep((ms + (30 if after_other else 0)) / 1e3)
+            return batch
+
+        return predict
+
+    calls = {"a": call("a", 5), "b": call("b", 5)}
+    by_call = time_interleaved(calls, np.zeros((1, 1)), warmup=0, iters=4)
+    assert all(t.p50_ms >= 35 for t in by_call.values())  # every call ran after the other one
+
+    order.clear()
+    in_blocks = time_interleaved(calls, np.zeros((1, 1)), warmup=0, iters=4, blocks={"a": 2})
+    assert "".join(order) == "aaab" * 4  # a: one untimed call and 2 timed ones in each turn
+    assert {name: len(t.latencies_s) for name, t in in_blocks.items()} == {"a": 4, "b": 4}
+    assert in_blocks["a"].p90_ms < 15 and in_blocks["b"].p50_ms >= 35  # a's block saw no penalty; b, alone, did
+
+
+def test_block_lengths_cover_the_block_time_between_one_and_most_calls() -> None:
+    from zoo.bench.timing import block_lengths
+
+    calls = {
+        "fast": lambda batch: (time.sleep(0.01), batch)[1],
+        "slow": lambda batch: (time.sleep(0.08), batch)[1],
+        "tiny": lambda batch: batch,
+    }
+    lengths = block_lengths(calls, np.zeros((1, 1)), warmup=1, block_s=0.05, most=8)
+    assert 3 <= lengths["fast"] <= 5 and lengths["slow"] == 1 and lengths["tiny"] == 8
+    with pytest.raises(ValueError, match="warm-up"):
+        block_lengths(calls, np.zeros((1, 1)), warmup=0, block_s=0.05, most=8)

@@ -3,16 +3,20 @@ on a machine shared with other work.
 
     rates, winner = race(calls, batch)          # what zoo.bench.auto's measure runs
 
-A first measurement (every call, rounds in a balanced rotating order) rates them by paired per-round
-ratios (zoo.bench.timing.paired_rates). Those its leader beat in more rounds than they won by over one
-standard deviation of a fair coin's count (the sign test: wins - losses > sqrt(rounds)) are out; the
-rest, the field, are timed on their own (shorter rounds: more of them per second), a step at a time,
-until the field's leader beats each of the others *clearly* (wins - losses > 2 sqrt(rounds): a coin
-would hardly do it) or EXTRA_TIME_S has passed; then the one faster in the majority of paired rounds
-(the best paired rate) wins. A median lead alone is not trusted: under a load of 12 on 2 cores,
-stopping at a median lead over 5% (15-20 rounds) picked three different runtimes in eight tries
-(MobileNetV2 batch 1, fp32). The decision rules (`leader`, `beats_clearly`, `field`, `final_rates`)
-take Timings as plain data, so they are tested on given numbers.
+A first measurement (rounds in a balanced rotating order) rates them by paired per-round ratios
+(zoo.bench.timing.paired_rates). In its turn of a round each candidate runs back-to-back calls that take
+about BLOCK_S, after one untimed call, and the median of that block is its latency in the round. Call by
+call, each ran right after another whose workers still spun (onnxruntime's spinning session,
+TensorFlow's pool), which a process running one runtime never pays: on an idle machine that made auto
+pick onnxruntime's spinning session for MobileNetV2 at batch 1, which alone ran 0.95x LiteRT. Those the
+leader beat in more rounds than they won by over one standard deviation of a fair coin's count (the sign
+test: wins - losses > sqrt(rounds)) are out; the rest, the field, are timed on their own (shorter rounds:
+more of them per second), a step at a time, until the field's leader beats each of the others *clearly*
+(wins - losses > 2 sqrt(rounds): a coin would hardly do it) or EXTRA_TIME_S has passed; then the one
+faster in the majority of paired rounds (the best paired rate) wins. A median lead alone is not
+trusted: under a load of 12 on 2 cores, stopping at a median lead over 5% (15-20 rounds) picked three
+different runtimes in eight tries (MobileNetV2 batch 1, fp32). The decision rules (`leader`,
+`beats_clearly`, `field`, `final_rates`) take Timings as plain data, so they are tested on given numbers.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from zoo.bench.timing import Timing, paired_rates, time_interleaved
+from zoo.bench.timing import Timing, block_lengths, paired_rates, time_interleaved
 
 WARMUP = 1  # untimed calls per candidate (after its build)
+# A candidate's turn in a round: back-to-back calls that take about BLOCK_S, at most MOST_IN_BLOCK (one
+# call for a slow one). ResNet50 at batch 1 (40 ms a call) still read 0.95x its peer call by call and
+# 1.02x alone, so a call of 40 ms is not long enough to hide what the call before left spinning.
+BLOCK_S = 0.1
+MOST_IN_BLOCK = 5
 ITERS = 5  # timed rounds at least, one call of every candidate each
 # ...and rounds until this many seconds have passed: on a busy machine 3 rounds of a fast model at batch 1
 # (a few ms a call) picked a runtime 30% slower than the best
@@ -44,7 +53,10 @@ FIELD_SIGMAS = 1.0
 
 def race(calls: Mapping[str, Callable[[np.ndarray], Any]], batch: np.ndarray) -> tuple[dict[str, float], str]:
     """Load-corrected images/s of each call and the fastest one's name (see the module docstring)."""
-    timings = time_interleaved(calls, batch, warmup=WARMUP, iters=ITERS, min_time_s=MIN_TIME_S, rotate=True)
+    blocks = block_lengths(calls, batch, warmup=WARMUP, block_s=BLOCK_S, most=MOST_IN_BLOCK)
+    timings = time_interleaved(
+        calls, batch, warmup=0, iters=ITERS, min_time_s=MIN_TIME_S, rotate=True, blocks=blocks
+    )
     first = paired_rates(timings)
     contest = field(timings, list(calls))
     spent = 0.0
@@ -53,7 +65,13 @@ def race(calls: Mapping[str, Callable[[np.ndarray], Any]], batch: np.ndarray) ->
         if all(beats_clearly(timings, lead, name) for name in contest):
             break
         more = time_interleaved(
-            {n: calls[n] for n in contest}, batch, warmup=0, iters=ITERS, min_time_s=EXTRA_STEP_S, rotate=True
+            {n: calls[n] for n in contest},
+            batch,
+            warmup=0,
+            iters=ITERS,
+            min_time_s=EXTRA_STEP_S,
+            rotate=True,
+            blocks=blocks,
         )
         timings = {
             **timings,

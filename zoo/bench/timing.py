@@ -6,6 +6,7 @@ each call here converts the output to a host NumPy array before the clock stops.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ def time_interleaved(
     iters: int = 20,
     min_time_s: float = 0.0,
     rotate: bool = False,
+    blocks: Mapping[str, int] | None = None,
 ) -> dict[str, Timing]:
     """Time several ways of computing `batch` in rounds, one call of each per round, so that load from
     other processes hits them alike; each call warms up `warmup` times first.
@@ -94,6 +96,11 @@ def time_interleaved(
     rounds as a balanced Latin square (`round_orders`): every call runs in every place of a round, and
     right after every other call, equally often (a runtime whose threads keep spinning after its call
     slows whatever runs next), and the rounds end on a whole turn of places.
+
+    `blocks` (from `block_lengths`) runs a call that many times back to back in its turn, after one
+    untimed call when that is more than one (it pays for what the call before left running, another
+    runtime's spinning workers), and takes the median of the block as the round's latency: what a
+    process that runs one of them again and again gets, still paired round by round.
     """
     if iters < 1:
         raise InvalidSetting(f"iters must be at least 1, got {iters}")
@@ -108,14 +115,47 @@ def time_interleaved(
     orders = round_orders(names) if rotate else [names]
     while rounds < iters or clock() - start < min_time_s or rounds % len(names) and rotate:
         for name in orders[rounds % len(orders)]:
-            predict = calls[name]
-            t0 = clock()
-            on_host(predict(batch))
-            latencies[name].append(clock() - t0)
+            latencies[name].append(_turn(calls[name], batch, blocks.get(name, 1) if blocks else 1))
         rounds += 1
     total = clock() - start
     size = int(batch.shape[0])
     return {name: Timing(size, tuple(values), total) for name, values in latencies.items()}
+
+
+def _turn(predict: Callable[[np.ndarray], Any], batch: np.ndarray, block: int) -> float:
+    """One call's latency, or with `block` > 1 the median of that many back-to-back calls after one
+    untimed."""
+    clock = time.perf_counter
+    if block > 1:
+        on_host(predict(batch))
+    seen = []
+    for _ in range(block):
+        t0 = clock()
+        on_host(predict(batch))
+        seen.append(clock() - t0)
+    return float(np.median(seen))
+
+
+def block_lengths(
+    calls: Mapping[str, Callable[[np.ndarray], Any]],
+    batch: np.ndarray,
+    *,
+    warmup: int,
+    block_s: float,
+    most: int,
+) -> dict[str, int]:
+    """Warm each call up `warmup` (at least 1) times, and say how many back-to-back calls of it take
+    `block_s` (from its last warm-up call), between 1 and `most`: time_interleaved's `blocks`."""
+    if warmup < 1:
+        raise InvalidSetting(f"block lengths need at least one warm-up call, got warmup={warmup}")
+    lengths = {}
+    for name, predict in calls.items():
+        for _ in range(warmup):
+            t0 = time.perf_counter()
+            on_host(predict(batch))
+            last = time.perf_counter() - t0
+        lengths[name] = max(1, min(most, math.ceil(block_s / max(last, 1e-9))))
+    return lengths
 
 
 def round_orders(names: list[str]) -> list[list[str]]:
