@@ -30,6 +30,10 @@ RUNTIME_PRECISIONS: dict[str, tuple[str, ...]] = {
 # Runtimes whose worker threads may spin between pieces of work (make_runtime's `spinning`): off by
 # default, and `--runtime auto` and `--runtime all` time both.
 SPINNING_RUNTIMES: frozenset[str] = frozenset({"onnxruntime"})
+# Runtimes that can split a batch over several streams, each on its own share of the cores (make_runtime's
+# `streams`): off by default (a batch of one runs on one stream's threads), and `--runtime auto` times
+# both for a batch of two or more.
+STREAMS_RUNTIMES: frozenset[str] = frozenset({"openvino"})
 # Not runtimes themselves: `auto` picks the fastest runtime x precision measured for a model, batch and
 # machine (zoo.bench.auto); `all` runs every installed runtime x precision (evaluate, benchmark).
 AUTO = "auto"

@@ -38,12 +38,15 @@ def _gate_row(runtime: str, precision: str, drop_points: float) -> dict:
     }
 
 
-def test_an_onnxruntime_pair_is_two_candidates_spinning_or_not() -> None:
+def test_an_onnxruntime_pair_is_two_candidates_spinning_or_not_and_openvino_streams_need_a_batch() -> None:
     pairs = [("keras", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "int8")]
-    assert [c.name for c in candidates(pairs)] == [
+    assert [c.name for c in candidates(pairs, batch_size=1)] == [
         "keras fp32", "onnxruntime fp32", "onnxruntime fp32 (spinning)", "onnxruntime int8",
         "onnxruntime int8 (spinning)", "openvino int8",
     ]  # fmt: skip
+    split = [c.name for c in candidates(pairs, batch_size=2)]
+    assert split[-2:] == ["openvino int8", "openvino int8 (streams)"]
+    assert candidates(pairs) == candidates(pairs, batch_size=32)
     assert fastest({"keras fp32": 100.0, "openvino fp32": 104.0}) == "openvino fp32"
 
 
@@ -134,7 +137,7 @@ def test_the_cached_choice_rebuilds_the_same_onnxruntime_session_spinning_or_not
     record = json.loads(decision.path.read_text())
     assert record["spinning"] == decision.spinning
     for spinning in (True, False, True):  # whatever was measured: the cache says which session to build
-        record.update(runtime="onnxruntime", precision="fp32", spinning=spinning)
+        record.update(runtime="onnxruntime", precision="fp32", spinning=spinning, streams=False)
         decision.path.write_text(json.dumps(record))
         runtime, cached = choose(model, 2, precisions=("fp32",), report=lambda line: None)
         allow = runtime._session.get_session_options().get_session_config_entry(
@@ -144,6 +147,21 @@ def test_the_cached_choice_rebuilds_the_same_onnxruntime_session_spinning_or_not
         assert allow == ("1" if spinning else "0")
         assert runtime.label == cached.candidate.name == "onnxruntime fp32" + " (spinning)" * spinning
         assert cached.line().startswith(f"auto: {runtime.label} (")
+
+
+def test_the_cached_choice_rebuilds_openvino_with_its_batches_split_over_streams_or_not() -> None:
+    model = tiny_cnn(24, seed=7)
+    _, decision = choose(model, 2, precisions=("fp32",), report=lambda line: None)
+    assert "openvino fp32 (streams)" in decision.rates  # timed beside the one-request openvino
+    record = json.loads(decision.path.read_text())
+    assert record["streams"] == decision.streams
+    for streams in (True, False):
+        record.update(runtime="openvino", precision="fp32", spinning=False, streams=streams)
+        decision.path.write_text(json.dumps(record))
+        runtime, cached = choose(model, 2, precisions=("fp32",), report=lambda line: None)
+        assert not cached.measured and cached.streams is streams
+        assert runtime.label == cached.candidate.name == "openvino fp32" + " (streams)" * streams
+        assert (len(runtime._requests) > 1) is streams
 
 
 @pytest.mark.slow
@@ -204,14 +222,15 @@ def test_auto_times_openvino_int8_with_bf16_float_parts_only_where_the_gate_pass
     ]  # fmt: skip
     messages: list[str] = []
     runtime, decision = choose(model, 2, calibration=calibration, report=messages.append)
+    timed = {name.removesuffix(" (streams)") for name in decision.rates}  # openvino: streams or not
     if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        assert set(decision.rates) == {"keras fp32", "openvino int8-plain", "openvino int8-plain+bf16"}
+        assert timed == {"keras fp32", "openvino int8-plain", "openvino int8-plain+bf16"}
         with open(decision.path) as record:
             assert json.load(record)["precision_ran_by_candidate"]["openvino int8-plain+bf16"] == "int8+bf16"
     else:  # refused where the CPU has no native bf16: skipped with the reason, the others timed
         assert "no native bfloat16" in decision.skipped["openvino int8-plain+bf16"], messages
-        assert set(decision.rates) == {"keras fp32", "openvino int8-plain"}
-    assert f"{runtime.name} {runtime.precision}" == fastest(decision.rates)
+        assert timed == {"keras fp32", "openvino int8-plain"}
+    assert runtime.label == fastest(decision.rates)
 
 
 @pytest.mark.slow
@@ -270,7 +289,7 @@ def test_a_candidate_whose_converter_fails_is_skipped_with_the_reason_and_the_ot
     assert "no ScaleAndTranslate op" in decision.skipped["onnxruntime fp32"]
     assert "keras fp32" in decision.rates and "onnxruntime fp32" not in decision.rates
     assert any(line.startswith("auto: skipped onnxruntime fp32: ") for line in lines)
-    assert f"{runtime.name} {runtime.precision}" in decision.rates
+    assert runtime.label in decision.rates
     stored = json.loads(decision.path.read_text())
     assert stored["skipped"] == decision.skipped  # a cached decision still says why
 

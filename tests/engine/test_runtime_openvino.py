@@ -209,6 +209,30 @@ def test_any_batch_size_runs_on_one_compiled_ir() -> None:
         np.testing.assert_allclose(runtime.predict(images[:batch]), expected[:batch], rtol=1e-4, atol=1e-5)
 
 
+def test_streams_split_a_batch_over_requests_and_keep_each_image_its_own_output() -> None:
+    model = tiny_cnn(16, seed=0)
+    plain = make_runtime(model, "openvino", "fp32")
+    split = make_runtime(model, "openvino", "fp32", streams=True)
+    assert split.path == plain.path  # one conversion: streams are a compile setting, not another IR
+    assert (plain.label, split.label) == ("openvino fp32", "openvino fp32 (streams)")
+    assert split._compiled.get_property("PERFORMANCE_HINT") == "THROUGHPUT"
+    assert len(split._requests) == int(split._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    images = np.random.default_rng(2).uniform(0, 255, (7, 16, 16, 3)).astype(np.float32)
+    expected = plain.predict(images)
+    for batch in (1, 2, 7):  # fewer images than requests, as many, more (uneven slices)
+        np.testing.assert_allclose(split.predict(images[:batch]), expected[:batch], rtol=1e-5, atol=1e-6)
+    slices = [len(part) for part in np.array_split(images, len(split._requests))]
+    assert [request.get_input_tensor(0).shape[0] for request in split._requests] == slices  # each ran one
+    # each image's row is its own, not a neighbour's: reversed input, reversed output
+    np.testing.assert_allclose(split.predict(images[::-1]), expected[::-1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("runtime", ["keras", "litert", "onnxruntime"])
+def test_streams_are_refused_for_a_runtime_without_them(runtime: str) -> None:
+    with pytest.raises(RuntimeUnavailable, match=f"the {runtime} runtime has none"):
+        make_runtime(tiny_cnn(16, 3), runtime, "fp32", streams=True)
+
+
 def test_keras_and_litert_report_the_precision_they_were_given() -> None:
     assert KerasRuntime(tiny_cnn(16, seed=0)).effective_precision == "fp32"
 

@@ -8,12 +8,14 @@ accuracy gate (zoo.bench.gate, written by `zoo evaluate MODEL DATA --runtime all
 no gate was run; naming precisions explicitly picks the fastest runtime among those instead (the caller
 has chosen the precision). A runtime with a spinning variant (zoo.choices.SPINNING_RUNTIMES: an
 onnxruntime session whose workers spin, faster on a quiet machine, slower on a busy one) is two
-candidates, `onnxruntime fp32` and `onnxruntime fp32 (spinning)`. Every candidate is built (a converter
-that fails skips that candidate, with the reason) and timed on a few batches, interleaved in rotating
-order; the fastest by paired per-round speed ratios wins, the close ones timed longer until one leads
-beyond doubt (zoo.bench.contest). The decision is cached as JSON in ZOO_HOME/auto/, keyed by the
-machine, the model's fingerprint, the batch size, the input shape, the candidates and the versions of
-their libraries, so the next call with the same key measures nothing and builds the same variant.
+candidates, `onnxruntime fp32` and `onnxruntime fp32 (spinning)`; so is, for a batch of two or more, a
+runtime that can split it over streams (zoo.choices.STREAMS_RUNTIMES: `openvino int8 (streams)`). Every
+candidate is built (a converter that fails skips that candidate, with the reason) and timed on a few
+batches, in blocks of back-to-back calls interleaved in rotating order; the fastest by paired per-round
+speed ratios wins, the close ones timed longer until one leads beyond doubt (zoo.bench.contest). The
+decision is cached as JSON in ZOO_HOME/auto/, keyed by the machine, the model's fingerprint, the batch
+size, the input shape, the candidates and the versions of their libraries, so the next call with the
+same key measures nothing and builds the same variant.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from zoo.atomic import atomic_write_text
 from zoo.bench.contest import race
 from zoo.bench.gate import auto_dir, passing_pairs, read_gate
 from zoo.bench.machine import library_versions, machine_info
-from zoo.choices import CALIBRATED, SPINNING_RUNTIMES
+from zoo.choices import CALIBRATED, SPINNING_RUNTIMES, STREAMS_RUNTIMES
 from zoo.engine.fingerprint import model_fingerprint
 from zoo.engine.installed import runtime_distributions, runtime_pairs
 from zoo.engine.runtime_base import sample_shape
@@ -53,25 +55,33 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Candidate:
-    """A runtime at a precision, its onnxruntime session spinning or not."""
+    """A runtime at a precision, its onnxruntime session spinning or not, its openvino batches split over
+    streams or not."""
 
     runtime: str
     precision: str
     spinning: bool = False
+    streams: bool = False
 
     @property
     def name(self) -> str:
         """`onnxruntime fp32 (spinning)`: as Runtime.label names the built runtime."""
-        return f"{self.runtime} {self.precision}" + (" (spinning)" if self.spinning else "")
+        variant = " (spinning)" if self.spinning else " (streams)" if self.streams else ""
+        return f"{self.runtime} {self.precision}{variant}"
 
 
-def candidates(pairs: Sequence[tuple[str, str]]) -> list[Candidate]:
-    """Each pair, and beside it its spinning variant for a runtime that has one."""
-    return [
-        Candidate(runtime, precision, spinning)
-        for runtime, precision in pairs
-        for spinning in ((False, True) if runtime in SPINNING_RUNTIMES else (False,))
-    ]
+def candidates(pairs: Sequence[tuple[str, str]], batch_size: int | None = None) -> list[Candidate]:
+    """Each pair, and beside it its spinning variant for a runtime that has one, and its streams variant
+    for one that has it when the batch can be split (`batch_size` of two or more; None: any batch)."""
+    split = batch_size is None or batch_size > 1
+    found = []
+    for runtime, precision in pairs:
+        found.append(Candidate(runtime, precision))
+        if runtime in SPINNING_RUNTIMES:
+            found.append(Candidate(runtime, precision, spinning=True))
+        if runtime in STREAMS_RUNTIMES and split:
+            found.append(Candidate(runtime, precision, streams=True))
+    return found
 
 
 @dataclass
@@ -88,10 +98,11 @@ class Decision:
     measured: bool = True
     measured_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     spinning: bool = False  # the onnxruntime session's workers spin (Candidate.spinning)
+    streams: bool = False  # openvino splits a batch over its streams (Candidate.streams)
 
     @property
     def candidate(self) -> Candidate:
-        return Candidate(self.runtime, self.precision, self.spinning)
+        return Candidate(self.runtime, self.precision, self.spinning, self.streams)
 
     @property
     def choice(self) -> str:
@@ -176,7 +187,7 @@ def choose(
             hint="pip install zoo-hub[openvino], or choose another precision",
         )
     shape = tuple(FREE_SIZE if d is None else d for d in sample_shape(model))
-    contestants = candidates(pairs)
+    contestants = candidates(pairs, batch_size)
     key = decision_key(fingerprint, batch_size, shape, contestants)
     path = auto_dir() / f"{key[:32]}.json"
     key_name = cache_key or f"model-{fingerprint[:16]}"
@@ -206,7 +217,7 @@ def choose(
     winner, chosen = built[fastest_name], next(c for c in contestants if c.name == fastest_name)
     decision = Decision(
         chosen.runtime, chosen.precision, winner.effective_precision, rates, skipped, candidates_from, path,
-        spinning=chosen.spinning,
+        spinning=chosen.spinning, streams=chosen.streams,
     )  # fmt: skip
     _write(path, key, decision, {n: r.effective_precision for n, r in built.items()})
     return winner, decision
@@ -261,7 +272,7 @@ def build_candidate(model: Any, candidate: Candidate, calibration: Any, cache_ke
 
     return make_runtime(
         model, candidate.runtime, candidate.precision, calibration=calibration, cache_key=cache_key,
-        spinning=candidate.spinning,
+        spinning=candidate.spinning, streams=candidate.streams,
     )  # fmt: skip
 
 
@@ -278,6 +289,7 @@ def _write(path: Path, key: str, decision: Decision, ran: dict[str, str]) -> Non
         "precision": decision.precision,
         "precision_ran": decision.precision_ran,
         "spinning": decision.spinning,
+        "streams": decision.streams,
         "images_per_s": decision.rates,
         "precision_ran_by_candidate": ran,
         "skipped": decision.skipped,
@@ -300,6 +312,7 @@ def _read(path: Path, key: str) -> Decision | None:
             record["runtime"], record["precision"], record["precision_ran"], record["images_per_s"],
             record.get("skipped", {}), record.get("candidates_from", ""), path, measured=False,
             measured_at=record.get("measured_at", "?"), spinning=bool(record.get("spinning", False)),
+            streams=bool(record.get("streams", False)),
         )  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # absent or unreadable: measure

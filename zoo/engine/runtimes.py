@@ -28,7 +28,14 @@ import numpy as np
 
 from zoo._native import quiet_native_stderr
 from zoo.atomic import atomic_write_bytes
-from zoo.choices import PLAIN_INT8, PRECISIONS, RUNTIME_PRECISIONS, RUNTIMES, SPINNING_RUNTIMES
+from zoo.choices import (
+    PLAIN_INT8,
+    PRECISIONS,
+    RUNTIME_PRECISIONS,
+    RUNTIMES,
+    SPINNING_RUNTIMES,
+    STREAMS_RUNTIMES,
+)
 from zoo.engine.conversion_cache import converted_path  # re-exported: the LiteRT cache's path
 from zoo.engine.runtime_base import (  # re-exported: zoo.engine.runtimes stays the runtimes' one import
     MAX_CALIBRATION_SAMPLES,  # noqa: F401
@@ -54,6 +61,7 @@ def make_runtime(
     cache_key: str | None = None,
     num_threads: int | None = None,
     spinning: bool = False,
+    streams: bool = False,
 ) -> Runtime:
     """A Runtime for `model` (a single-input, single-output keras.Model).
 
@@ -67,6 +75,8 @@ def make_runtime(
     num_threads: LiteRT interpreter / OpenVINO inference threads (default: every CPU this process may run on).
     spinning: onnxruntime only: its worker threads spin between pieces of work (ORT's own default; zoo's
         is off, zoo.engine.runtime_onnx.session_options says why); `--runtime auto` times both.
+    streams: openvino only: a batch is split over OpenVINO's throughput streams, run at once, each on its
+        share of the cores (zoo.engine.runtime_openvino says when that pays); `--runtime auto` times both.
     """
     check_choice(runtime, precision)
     if spinning and runtime not in SPINNING_RUNTIMES:
@@ -74,6 +84,12 @@ def make_runtime(
             f"spinning is an onnxruntime session setting; the {runtime} runtime has none",
             hint="leave spinning off, or use runtime='onnxruntime'",
         )
+    if streams and runtime not in STREAMS_RUNTIMES:
+        raise RuntimeUnavailable(
+            f"streams are an openvino setting; the {runtime} runtime has none",
+            hint="leave streams off, or use runtime='openvino'",
+        )
+    variant = {"spinning": True} if spinning else {"streams": True} if streams else {}
     check_single_io(model)
     if runtime == "keras":
         return KerasRuntime(model, precision)
@@ -84,8 +100,7 @@ def make_runtime(
         from zoo.engine.tf_convert import runtime_via_tensorflow
 
         def load(path: Path) -> Runtime:
-            spin = {"spinning": spinning} if spinning else {}
-            return _runtime_class(runtime)(path, precision, num_threads=num_threads, **spin)
+            return _runtime_class(runtime)(path, precision, num_threads=num_threads, **variant)
 
         return runtime_via_tensorflow(
             model, runtime, precision, load, calibration=calibration, cache_key=cache_key
@@ -101,8 +116,9 @@ def make_runtime(
         from zoo.engine.runtime_openvino import OpenVINORuntime
 
         return OpenVINORuntime.from_model(
-            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads
-        )
+            model, precision, calibration=calibration, cache_key=cache_key, num_threads=num_threads,
+            streams=streams,
+        )  # fmt: skip
     path = converted_path(model, precision, calibration=calibration, cache_key=cache_key)
     return LiteRTRuntime.from_model(model, precision, path, calibration=calibration, num_threads=num_threads)
 
