@@ -35,7 +35,7 @@ WARMUP = 1  # untimed calls per candidate (after its build)
 # 1.02x alone, so a call of 40 ms is not long enough to hide what the call before left spinning.
 BLOCK_S = 0.1
 MOST_IN_BLOCK = 5
-ITERS = 5  # timed rounds at least, one call of every candidate each
+ITERS = 5  # timed rounds at least, one turn (a block of calls) of every candidate each
 # ...and rounds until this many seconds have passed: on a busy machine 3 rounds of a fast model at batch 1
 # (a few ms a call) picked a runtime 30% slower than the best
 MIN_TIME_S = 2.0

@@ -136,12 +136,13 @@ class OpenVINORuntime(Runtime):
         with self._lock:
             if len(self._requests) == 1 or len(batch) == 1:
                 request = self._requests[0]
-                request.infer({0: batch})
+                # the batch is read in place (predict made it contiguous float32), the output copied once
+                request.infer({0: batch}, share_inputs=True, share_outputs=True)
                 return np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy
             slices = np.array_split(batch, min(len(self._requests), len(batch)))
             running = self._requests[: len(slices)]
             for request, part in zip(running, slices, strict=True):
-                request.start_async({0: part})
+                request.start_async({0: part}, share_inputs=True)  # slices of rows: contiguous views
             outputs = []
             for request in running:
                 request.wait()
