@@ -219,6 +219,7 @@ def test_streams_split_a_batch_over_requests_and_keep_each_image_its_own_output(
     assert len(split._requests) == int(split._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     images = np.random.default_rng(2).uniform(0, 255, (7, 16, 16, 3)).astype(np.float32)
     expected = plain.predict(images)
+    assert split.predict(images[:0]).shape == (0, expected.shape[1])  # no images: no slices, no error
     for batch in (1, 2, 7):  # fewer images than requests, as many, more (uneven slices)
         np.testing.assert_allclose(split.predict(images[:batch]), expected[:batch], rtol=1e-5, atol=1e-6)
     slices = [len(part) for part in np.array_split(images, len(split._requests))]

@@ -134,13 +134,14 @@ class OpenVINORuntime(Runtime):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
-            if len(self._requests) == 1 or len(batch) == 1:
+            count = min(len(self._requests), len(batch))  # slices: no more than images
+            if count <= 1:
                 request = self._requests[0]
                 # the batch is read in place (predict made it contiguous float32), the output copied once
                 request.infer({0: batch}, share_inputs=True, share_outputs=True)
                 return np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy
-            slices = np.array_split(batch, min(len(self._requests), len(batch)))
-            running = self._requests[: len(slices)]
+            slices = np.array_split(batch, count)
+            running = self._requests[:count]
             for request, part in zip(running, slices, strict=True):
                 request.start_async({0: part}, share_inputs=True)  # slices of rows: contiguous views
             outputs = []
